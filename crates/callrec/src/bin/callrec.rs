@@ -1,0 +1,3 @@
+fn main() {
+    println!("callrec: not yet wired");
+}

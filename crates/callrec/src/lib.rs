@@ -1,0 +1,1 @@
+//! callrec: the binary's library half (config, drivers, spool, uploader).

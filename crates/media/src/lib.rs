@@ -1,0 +1,1 @@
+//! callrec-media (placeholder, see crate docs once implemented).

@@ -1,0 +1,1 @@
+//! callrec-policy (placeholder, see crate docs once implemented).

@@ -1,0 +1,1 @@
+//! callrec-sip (placeholder, see crate docs once implemented).

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs what callrec's tests need on a fresh Debian machine, then runs every test.
+# Used by the README's test command and by .ci/run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v sipp   >/dev/null 2>&1 || need+=(sip-tester)
+command -v nginx  >/dev/null 2>&1 || need+=(nginx)
+command -v soxi   >/dev/null 2>&1 || need+=(sox libsox-fmt-mp3)
+if [ ${#need[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
+fi
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+cargo test --workspace --all-targets
