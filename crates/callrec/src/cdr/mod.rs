@@ -1,0 +1,1 @@
+//! cdr (being written).
