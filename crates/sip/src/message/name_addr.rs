@@ -62,7 +62,7 @@ impl NameAddr {
             // addr-spec without brackets: parameters after the URI belong to the header, and
             // the URI may contain neither ',' nor '?' nor ';'.
             let end = s.find(';').unwrap_or(s.len());
-            let u = s.get(..end).unwrap_or_default();
+            let u = s.get(..end).unwrap_or_default().trim_end();
             if u.contains(['?', ',', '>']) {
                 return Err(SyntaxError(
                     "URI with headers or commas must be enclosed in '<>'",

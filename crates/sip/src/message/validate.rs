@@ -104,12 +104,17 @@ pub enum DropReason {
     /// A header needed to match the response is missing or malformed (CSeq out of range...).
     #[error("bad header: {0}")]
     Header(HeaderError),
+    /// More than one Via value: as a user agent we sent the request with one Via, so the
+    /// response was not meant for us (RFC 3261 §8.1.3.3; RFC 4475 §3.3.10).
+    #[error("response carries more than one Via")]
+    MultipleVias,
     /// The message is a request, not a response.
     #[error("not a response")]
     NotResponse,
 }
 
-/// Checks a received response. Err means drop it (RFC 4475 §3.1.2.5, §3.1.2.19).
+/// Checks a received response as a user agent (one Via). Err means drop it
+/// (RFC 4475 §3.1.2.5, §3.1.2.19, §3.3.10).
 pub fn check_response(msg: &Message) -> Result<(), DropReason> {
     let status = msg.status().ok_or(DropReason::NotResponse)?;
     if status > 699 {
@@ -118,7 +123,9 @@ pub fn check_response(msg: &Message) -> Result<(), DropReason> {
     if msg.version() != super::Version::SIP_2_0 {
         return Err(DropReason::Version);
     }
-    msg.top_via().map_err(DropReason::Header)?;
+    if msg.vias().map_err(DropReason::Header)?.len() > 1 {
+        return Err(DropReason::MultipleVias);
+    }
     msg.from().map_err(DropReason::Header)?;
     msg.to().map_err(DropReason::Header)?;
     msg.call_id().map_err(DropReason::Header)?;
