@@ -58,11 +58,12 @@ pub(crate) fn leading_line_ends(buf: &[u8]) -> usize {
 /// Scans the header section of `buf` (which starts at the start line).
 pub(crate) fn scan_head(buf: &[u8]) -> Result<Head, ParseError> {
     let limit = buf.len().min(MAX_MESSAGE_LEN);
-    let (sl_end, mut pos) = match next_line(buf, 0) {
+    let (sl_end, sl_next) = match next_line(buf, 0) {
         Some(l) => l,
         None if buf.len() > MAX_MESSAGE_LEN => return Err(ParseError::TooLarge),
         None => return Err(ParseError::Unterminated),
     };
+    let mut pos = sl_next;
     let mut headers: Vec<Header> = Vec::with_capacity(16);
     loop {
         if pos > limit {
@@ -101,7 +102,7 @@ pub(crate) fn scan_head(buf: &[u8]) -> Result<Head, ParseError> {
                 }
             }
             return Ok(Head {
-                start: Span::new(0, pos),
+                start: Span::new(0, sl_next),
                 start_line: Span::new(0, sl_end),
                 headers,
                 blank: Span::new(pos, next),
