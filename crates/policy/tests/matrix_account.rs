@@ -12,13 +12,16 @@ use serde_json::{json, Value};
 
 /// The labels of all plans decided for a call with no endpoint settings.
 fn account_labels(from: Network, to: Network, account: &Value) -> Vec<(Leg, String, StartTrigger)> {
-    decide(&facts(from, to, account, None, None), &PolicyConfig::default())
-        .into_iter()
-        .map(|p| {
-            assert_eq!(p.endpoint_id, None, "account plans carry no endpoint");
-            (p.leg, p.origin.to_string(), p.trigger)
-        })
-        .collect()
+    decide(
+        &facts(from, to, account, None, None),
+        &PolicyConfig::default(),
+    )
+    .into_iter()
+    .map(|p| {
+        assert_eq!(p.endpoint_id, None, "account plans carry no endpoint");
+        (p.leg, p.origin.to_string(), p.trigger)
+    })
+    .collect()
 }
 
 fn yes(label: &str) -> Vec<(Leg, String, StartTrigger)> {
@@ -30,7 +33,10 @@ fn yes(label: &str) -> Vec<(Leg, String, StartTrigger)> {
 // | Account -> Inbound -> Onnet | onnet | onnet | yes |
 #[test]
 fn account_inbound_onnet__onnet_to_onnet__records() {
-    assert_eq!(account_labels(ON, ON, &account_doc("inbound", "onnet")), yes("inbound from onnet to account"));
+    assert_eq!(
+        account_labels(ON, ON, &account_doc("inbound", "onnet")),
+        yes("inbound from onnet to account")
+    );
 }
 
 // | Account -> Inbound -> Offnet | onnet | onnet | no |
@@ -42,10 +48,16 @@ fn account_inbound_offnet__onnet_to_onnet__does_not_record() {
 // | Account -> Outbound -> Onnet | onnet | onnet | yes (if inbound -> onnet isn't configured) |
 #[test]
 fn account_outbound_onnet__onnet_to_onnet__records_when_inbound_onnet_not_configured() {
-    assert_eq!(account_labels(ON, ON, &account_doc("outbound", "onnet")), yes("outbound to onnet from account"));
+    assert_eq!(
+        account_labels(ON, ON, &account_doc("outbound", "onnet")),
+        yes("outbound to onnet from account")
+    );
     let both = json!({"call_recording": {"account": {
         "inbound": {"onnet": {"enabled": true}}, "outbound": {"onnet": {"enabled": true}}}}});
-    assert_eq!(account_labels(ON, ON, &both), yes("inbound from onnet to account"));
+    assert_eq!(
+        account_labels(ON, ON, &both),
+        yes("inbound from onnet to account")
+    );
 }
 
 // | Account -> Outbound -> Offnet | onnet | onnet | no |
@@ -59,7 +71,10 @@ fn account_outbound_offnet__onnet_to_onnet__does_not_record() {
 // | Account -> Inbound -> Onnet | onnet | offnet | yes |
 #[test]
 fn account_inbound_onnet__onnet_to_offnet__records() {
-    assert_eq!(account_labels(ON, OFF, &account_doc("inbound", "onnet")), yes("inbound from onnet to account"));
+    assert_eq!(
+        account_labels(ON, OFF, &account_doc("inbound", "onnet")),
+        yes("inbound from onnet to account")
+    );
 }
 
 // | Account -> Inbound -> Offnet | onnet | offnet | no |
@@ -77,10 +92,16 @@ fn account_outbound_onnet__onnet_to_offnet__does_not_record() {
 // | Account -> Outbound -> Offnet | onnet | offnet | yes (if inbound -> onnet isn't configured) |
 #[test]
 fn account_outbound_offnet__onnet_to_offnet__records_when_inbound_onnet_not_configured() {
-    assert_eq!(account_labels(ON, OFF, &account_doc("outbound", "offnet")), yes("outbound to offnet from account"));
+    assert_eq!(
+        account_labels(ON, OFF, &account_doc("outbound", "offnet")),
+        yes("outbound to offnet from account")
+    );
     let both = json!({"call_recording": {"account": {
         "inbound": {"onnet": {"enabled": true}}, "outbound": {"offnet": {"enabled": true}}}}});
-    assert_eq!(account_labels(ON, OFF, &both), yes("inbound from onnet to account"));
+    assert_eq!(
+        account_labels(ON, OFF, &both),
+        yes("inbound from onnet to account")
+    );
 }
 
 // ---- When an offnet device makes an internal call (offnet -> onnet) ----
@@ -94,16 +115,25 @@ fn account_inbound_onnet__offnet_to_onnet__does_not_record() {
 // | Account -> Inbound -> Offnet | offnet | onnet | yes |
 #[test]
 fn account_inbound_offnet__offnet_to_onnet__records() {
-    assert_eq!(account_labels(OFF, ON, &account_doc("inbound", "offnet")), yes("inbound from offnet to account"));
+    assert_eq!(
+        account_labels(OFF, ON, &account_doc("inbound", "offnet")),
+        yes("inbound from offnet to account")
+    );
 }
 
 // | Account -> Outbound -> Onnet | offnet | onnet | yes (if inbound-offnet isn't configured) |
 #[test]
 fn account_outbound_onnet__offnet_to_onnet__records_when_inbound_offnet_not_configured() {
-    assert_eq!(account_labels(OFF, ON, &account_doc("outbound", "onnet")), yes("outbound to onnet from account"));
+    assert_eq!(
+        account_labels(OFF, ON, &account_doc("outbound", "onnet")),
+        yes("outbound to onnet from account")
+    );
     let both = json!({"call_recording": {"account": {
         "inbound": {"offnet": {"enabled": true}}, "outbound": {"onnet": {"enabled": true}}}}});
-    assert_eq!(account_labels(OFF, ON, &both), yes("inbound from offnet to account"));
+    assert_eq!(
+        account_labels(OFF, ON, &both),
+        yes("inbound from offnet to account")
+    );
 }
 
 // | Account -> Outbound -> Offnet | offnet | onnet | no |

@@ -20,22 +20,38 @@ fn endpoint_plans(from: Network, to: Network, dir: &str, net: &str) -> Row {
     let doc = device_doc(dir, net);
     let caller = endpoint("caller-dev", None, Some(&doc));
     let callee = endpoint("callee-dev", None, Some(&doc));
-    let plans = decide(&facts(from, to, &json!({}), Some(caller), Some(callee)), &PolicyConfig::default());
+    let plans = decide(
+        &facts(from, to, &json!({}), Some(caller), Some(callee)),
+        &PolicyConfig::default(),
+    );
     plans
         .into_iter()
         .map(|p| {
-            assert_eq!(p.owner_id, p.endpoint_id.as_ref().map(|e| format!("owner-of-{e}")));
+            assert_eq!(
+                p.owner_id,
+                p.endpoint_id.as_ref().map(|e| format!("owner-of-{e}"))
+            );
             (p.leg, p.origin.to_string(), p.trigger, p.endpoint_id)
         })
         .collect()
 }
 
 fn caller_records(to: &str) -> Row {
-    vec![(Leg::A, format!("outbound to {to} from endpoint"), StartTrigger::Now, Some("caller-dev".into()))]
+    vec![(
+        Leg::A,
+        format!("outbound to {to} from endpoint"),
+        StartTrigger::Now,
+        Some("caller-dev".into()),
+    )]
 }
 
 fn callee_records(from: &str) -> Row {
-    vec![(Leg::B, format!("inbound from {from} to endpoint"), StartTrigger::Answer, Some("callee-dev".into()))]
+    vec![(
+        Leg::B,
+        format!("inbound from {from} to endpoint"),
+        StartTrigger::Answer,
+        Some("callee-dev".into()),
+    )]
 }
 
 // ---- When an onnet device makes an internal call (onnet -> onnet) ----
@@ -43,7 +59,10 @@ fn callee_records(from: &str) -> Row {
 // | Endpoint -> Inbound -> Onnet | onnet | onnet | yes¹ |  (the callee's setting, its B leg)
 #[test]
 fn endpoint_inbound_onnet__onnet_to_onnet__records_callee_b_leg_from_answer() {
-    assert_eq!(endpoint_plans(ON, ON, "inbound", "onnet"), callee_records("onnet"));
+    assert_eq!(
+        endpoint_plans(ON, ON, "inbound", "onnet"),
+        callee_records("onnet")
+    );
 }
 
 // | Endpoint -> Inbound -> Offnet | onnet | onnet | no |
@@ -55,7 +74,10 @@ fn endpoint_inbound_offnet__onnet_to_onnet__does_not_record() {
 // | Endpoint -> Outbound -> Onnet | onnet | onnet | yes |  (the caller's setting, A leg)
 #[test]
 fn endpoint_outbound_onnet__onnet_to_onnet__records_caller_a_leg() {
-    assert_eq!(endpoint_plans(ON, ON, "outbound", "onnet"), caller_records("onnet"));
+    assert_eq!(
+        endpoint_plans(ON, ON, "outbound", "onnet"),
+        caller_records("onnet")
+    );
 }
 
 // | Endpoint -> Outbound -> Offnet | onnet | onnet | no |
@@ -87,7 +109,10 @@ fn endpoint_outbound_onnet__onnet_to_offnet__does_not_record() {
 // | Endpoint -> Outbound -> Offnet | onnet | offnet | yes |  (the caller's setting, A leg)
 #[test]
 fn endpoint_outbound_offnet__onnet_to_offnet__records_caller_a_leg() {
-    assert_eq!(endpoint_plans(ON, OFF, "outbound", "offnet"), caller_records("offnet"));
+    assert_eq!(
+        endpoint_plans(ON, OFF, "outbound", "offnet"),
+        caller_records("offnet")
+    );
 }
 
 // ---- When an offnet endpoint makes a call to an onnet device (offnet -> onnet) ----
@@ -101,7 +126,10 @@ fn endpoint_inbound_onnet__offnet_to_onnet__does_not_record() {
 // | Endpoint -> Inbound -> Offnet | offnet | onnet | yes |  (the callee's setting, its B leg)
 #[test]
 fn endpoint_inbound_offnet__offnet_to_onnet__records_callee_b_leg_from_answer() {
-    assert_eq!(endpoint_plans(OFF, ON, "inbound", "offnet"), callee_records("offnet"));
+    assert_eq!(
+        endpoint_plans(OFF, ON, "inbound", "offnet"),
+        callee_records("offnet")
+    );
 }
 
 // | Endpoint -> Outbound -> Onnet | offnet | onnet | no |

@@ -32,16 +32,21 @@ fn device_any_disable_beats_user_specific_enable() {
 
 #[test]
 fn device_undefined_inherits_user() {
-    let user = json!({"call_recording": {"inbound": {"offnet": {"enabled": true, "format": "wav"}}}});
+    let user =
+        json!({"call_recording": {"inbound": {"offnet": {"enabled": true, "format": "wav"}}}});
     let device = json!({"name": "desk phone"});
     let t = RecordingTable::for_endpoint(None, Some(&user), Some(&device));
     assert!(inbound_offnet_enabled(&t));
-    assert_eq!(t.get(Direction::Inbound, Network::Offnet).format, Some(Format::Wav));
+    assert_eq!(
+        t.get(Direction::Inbound, Network::Offnet).format,
+        Some(Format::Wav)
+    );
 }
 
 #[test]
 fn device_setting_one_key_keeps_the_users_other_keys() {
-    let user = json!({"call_recording": {"inbound": {"offnet": {"enabled": true, "format": "wav"}}}});
+    let user =
+        json!({"call_recording": {"inbound": {"offnet": {"enabled": true, "format": "wav"}}}});
     let device = json!({"call_recording": {"inbound": {"offnet": {"time_limit": 60}}}});
     let t = RecordingTable::for_endpoint(None, Some(&user), Some(&device));
     let p = t.get(Direction::Inbound, Network::Offnet);
@@ -59,7 +64,10 @@ fn empty_object_counts_as_undefined_at_every_level() {
         json!({"call_recording": {"any": {}}}),
     ] {
         let t = RecordingTable::for_endpoint(None, Some(&user), Some(&device));
-        assert!(inbound_offnet_enabled(&t), "device {device} must not override");
+        assert!(
+            inbound_offnet_enabled(&t),
+            "device {device} must not override"
+        );
     }
 }
 
@@ -70,7 +78,10 @@ fn account_endpoint_default_applies_under_user_and_device() {
     let t = RecordingTable::for_endpoint(Some(&account), Some(&user), None);
     assert!(inbound_offnet_enabled(&t));
     assert!(!t.get(Direction::Outbound, Network::Offnet).enabled);
-    assert!(!t.get(Direction::Inbound, Network::Onnet).enabled, "unspecified network is off");
+    assert!(
+        !t.get(Direction::Inbound, Network::Onnet).enabled,
+        "unspecified network is off"
+    );
 }
 
 #[test]
@@ -83,7 +94,10 @@ fn any_is_the_default_for_both_siblings_and_specific_wins() {
     assert!(t.get(Direction::Inbound, Network::Offnet).enabled);
     assert!(t.get(Direction::Outbound, Network::Offnet).enabled);
     assert!(!t.get(Direction::Outbound, Network::Onnet).enabled);
-    assert_eq!(t.get(Direction::Outbound, Network::Offnet).format, Some(Format::Wav));
+    assert_eq!(
+        t.get(Direction::Outbound, Network::Offnet).format,
+        Some(Format::Wav)
+    );
 }
 
 #[test]
@@ -101,16 +115,23 @@ fn legacy_record_call_true_turns_everything_on() {
 
 #[test]
 fn account_rule_still_records_a_user_who_disabled_recording() {
-    let account = json!({"call_recording": {"account": {"inbound": {"offnet": {"enabled": true}}}}});
+    let account =
+        json!({"call_recording": {"account": {"inbound": {"offnet": {"enabled": true}}}}});
     let user = json!({"call_recording": {"any": {"any": {"enabled": false}}}});
     let callee = EndpointFacts {
         endpoint_id: "dev1".into(),
         owner_id: Some("user1".into()),
         recording: RecordingTable::for_endpoint(Some(&account), Some(&user), None),
     };
-    let plans = decide(&facts(OFF, ON, &account, None, Some(callee)), &PolicyConfig::default());
+    let plans = decide(
+        &facts(OFF, ON, &account, None, Some(callee)),
+        &PolicyConfig::default(),
+    );
     assert_eq!(plans.len(), 1);
-    assert_eq!(plans[0].origin.to_string(), "inbound from offnet to account");
+    assert_eq!(
+        plans[0].origin.to_string(),
+        "inbound from offnet to account"
+    );
     assert_eq!(plans[0].leg, Leg::A);
 }
 
@@ -128,16 +149,43 @@ fn sales_example_records_offnet_in_and_out_but_not_internal() {
 
     let from_customer = decide(&facts(OFF, ON, &none, None, Some(ep("s", &sales))), &cfg);
     assert_eq!(from_customer.len(), 1);
-    assert_eq!(from_customer[0].origin.to_string(), "inbound from offnet to endpoint");
+    assert_eq!(
+        from_customer[0].origin.to_string(),
+        "inbound from offnet to endpoint"
+    );
     assert_eq!(from_customer[0].leg, Leg::B);
 
     let to_customer = decide(&facts(ON, OFF, &none, Some(ep("s", &sales)), None), &cfg);
     assert_eq!(to_customer.len(), 1);
-    assert_eq!(to_customer[0].origin.to_string(), "outbound to offnet from endpoint");
-    assert_eq!(to_customer[0].settings.url.as_deref(), Some("https://rec.example.com/sales"));
+    assert_eq!(
+        to_customer[0].origin.to_string(),
+        "outbound to offnet from endpoint"
+    );
+    assert_eq!(
+        to_customer[0].settings.url.as_deref(),
+        Some("https://rec.example.com/sales")
+    );
 
-    let internal_out = decide(&facts(ON, ON, &none, Some(ep("s", &sales)), Some(ep("c", &colleague))), &cfg);
-    let internal_in = decide(&facts(ON, ON, &none, Some(ep("c", &colleague)), Some(ep("s", &sales))), &cfg);
+    let internal_out = decide(
+        &facts(
+            ON,
+            ON,
+            &none,
+            Some(ep("s", &sales)),
+            Some(ep("c", &colleague)),
+        ),
+        &cfg,
+    );
+    let internal_in = decide(
+        &facts(
+            ON,
+            ON,
+            &none,
+            Some(ep("c", &colleague)),
+            Some(ep("s", &sales)),
+        ),
+        &cfg,
+    );
     assert!(internal_out.is_empty() && internal_in.is_empty());
 }
 
@@ -145,9 +193,15 @@ fn sales_example_records_offnet_in_and_out_but_not_internal() {
 fn at_most_one_account_recording_inbound_wins_over_outbound() {
     let account = json!({"call_recording": {"account": {"any": {"any": {"enabled": true}}}}});
     for (from, to) in [(ON, ON), (ON, OFF), (OFF, ON), (OFF, OFF)] {
-        let plans = decide(&facts(from, to, &account, None, None), &PolicyConfig::default());
+        let plans = decide(
+            &facts(from, to, &account, None, None),
+            &PolicyConfig::default(),
+        );
         assert_eq!(plans.len(), 1, "{from:?} -> {to:?}");
-        assert_eq!(plans[0].origin.to_string(), format!("inbound from {from} to account"));
+        assert_eq!(
+            plans[0].origin.to_string(),
+            format!("inbound from {from} to account")
+        );
     }
 }
 
@@ -157,17 +211,42 @@ fn internal_call_makes_three_recordings_when_account_caller_and_callee_all_enabl
     let everything = json!({"record_call": true});
     let caller = endpoint("a", Some(&everything), None);
     let callee = endpoint("b", None, Some(&everything));
-    let plans = decide(&facts(ON, ON, &account, Some(caller), Some(callee)), &PolicyConfig::default());
+    let plans = decide(
+        &facts(ON, ON, &account, Some(caller), Some(callee)),
+        &PolicyConfig::default(),
+    );
     let got: Vec<_> = plans
         .iter()
-        .map(|p| (p.leg, p.origin.to_string(), p.trigger, p.endpoint_id.as_deref()))
+        .map(|p| {
+            (
+                p.leg,
+                p.origin.to_string(),
+                p.trigger,
+                p.endpoint_id.as_deref(),
+            )
+        })
         .collect();
     assert_eq!(
         got,
         vec![
-            (Leg::A, "inbound from onnet to account".into(), StartTrigger::Now, None),
-            (Leg::A, "outbound to onnet from endpoint".into(), StartTrigger::Now, Some("a")),
-            (Leg::B, "inbound from onnet to endpoint".into(), StartTrigger::Answer, Some("b")),
+            (
+                Leg::A,
+                "inbound from onnet to account".into(),
+                StartTrigger::Now,
+                None
+            ),
+            (
+                Leg::A,
+                "outbound to onnet from endpoint".into(),
+                StartTrigger::Now,
+                Some("a")
+            ),
+            (
+                Leg::B,
+                "inbound from onnet to endpoint".into(),
+                StartTrigger::Answer,
+                Some("b")
+            ),
         ]
     );
 }
@@ -179,10 +258,17 @@ fn every_ringing_callee_gets_its_own_b_leg_plan() {
         from: OFF,
         to: ON,
         caller: None,
-        callees: vec![endpoint("x", Some(&on), None), endpoint("y", None, None), endpoint("z", Some(&on), None)],
+        callees: vec![
+            endpoint("x", Some(&on), None),
+            endpoint("y", None, None),
+            endpoint("z", Some(&on), None),
+        ],
         account: RecordingTable::default(),
     };
-    let ids: Vec<_> = decide(&facts, &PolicyConfig::default()).into_iter().map(|p| p.endpoint_id).collect();
+    let ids: Vec<_> = decide(&facts, &PolicyConfig::default())
+        .into_iter()
+        .map(|p| p.endpoint_id)
+        .collect();
     assert_eq!(ids, vec![Some("x".into()), Some("z".into())]);
 }
 
@@ -190,11 +276,23 @@ fn every_ringing_callee_gets_its_own_b_leg_plan() {
 fn triggers_follow_record_on_answer_and_bridge_and_already_passed_moments_start_at_once() {
     use callrec_policy::LegState;
     let account = json!({"call_recording": {"account": {"inbound": {"offnet": {"enabled": true, "record_on_bridge": true}}}}});
-    let plans = decide(&facts(OFF, OFF, &account, None, None), &PolicyConfig::default());
+    let plans = decide(
+        &facts(OFF, OFF, &account, None, None),
+        &PolicyConfig::default(),
+    );
     assert_eq!(plans[0].trigger, StartTrigger::Bridge);
-    assert!(!StartTrigger::Bridge.is_satisfied(LegState { answered: true, bridged: false }));
-    assert!(StartTrigger::Bridge.is_satisfied(LegState { answered: true, bridged: true }));
-    assert!(StartTrigger::Answer.is_satisfied(LegState { answered: true, bridged: false }));
+    assert!(!StartTrigger::Bridge.is_satisfied(LegState {
+        answered: true,
+        bridged: false
+    }));
+    assert!(StartTrigger::Bridge.is_satisfied(LegState {
+        answered: true,
+        bridged: true
+    }));
+    assert!(StartTrigger::Answer.is_satisfied(LegState {
+        answered: true,
+        bridged: false
+    }));
     assert!(!StartTrigger::Answer.is_satisfied(LegState::default()));
     assert!(StartTrigger::Now.is_satisfied(LegState::default()));
 }
@@ -206,14 +304,25 @@ fn resolved_settings_apply_defaults_and_limits() {
         "offnet": {"enabled": true, "format": "ogg", "time_limit": 999999, "method": "post",
                    "record_sample_rate": 16000, "record_min_sec": 3}}}}});
     let s = &decide(&facts(OFF, OFF, &account, None, None), &cfg)[0].settings;
-    assert_eq!(s.format, Format::Mp3, "ogg falls back to the default format");
+    assert_eq!(
+        s.format,
+        Format::Mp3,
+        "ogg falls back to the default format"
+    );
     assert_eq!(s.time_limit_secs, 10800);
     assert_eq!(s.method, callrec_policy::Method::Post);
     assert_eq!((s.sample_rate, s.record_min_sec), (Some(16000), 3));
 
     let plain = json!({"call_recording": {"account": {"inbound": {"offnet": {"enabled": true}}}}});
-    let wav_cfg = PolicyConfig { default_format: Format::Wav, max_time_limit_secs: 600, ..cfg };
+    let wav_cfg = PolicyConfig {
+        default_format: Format::Wav,
+        max_time_limit_secs: 600,
+        ..cfg
+    };
     let s = &decide(&facts(OFF, OFF, &plain, None, None), &wav_cfg)[0].settings;
-    assert_eq!((s.format, s.time_limit_secs, s.sample_rate), (Format::Wav, 600, None));
+    assert_eq!(
+        (s.format, s.time_limit_secs, s.sample_rate),
+        (Format::Wav, 600, None)
+    );
     assert_eq!(s.method, callrec_policy::Method::Put);
 }

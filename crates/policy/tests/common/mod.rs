@@ -38,7 +38,11 @@ pub fn facts(
         from,
         to,
         caller: if from == Network::Onnet { caller } else { None },
-        callees: if to == Network::Onnet { callee.into_iter().collect() } else { Vec::new() },
+        callees: if to == Network::Onnet {
+            callee.into_iter().collect()
+        } else {
+            Vec::new()
+        },
         account: RecordingTable::for_account(account),
     }
 }
