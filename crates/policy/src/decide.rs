@@ -1,10 +1,11 @@
 //! `decide`: which legs of a call are recorded, from when, with which settings and label.
 
 use crate::config::PolicyConfig;
+use crate::metadata::LegDirection;
 use crate::origin::Origin;
 use crate::resolved::ResolvedSettings;
 use crate::table::{Direction, Network, RecordingTable};
-use crate::trigger::StartTrigger;
+use crate::trigger::{LegState, StartTrigger};
 
 /// Which leg of the call a recording belongs to (and whose CDR carries it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -13,6 +14,16 @@ pub enum Leg {
     A,
     /// The callee's side: a leg callrec sent an INVITE on (`call_direction` outbound).
     B,
+}
+
+impl Leg {
+    /// The CDR `call_direction` of this leg (A = inbound, B = outbound).
+    pub fn direction(self) -> LegDirection {
+        match self {
+            Leg::A => LegDirection::Inbound,
+            Leg::B => LegDirection::Outbound,
+        }
+    }
 }
 
 /// One onnet endpoint taking part in a call, with its merged settings.
@@ -56,6 +67,14 @@ pub struct Plan {
     pub endpoint_id: Option<String>,
     /// The owner of that endpoint (None for account rules or unowned devices).
     pub owner_id: Option<String>,
+}
+
+impl Plan {
+    /// True when the recording should start at once for a leg in `state` (its trigger has
+    /// already happened, or it is [`StartTrigger::Now`]).
+    pub fn starts_now(&self, state: LegState) -> bool {
+        self.trigger.is_satisfied(state)
+    }
 }
 
 /// Decides every recording of a call. The result holds, in order:

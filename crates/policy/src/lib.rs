@@ -16,11 +16,12 @@
 //! **Merging** ([`RecordingTable::for_endpoint`]). Each document is expanded on its own
 //! ([`expand`]): `any` is the default for both siblings, the specific key deep-merged over it.
 //! Legacy `record_call: true` is the base of its own document, under its `call_recording`.
-//! Then account `endpoint` < user < device are deep-merged, right side winning ([`merge`]);
-//! `{}` (at any depth) is "not configured" and overrides nothing. A cell nobody configured is
+//! Then account `endpoint` < user < device are deep-merged, right side winning ([`merge()`]);
+//! `{}` (at any depth) is "not configured" and overrides nothing, and a malformed scalar never
+//! erases an object below it (this keeps the merge associative). A cell nobody configured is
 //! `{"enabled": false}`. `enabled` counts only when `true` (absent = off, as KAZOO's `is_true`).
 //!
-//! **Deciding** ([`decide`]). `from` is offnet when the call came from a carrier, `to` is
+//! **Deciding** ([`decide()`]). `from` is offnet when the call came from a carrier, `to` is
 //! offnet when it routes to one. Account rule (at most one, on the A leg):
 //! `inbound.<from>` if enabled, else `outbound.<to>`. Endpoint rules from the endpoint's own
 //! point of view: the onnet caller's `outbound.<to>` (A leg) and each onnet callee's
@@ -47,7 +48,9 @@
 //! pops the newest; origin `callflow : <label>`) and [`RecordCaller`] (`record_caller`).
 //!
 //! **Upload.** [`RecordingMetadata`] (the spool's JSON sidecar) → [`upload_request`]
-//! (KAZOO-compatible URL, `audio/mpeg` / `audio/wav`).
+//! (KAZOO-compatible URL, `audio/mpeg` / `audio/wav`). The query's `start` is in gregorian
+//! seconds as KAZOO sends it ([`RecordingMetadata::start_gregorian_secs`]); the sidecar stores
+//! Unix seconds.
 
 pub mod config;
 pub mod decide;
@@ -73,7 +76,7 @@ pub use merge::merge;
 pub use metadata::{DiscardReason, LegDirection, RecordingMetadata, UploadState};
 pub use origin::{NetworkLabel, Origin};
 pub use params::{is_http_url, RecordingParams};
-pub use record_call::{hex_id, CallflowRecording, RecordCallStack, StackEvent};
+pub use record_call::{hex_id, is_plain_file_name, CallflowRecording, RecordCallStack, StackEvent};
 pub use record_caller::RecordCaller;
 pub use resolved::ResolvedSettings;
 pub use table::{endpoint_document, expand, Direction, Network, RecordingTable};

@@ -51,6 +51,12 @@ pub fn hex_id(id: u128) -> String {
     format!("{id:032x}")
 }
 
+/// True when `name` is a plain file name that cannot leave a directory: not empty, not `.` or
+/// `..`, no `/`, `\\` or NUL. Use it before writing a `media_name` taken verbatim.
+pub fn is_plain_file_name(name: &str) -> bool {
+    !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '\\', '\0'])
+}
+
 impl RecordCallStack {
     /// An empty stack.
     pub fn new() -> Self {

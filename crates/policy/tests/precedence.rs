@@ -326,3 +326,25 @@ fn resolved_settings_apply_defaults_and_limits() {
     );
     assert_eq!(s.method, callrec_policy::Method::Put);
 }
+
+#[test]
+fn plans_know_their_leg_direction_and_whether_they_start_now() {
+    use callrec_policy::{LegDirection, LegState};
+    let on = json!({"call_recording": {"inbound": {"offnet": {"enabled": true}}}});
+    let plans = decide(
+        &facts(
+            OFF,
+            ON,
+            &json!({}),
+            None,
+            Some(endpoint("x", Some(&on), None)),
+        ),
+        &PolicyConfig::default(),
+    );
+    assert_eq!(plans[0].leg.direction(), LegDirection::Outbound);
+    assert!(!plans[0].starts_now(LegState::default()));
+    assert!(plans[0].starts_now(LegState {
+        answered: true,
+        bridged: false
+    }));
+}

@@ -127,3 +127,12 @@ fn hangup_stops_all_newest_first() {
     assert_eq!(all, vec![b, a]);
     assert!(stack.running().is_empty());
 }
+
+#[test]
+fn plain_file_name_check_refuses_paths() {
+    use callrec_policy::is_plain_file_name;
+    assert!(is_plain_file_name("my call.mp3"));
+    for bad in ["", ".", "..", "../x.mp3", "a/b.mp3", "a\\b.mp3", "a\0b"] {
+        assert!(!is_plain_file_name(bad), "{bad:?}");
+    }
+}
