@@ -27,6 +27,8 @@
 //! point of view: the onnet caller's `outbound.<to>` (A leg) and each onnet callee's
 //! `inbound.<from>` (its B leg, from its answer). They are independent: up to three recordings
 //! on one internal call. Choices where the spec is silent:
+//! - the seed's "if inbound isn't configured" means "isn't enabled" (a present but disabled
+//!   inbound cell does not block the outbound rule);
 //! - account recordings are on the A leg (it exists for the whole call, IVR included);
 //! - `record_on_answer` and `record_on_bridge` both set → answer (the earlier moment);
 //! - a callee's recording starts at its answer even without `record_on_answer` (a B leg has

@@ -348,3 +348,21 @@ fn plans_know_their_leg_direction_and_whether_they_start_now() {
         bridged: false
     }));
 }
+
+/// The seed's "if inbound -> onnet isn't configured" is read as "isn't enabled" (behaviour.md):
+/// an inbound cell that is present but disabled does not block the outbound rule.
+#[test]
+fn account_outbound_records_when_inbound_is_configured_but_disabled() {
+    let account = json!({"call_recording": {"account": {
+        "inbound": {"onnet": {"enabled": false, "format": "wav"}},
+        "outbound": {"onnet": {"enabled": true}}}}});
+    let plans = decide(
+        &facts(ON, ON, &account, None, None),
+        &PolicyConfig::default(),
+    );
+    assert_eq!(plans.len(), 1);
+    assert_eq!(
+        plans[0].origin.to_string(),
+        "outbound to onnet from account"
+    );
+}
