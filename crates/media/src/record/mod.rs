@@ -1,0 +1,37 @@
+//! The recording fork, as a pipeline of stages in the manner of rtpengine's recording daemon:
+//!
+//! relay → [`FrameSender::push`] (bounded queue, never blocks, drops counted) → [`Recorder`]:
+//! [`Sequencer`] (reorder, duplicates, wrap, SSRC change, 64-bit timestamps) → decoder
+//! ([`Codec`]: G.711; telephone-event becomes [`RecorderEvent::Dtmf`]) → [`Timeline`] (placement
+//! by RTP timestamp anchored on arrival time, gaps filled with silence) → stereo/mono output →
+//! [`Resampler`] → [`AudioSink`] ([`WavSink`], [`Mp3Sink`]), written as `<name>.part` and renamed
+//! when finished. [`repair_wav`] fixes a WAV cut off by a crash.
+
+mod codec;
+mod dtmf;
+mod error;
+pub mod g711;
+mod mp3;
+mod queue;
+mod recorder;
+mod repair;
+mod resample;
+mod sequencer;
+mod sink;
+mod spec;
+mod timeline;
+mod wav;
+
+pub use codec::{Codec, CodecMap};
+pub use dtmf::{DtmfDetector, TelephoneEvent};
+pub use error::RecordError;
+pub use mp3::Mp3Sink;
+pub use queue::{frame_queue, Frame, FrameReceiver, FrameSender, Received};
+pub use recorder::{FinishedRecording, Recorder, RecorderConfig, RecorderEvent, RecorderStats};
+pub use repair::{repair_wav, RepairedWav};
+pub use resample::Resampler;
+pub use sequencer::{SequencedPacket, Sequencer, SequencerConfig, SequencerStats};
+pub use sink::{part_path, AudioSink};
+pub use spec::{Channels, Format, RecordingSpec};
+pub use timeline::{Timeline, TimelineConfig, TimelineStats};
+pub use wav::WavSink;

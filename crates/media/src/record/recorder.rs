@@ -1,0 +1,360 @@
+//! The recorder: the consumer side of the recording fork. It runs the stages
+//! sequencer → decoder → timeline → (mix/interleave) → resampler → sink for one recording.
+//! It is fed [`Frame`](super::Frame)s (raw RTP packets with leg and arrival time) and never reads
+//! the clock: arrival times and the stop time come from the caller.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use super::codec::{Codec, CodecMap};
+use super::dtmf::DtmfDetector;
+use super::error::RecordError;
+use super::mp3::Mp3Sink;
+use super::queue::Frame;
+use super::resample::Resampler;
+use super::sequencer::{SequencedPacket, Sequencer, SequencerConfig, SequencerStats};
+use super::sink::AudioSink;
+use super::spec::{Channels, Format, RecordingSpec};
+use super::timeline::{Timeline, TimelineConfig, TimelineStats};
+use super::wav::WavSink;
+use crate::relay::{Leg, RtpHeader};
+
+/// Tuning of the recorder's stages (defaults suit 20 ms G.711).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RecorderConfig {
+    /// The sequencer's window.
+    pub sequencer: SequencerConfig,
+    /// The timeline's placement tolerances and latency.
+    pub timeline: TimelineConfig,
+}
+
+/// Something the recorder noticed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecorderEvent {
+    /// A DTMF digit (RFC 4733) from `leg`, reported once per key press.
+    Dtmf {
+        /// The leg that sent it.
+        leg: Leg,
+        /// `0`-`9`, `*`, `#`, `A`-`D`.
+        digit: char,
+        /// Arrival time of the event's first packet.
+        at: Instant,
+    },
+    /// A packet arrived at or after the time limit; the recording should be stopped.
+    TimeLimitReached,
+}
+
+/// What the recorder counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RecorderStats {
+    /// Frames received.
+    pub frames: u64,
+    /// Frames that were not valid RTP.
+    pub not_rtp: u64,
+    /// Frames after the time limit.
+    pub after_limit: u64,
+    /// Packets of a codec that is not decoded (recorded as silence).
+    pub undecodable: u64,
+    /// Telephone-event packets (not audio).
+    pub telephone_events: u64,
+    /// Per leg sequencer counters (A, B).
+    pub sequencer: [SequencerStats; 2],
+    /// Timeline counters.
+    pub timeline: TimelineStats,
+}
+
+/// A finished recording.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FinishedRecording {
+    /// Final path of the file.
+    pub path: PathBuf,
+    /// Audio length (frames written / sample rate).
+    pub duration: Duration,
+    /// Audio frames written (samples per channel).
+    pub frames: u64,
+    /// Sample rate of the file.
+    pub sample_rate: u32,
+    /// Channels in the file.
+    pub channels: u16,
+    /// Format of the file.
+    pub format: Format,
+    /// Counters.
+    pub stats: RecorderStats,
+}
+
+#[derive(Debug, Default)]
+struct LegState {
+    sequencer: Sequencer,
+    codecs: CodecMap,
+    dtmf: DtmfDetector,
+    /// A stream start seen on a non-audio packet, to apply to the next audio packet.
+    discontinuity: bool,
+}
+
+/// Output stage: interleave/mix, resample, write.
+struct Output {
+    channels: Channels,
+    resampler: Option<Resampler>,
+    sink: Box<dyn AudioSink>,
+    interleaved: Vec<i16>,
+    resampled: Vec<i16>,
+    frames: u64,
+}
+
+impl Output {
+    fn write(&mut self, a: &[i16], b: &[i16]) -> Result<(), RecordError> {
+        self.interleaved.clear();
+        match self.channels {
+            Channels::Stereo => {
+                for (&l, &r) in a.iter().zip(b) {
+                    self.interleaved.push(l);
+                    self.interleaved.push(r);
+                }
+            }
+            Channels::Mono => self
+                .interleaved
+                .extend(a.iter().zip(b).map(|(&l, &r)| l.saturating_add(r))),
+            Channels::CallerOnly => self.interleaved.extend_from_slice(a),
+        }
+        let out = match self.resampler.as_mut() {
+            Some(r) => {
+                self.resampled.clear();
+                r.process(&self.interleaved, &mut self.resampled);
+                &self.resampled
+            }
+            None => &self.interleaved,
+        };
+        self.frames += (out.len() / usize::from(self.channels.count())) as u64;
+        self.sink.write(out)
+    }
+
+    fn finish(mut self) -> Result<(PathBuf, u64), RecordError> {
+        if let Some(r) = self.resampler.as_mut() {
+            self.resampled.clear();
+            r.finish(&mut self.resampled);
+            self.frames += (self.resampled.len() / usize::from(self.channels.count())) as u64;
+            self.sink.write(&self.resampled)?;
+        }
+        let path = self.sink.finish()?;
+        Ok((path, self.frames))
+    }
+}
+
+/// One recording in progress.
+pub struct Recorder {
+    spec: RecordingSpec,
+    sample_rate: u32,
+    start: Instant,
+    legs: [LegState; 2],
+    timeline: Timeline,
+    output: Output,
+    events: VecDeque<RecorderEvent>,
+    stats: RecorderStats,
+    limit_reported: bool,
+    released: Vec<SequencedPacket>,
+    decoded: Vec<i16>,
+}
+
+impl std::fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recorder")
+            .field("path", &self.spec.path)
+            .field("stats", &self.stats)
+            .finish()
+    }
+}
+
+/// The rate every supported codec decodes to.
+const CODEC_RATE: u32 = 8000;
+
+impl Recorder {
+    /// Starts a recording at `start`: creates `<spec.path>.part`. `codecs` maps each leg's
+    /// payload types (A, B), from that leg's SDP.
+    pub fn new(
+        spec: RecordingSpec,
+        start: Instant,
+        codecs: [CodecMap; 2],
+        config: RecorderConfig,
+    ) -> Result<Self, RecordError> {
+        let sample_rate = spec.sample_rate.unwrap_or(CODEC_RATE);
+        if sample_rate == 0 || sample_rate > 192_000 {
+            return Err(RecordError::SampleRate(sample_rate));
+        }
+        let channels = spec.channels.count();
+        let sink: Box<dyn AudioSink> = match spec.format {
+            Format::Wav => Box::new(WavSink::create(&spec.path, sample_rate, channels)?),
+            Format::Mp3 => Box::new(Mp3Sink::create(
+                &spec.path,
+                sample_rate,
+                channels,
+                spec.mp3_kbps,
+            )?),
+        };
+        let resampler = (sample_rate != CODEC_RATE)
+            .then(|| Resampler::new(CODEC_RATE, sample_rate, usize::from(channels)));
+        let [codecs_a, codecs_b] = codecs;
+        let leg = |codecs| LegState {
+            sequencer: Sequencer::new(config.sequencer),
+            codecs,
+            ..LegState::default()
+        };
+        let timeline_config = TimelineConfig {
+            rate: CODEC_RATE,
+            ..config.timeline
+        };
+        Ok(Recorder {
+            timeline: Timeline::new(timeline_config, start, spec.time_limit),
+            output: Output {
+                channels: spec.channels,
+                resampler,
+                sink,
+                interleaved: Vec::new(),
+                resampled: Vec::new(),
+                frames: 0,
+            },
+            spec,
+            sample_rate,
+            start,
+            legs: [leg(codecs_a), leg(codecs_b)],
+            events: VecDeque::new(),
+            stats: RecorderStats::default(),
+            limit_reported: false,
+            released: Vec::new(),
+            decoded: Vec::new(),
+        })
+    }
+
+    /// When the time limit ends the recording.
+    pub fn deadline(&self) -> Instant {
+        self.start + self.spec.time_limit
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> RecorderStats {
+        let mut stats = self.stats;
+        for (s, leg) in stats.sequencer.iter_mut().zip(&self.legs) {
+            *s = leg.sequencer.stats();
+        }
+        stats.timeline = self.timeline.stats();
+        stats
+    }
+
+    /// The next event (DTMF digits, time limit).
+    pub fn poll_event(&mut self) -> Option<RecorderEvent> {
+        self.events.pop_front()
+    }
+
+    /// Takes one queued frame.
+    pub fn push_frame(&mut self, frame: Frame) -> Result<(), RecordError> {
+        self.push(frame.leg, frame.at, &frame.packet)
+    }
+
+    /// Takes one RTP packet from `leg` that arrived at `at`, and writes out the audio that is
+    /// now final.
+    pub fn push(&mut self, leg: Leg, at: Instant, packet: &[u8]) -> Result<(), RecordError> {
+        self.stats.frames += 1;
+        if at >= self.deadline() {
+            self.stats.after_limit += 1;
+            if !self.limit_reported {
+                self.limit_reported = true;
+                self.events.push_back(RecorderEvent::TimeLimitReached);
+            }
+            return Ok(());
+        }
+        let Ok(header) = RtpHeader::parse(packet) else {
+            self.stats.not_rtp += 1;
+            return Ok(());
+        };
+        let payload = header.payload(packet).to_vec();
+        let mut released = std::mem::take(&mut self.released);
+        released.clear();
+        if let Some(state) = self.legs.get_mut(leg.index()) {
+            state.sequencer.push(at, header, payload, &mut released);
+        }
+        self.place(leg, &mut released);
+        // Time passed for the other leg too: let its waiting packets go.
+        if let Some(state) = self.legs.get_mut(leg.other().index()) {
+            state.sequencer.poll(at, &mut released);
+        }
+        self.place(leg.other(), &mut released);
+        self.released = released;
+        let watermark = self.timeline.watermark();
+        self.release(watermark)
+    }
+
+    fn place(&mut self, leg: Leg, released: &mut Vec<SequencedPacket>) {
+        let Some(state) = self.legs.get_mut(leg.index()) else {
+            return;
+        };
+        for packet in released.drain(..) {
+            state.discontinuity |= packet.discontinuity;
+            match state.codecs.get(packet.payload_type) {
+                Codec::TelephoneEvent => {
+                    self.stats.telephone_events += 1;
+                    if let Some(digit) =
+                        state
+                            .dtmf
+                            .on_packet(packet.ssrc, packet.timestamp as u32, &packet.payload)
+                    {
+                        self.events.push_back(RecorderEvent::Dtmf {
+                            leg,
+                            digit,
+                            at: packet.at,
+                        });
+                    }
+                }
+                codec if codec.is_audio() => {
+                    self.decoded.clear();
+                    codec.decode(&packet.payload, &mut self.decoded);
+                    let discontinuity = std::mem::take(&mut state.discontinuity);
+                    self.timeline.place(
+                        leg,
+                        packet.at,
+                        packet.timestamp,
+                        discontinuity,
+                        &self.decoded,
+                    );
+                }
+                _ => self.stats.undecodable += 1,
+            }
+        }
+    }
+
+    fn release(&mut self, until: u64) -> Result<(), RecordError> {
+        let output = &mut self.output;
+        let mut result = Ok(());
+        self.timeline.release_until(until, |a, b| {
+            if result.is_ok() {
+                result = output.write(a, b);
+            }
+        });
+        result
+    }
+
+    /// Ends the recording at `stop` (clamped to the time limit): flushes every stage, pads with
+    /// silence to the stop time, finishes the file and renames it to its final name.
+    pub fn finish(mut self, stop: Instant) -> Result<FinishedRecording, RecordError> {
+        let mut released = std::mem::take(&mut self.released);
+        for leg in [Leg::A, Leg::B] {
+            released.clear();
+            if let Some(state) = self.legs.get_mut(leg.index()) {
+                state.sequencer.flush(&mut released);
+            }
+            self.place(leg, &mut released);
+        }
+        let end = self.timeline.position(stop.min(self.deadline()));
+        self.release(end)?;
+        let stats = self.stats();
+        let (path, frames) = self.output.finish()?;
+        Ok(FinishedRecording {
+            path,
+            duration: Duration::from_secs_f64(frames as f64 / f64::from(self.sample_rate)),
+            frames,
+            sample_rate: self.sample_rate,
+            channels: self.spec.channels.count(),
+            format: self.spec.format,
+            stats,
+        })
+    }
+}

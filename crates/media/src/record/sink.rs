@@ -1,0 +1,31 @@
+//! The sink interface joining the recorder's output stage to file writers.
+
+use std::path::{Path, PathBuf};
+
+use super::error::RecordError;
+
+/// Receives interleaved 16-bit audio and turns it into a file.
+pub trait AudioSink: Send {
+    /// Writes interleaved frames (one sample per channel per frame).
+    fn write(&mut self, interleaved: &[i16]) -> Result<(), RecordError>;
+
+    /// Finishes the file (sizes, flush) and renames it from its temporary name to its final
+    /// name; returns the final path.
+    fn finish(self: Box<Self>) -> Result<PathBuf, RecordError>;
+}
+
+/// The temporary name a recording is written under: `<path>.part`.
+pub fn part_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".part");
+    PathBuf::from(name)
+}
+
+/// Renames `<path>.part` to `path`.
+pub(crate) fn promote(path: &Path) -> Result<PathBuf, RecordError> {
+    std::fs::rename(part_path(path), path).map_err(|source| RecordError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok(path.to_owned())
+}

@@ -1,0 +1,208 @@
+//! The timeline: places each leg's decoded audio by RTP timestamp, anchored to arrival time, and
+//! hands out both legs sample-aligned with every gap (loss, hold, silence suppression, SSRC
+//! change) filled with silence, so the output length equals the wall-clock time recorded.
+//!
+//! Placement rules, per leg, in samples since the recording started (8 kHz):
+//! - the first packet of a stream (first packet, SSRC change, restart) is placed at its arrival
+//!   time, but never over audio already placed for that leg;
+//! - later packets are placed at `anchor + (timestamp - anchor timestamp)`;
+//! - if that position falls more than [`TimelineConfig::behind`] behind the arrival time (a hold
+//!   or a pause during which the sender's timestamps did not advance) or more than
+//!   [`TimelineConfig::ahead`] ahead of it (a timestamp jump), the stream is re-anchored at the
+//!   arrival time as for a first packet.
+//!
+//! Audio is released up to a watermark that trails the newest arrival time by
+//! [`TimelineConfig::latency`], and at the end up to the stop time. Audio that arrives for a place
+//! already released is dropped and counted.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use crate::relay::Leg;
+
+/// Timeline settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimelineConfig {
+    /// Sample rate of the timeline (the codecs' clock rate). Default 8000.
+    pub rate: u32,
+    /// How far behind arrival time RTP placement may fall before re-anchoring. Default 200 ms.
+    pub behind: Duration,
+    /// How far ahead of arrival time RTP placement may run before re-anchoring. Default 1 s.
+    pub ahead: Duration,
+    /// How long audio is held before it is released. Default 1 s.
+    pub latency: Duration,
+}
+
+impl Default for TimelineConfig {
+    fn default() -> Self {
+        TimelineConfig {
+            rate: 8000,
+            behind: Duration::from_millis(200),
+            ahead: Duration::from_secs(1),
+            latency: Duration::from_secs(1),
+        }
+    }
+}
+
+/// What the timeline counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TimelineStats {
+    /// Samples dropped because their place had been released already or was past the end.
+    pub late_samples: u64,
+    /// Times a stream was re-anchored on arrival time (besides its first packet).
+    pub reanchors: u64,
+}
+
+#[derive(Debug, Default)]
+struct Track {
+    /// (RTP timestamp, sample position) of the anchor.
+    anchor: Option<(u64, u64)>,
+    /// End position of the last placed audio.
+    end: u64,
+    /// Samples from the timeline's `released` position on.
+    buffer: VecDeque<i16>,
+}
+
+/// Two legs' audio on one time axis.
+#[derive(Debug)]
+pub struct Timeline {
+    config: TimelineConfig,
+    start: Instant,
+    /// Samples before this position have been handed out.
+    released: u64,
+    /// No audio at or after this position is kept (the time limit).
+    limit: u64,
+    newest_arrival: u64,
+    tracks: [Track; 2],
+    stats: TimelineStats,
+}
+
+impl Timeline {
+    /// A timeline starting at `start` and ending at most `limit` after it.
+    pub fn new(config: TimelineConfig, start: Instant, limit: Duration) -> Self {
+        let mut timeline = Timeline {
+            config,
+            start,
+            released: 0,
+            limit: 0,
+            newest_arrival: 0,
+            tracks: [Track::default(), Track::default()],
+            stats: TimelineStats::default(),
+        };
+        timeline.limit = timeline.samples(limit);
+        timeline
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> TimelineStats {
+        self.stats
+    }
+
+    /// The sample rate.
+    pub fn rate(&self) -> u32 {
+        self.config.rate
+    }
+
+    /// Samples handed out so far.
+    pub fn released(&self) -> u64 {
+        self.released
+    }
+
+    fn samples(&self, d: Duration) -> u64 {
+        let n = d.as_nanos() * u128::from(self.config.rate) / 1_000_000_000;
+        u64::try_from(n).unwrap_or(u64::MAX)
+    }
+
+    /// The sample position of `at`.
+    pub fn position(&self, at: Instant) -> u64 {
+        self.samples(at.saturating_duration_since(self.start))
+    }
+
+    /// Places decoded `samples` of `leg` that carry RTP `timestamp` and arrived at `at`;
+    /// `discontinuity` marks the first packet of a stream.
+    pub fn place(
+        &mut self,
+        leg: Leg,
+        at: Instant,
+        timestamp: u64,
+        discontinuity: bool,
+        samples: &[i16],
+    ) {
+        let arrival = self.position(at);
+        self.newest_arrival = self.newest_arrival.max(arrival);
+        let behind = self.samples(self.config.behind);
+        let ahead = self.samples(self.config.ahead);
+        let Some(track) = self.tracks.get_mut(leg.index()) else {
+            return;
+        };
+        let by_rtp = match track.anchor {
+            Some((anchor_ts, anchor_pos)) if !discontinuity => timestamp
+                .checked_sub(anchor_ts)
+                .and_then(|d| anchor_pos.checked_add(d))
+                .filter(|&p| {
+                    p.saturating_add(behind) >= arrival && p <= arrival.saturating_add(ahead)
+                }),
+            _ => None,
+        };
+        let pos = match by_rtp {
+            Some(p) => p,
+            None => {
+                if track.anchor.is_some() {
+                    self.stats.reanchors += u64::from(!discontinuity);
+                }
+                let p = arrival.max(track.end);
+                track.anchor = Some((timestamp, p));
+                p
+            }
+        };
+        let end = pos.saturating_add(samples.len() as u64);
+        track.end = track.end.max(end);
+
+        // Clip to what is still open: not yet released, before the limit.
+        let first = pos.max(self.released);
+        let last = end.min(self.limit);
+        let kept = last.saturating_sub(first);
+        self.stats.late_samples += samples.len() as u64 - kept;
+        if kept == 0 {
+            return;
+        }
+        let skip = (first - pos) as usize;
+        let offset = (first - self.released) as usize;
+        let needed = offset + kept as usize;
+        if track.buffer.len() < needed {
+            track.buffer.resize(needed, 0);
+        }
+        for (i, &s) in samples.iter().skip(skip).take(kept as usize).enumerate() {
+            if let Some(slot) = track.buffer.get_mut(offset + i) {
+                *slot = s;
+            }
+        }
+    }
+
+    /// The position up to which audio can be released now (newest arrival minus latency).
+    pub fn watermark(&self) -> u64 {
+        self.newest_arrival
+            .saturating_sub(self.samples(self.config.latency))
+            .min(self.limit)
+    }
+
+    /// Hands out both legs from the released position up to `until` (clamped to the limit),
+    /// silence where nothing was placed: `emit(a_samples, b_samples)` with equal lengths.
+    pub fn release_until(&mut self, until: u64, mut emit: impl FnMut(&[i16], &[i16])) {
+        const CHUNK: usize = 4096;
+        let until = until.min(self.limit);
+        let mut a = Vec::with_capacity(CHUNK);
+        let mut b = Vec::with_capacity(CHUNK);
+        while self.released < until {
+            let n = (until - self.released).min(CHUNK as u64) as usize;
+            for (track, out) in self.tracks.iter_mut().zip([&mut a, &mut b]) {
+                out.clear();
+                let available = track.buffer.len().min(n);
+                out.extend(track.buffer.drain(..available));
+                out.resize(n, 0);
+            }
+            emit(&a, &b);
+            self.released += n as u64;
+        }
+    }
+}
