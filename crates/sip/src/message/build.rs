@@ -79,6 +79,17 @@ impl Message {
         resp
     }
 
+    /// Appends every field named `name` of `src` (values as received, unfolded), in order.
+    /// For building CANCEL/ACK from an INVITE, or copying Record-Route into a response.
+    pub fn copy_headers(&mut self, src: &Message, name: impl Into<HeaderName>) {
+        let name = name.into();
+        for h in src.find(&name) {
+            let v = super::headers::unfold(src.value_bytes(h));
+            let v = String::from_utf8_lossy(&v);
+            self.headers.push(owned_header(h.name.clone(), &v));
+        }
+    }
+
     /// Adds a field above all others (e.g. a new top Via).
     pub fn push_header_top(&mut self, name: impl Into<HeaderName>, value: impl AsRef<str>) {
         self.headers

@@ -20,8 +20,8 @@
 //!   `unsupported()`, `accept()`, and raw `header()`, `header_values()`, `list_values()`,
 //!   `headers()`, `body()`. Errors: [`HeaderError`].
 //! - Building: [`Message::request`], [`Message::response`], [`Message::response_to`],
-//!   `push_header_top`, `push_header`, `insert_header_before`, `set_header`, `remove_header`,
-//!   `remove_first_header`, `set_to_tag`, `set_body`, `clear_body`, `set_request_uri`,
+//!   `push_header_top`, `push_header`, `insert_header_before`, `copy_headers`, `set_header`,
+//!   `remove_header`, `remove_first_header`, `set_to_tag`, `set_body`, `clear_body`, `set_request_uri`,
 //!   `set_status`, and [`Message::to_bytes`]. Value helpers: [`format_via`],
 //!   [`format_name_addr`], `Display` on [`Via`], [`NameAddr`], [`Uri`], [`CSeq`],
 //!   [`AuthHeader`].

@@ -413,3 +413,15 @@ fn message_is_send_sync_static_and_cheap_to_clone() {
     let c = m.clone();
     assert_eq!(c.to_bytes(), m.to_bytes());
 }
+
+#[test]
+fn copied_headers_keep_order_and_values() {
+    let req = parse(
+        "INVITE sip:a@b SIP/2.0\r\nRoute: <sip:p1;lr>\r\nX: y\r\nroute: <sip:p2;lr>,\r\n <sip:p3;lr>\r\n\r\n",
+    );
+    let mut cancel = Message::request(Method::Cancel, req.request_uri().unwrap().clone());
+    cancel.copy_headers(&req, "Route");
+    let routes = Message::parse(cancel.to_bytes()).unwrap().routes().unwrap();
+    let uris: Vec<&str> = routes.iter().map(|r| r.uri.as_str()).collect();
+    assert_eq!(uris, vec!["sip:p1;lr", "sip:p2;lr", "sip:p3;lr"]);
+}
