@@ -134,11 +134,8 @@ fn network(t0: Instant, rng: &mut StdRng) -> Vec<Arrival> {
 }
 
 fn drain(rx: &FrameReceiver, recorder: &mut Recorder, events: &mut Vec<RecorderEvent>) {
-    loop {
-        match rx.recv_timeout(Duration::ZERO) {
-            Received::Frame(frame) => recorder.push_frame(frame).expect("recorder push"),
-            Received::Idle | Received::Stopped(_) => break,
-        }
+    while let Received::Frame(frame) = rx.recv_timeout(Duration::ZERO) {
+        recorder.push_frame(frame).expect("recorder push");
         while let Some(e) = recorder.poll_event() {
             events.push(e);
         }
