@@ -96,13 +96,16 @@ fn events(layer: &mut TransactionLayer) -> Vec<TxEvent> {
     std::iter::from_fn(|| layer.poll_event()).collect()
 }
 
+/// Things that happened, with the millisecond they happened at.
+type Timed<T> = Vec<(u64, T)>;
+
 /// Fires every timer up to `end` (inclusive), returning (ms, kind) of each transmit and
 /// (ms, event) of each event.
 fn run_until(
     layer: &mut TransactionLayer,
     clock: &Clock,
     end_ms: u64,
-) -> (Vec<(u64, String)>, Vec<(u64, TxEvent)>) {
+) -> (Timed<String>, Timed<TxEvent>) {
     let mut tx = Vec::new();
     let mut ev = Vec::new();
     while let Some(at) = layer.poll_timeout() {
