@@ -217,15 +217,17 @@ fn garbage_and_unknown_destination_are_dropped_and_counted() {
         r.on_packet(now, Leg::A, Channel::Rtp, addr("192.0.2.1:4000"), b"hello"),
         Decision::Drop(DropReason::NotRtp)
     );
-    assert_eq!(
-        r.on_packet(
-            now,
-            Leg::A,
-            Channel::Rtp,
-            addr("192.0.2.1:4000"),
-            &rtp(1, 0, 1)
-        ),
-        Decision::Drop(DropReason::DestinationUnknown)
+    let d = r.on_packet(
+        now,
+        Leg::A,
+        Channel::Rtp,
+        addr("192.0.2.1:4000"),
+        &rtp(1, 0, 1),
+    );
+    assert_eq!(d, Decision::NoDestination { is_rtp: true });
+    assert!(
+        d.is_recordable(),
+        "the caller's audio can be recorded without a B leg"
     );
     // RTP on the RTCP port is not RTCP.
     assert_eq!(

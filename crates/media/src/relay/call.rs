@@ -186,7 +186,8 @@ impl CallRelay {
 
         let other_leg = leg.other();
         let Some(other) = self.legs.get(other_leg.index()) else {
-            return self.drop_packet(DropReason::DestinationUnknown);
+            self.counters.add_dropped(DropReason::DestinationUnknown);
+            return Decision::NoDestination { is_rtp };
         };
         let to = match channel {
             Channel::Rtp => other.latched_rtp.or(other.expected_rtp),
@@ -196,7 +197,8 @@ impl CallRelay {
             }),
         };
         let Some(to) = to else {
-            return self.drop_packet(DropReason::DestinationUnknown);
+            self.counters.add_dropped(DropReason::DestinationUnknown);
+            return Decision::NoDestination { is_rtp };
         };
         self.counters.add_relayed();
         Decision::Forward {

@@ -27,8 +27,27 @@ pub enum Decision {
         /// Whether it is an RTP packet (a candidate for the recorder); false for RTCP.
         is_rtp: bool,
     },
+    /// Valid, from the leg's latched source, but the other party's address is not known yet (no
+    /// SDP, nothing latched), or there is no other party (callrec answered the call itself):
+    /// nothing is sent and it is counted as [`DropReason::DestinationUnknown`], but its audio may
+    /// still be recorded (`record_caller`).
+    NoDestination {
+        /// Whether it is an RTP packet (a candidate for the recorder); false for RTCP.
+        is_rtp: bool,
+    },
     /// Do not forward; the reason is counted.
     Drop(DropReason),
+}
+
+impl Decision {
+    /// Whether the packet is RTP that passed validation and source checks, so a recorder may
+    /// take it (forwarded or not).
+    pub fn is_recordable(&self) -> bool {
+        matches!(
+            self,
+            Decision::Forward { is_rtp: true, .. } | Decision::NoDestination { is_rtp: true }
+        )
+    }
 }
 
 /// Why a datagram was dropped. Each reason has its own counter.
@@ -38,7 +57,8 @@ pub enum DropReason {
     NotRtp,
     /// The leg is latched and the packet came from another source address.
     WrongSource,
-    /// The other leg's address is unknown: no SDP yet and nothing latched.
+    /// The other leg's address is unknown: no SDP yet and nothing latched (see
+    /// [`Decision::NoDestination`]).
     DestinationUnknown,
     /// The call has been closed.
     Closed,
