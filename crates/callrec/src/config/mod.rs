@@ -1,1 +1,458 @@
-//! config (being written).
+//! Typed configuration read from TOML, with a documented default for every key and start-up
+//! validation whose messages name the offending key.
+//!
+//! Every section and every key is optional; a missing key takes the default documented on its
+//! field (and written out in `config/callrec.toml`, which is also [`Config::embedded_default`]).
+//! Unknown keys are refused (`deny_unknown_fields`), so a typo is reported instead of ignored.
+//!
+//! Relative paths (`paths.data_dir`, `paths.documents_dir`) are resolved against the **current
+//! working directory** of the process, not against the config file's location: the README runs
+//! `callrec --config config/callrec.toml` from the repository root, and the defaults
+//! (`./data`, `config/documents`) are written for that.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The text of `config/callrec.toml`, compiled into the binary.
+const EMBEDDED_DEFAULT: &str = include_str!("../../../../config/callrec.toml");
+
+/// Why a configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The TOML is malformed, has an unknown key or a value of the wrong type. The message from
+    /// the TOML parser names the key and the line.
+    #[error("invalid config{}: {message}", origin.as_ref().map(|p| format!(" in {}", p.display())).unwrap_or_default())]
+    Parse {
+        /// The file, when the text came from one.
+        origin: Option<PathBuf>,
+        /// The parser's message (names the key, line and column).
+        message: String,
+    },
+    /// A value is out of range or contradicts another one.
+    #[error("invalid config: {key} {problem}")]
+    Invalid {
+        /// The dotted key, e.g. `media.port_min`.
+        key: &'static str,
+        /// What is wrong with it.
+        problem: String,
+    },
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// `[sip]`: signalling.
+    pub sip: SipConfig,
+    /// `[auth]`: digest authentication of phones.
+    pub auth: AuthConfig,
+    /// `[media]`: RTP relay.
+    pub media: MediaConfig,
+    /// `[recording]`: recorder limits and defaults.
+    pub recording: RecordingConfig,
+    /// `[upload]`: the uploader's retry policy.
+    pub upload: UploadSection,
+    /// `[paths]`: where data and documents live.
+    pub paths: PathsConfig,
+    /// `[log]`: logging.
+    pub log: LogConfig,
+}
+
+/// `[sip]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SipConfig {
+    /// Addresses to listen on (UDP and/or TCP on each). Default `["127.0.0.1:5060"]`.
+    pub listen: Vec<SocketAddr>,
+    /// Listen on UDP. Default `true`.
+    pub udp: bool,
+    /// Listen on TCP. Default `true`.
+    pub tcp: bool,
+    /// RFC 3261 T1 (round-trip estimate), milliseconds. Default 500.
+    pub t1_ms: u64,
+    /// RFC 3261 T2 (maximum retransmit interval), milliseconds. Default 4000.
+    pub t2_ms: u64,
+    /// RFC 3261 T4 (maximum time a message stays in the network), milliseconds. Default 5000.
+    pub t4_ms: u64,
+    /// `User-Agent` / `Server` header value. Default `"callrec"`.
+    pub user_agent: String,
+    /// Seconds a B leg may ring before it is cancelled. Default 60.
+    pub no_answer_timeout_s: u64,
+}
+
+impl Default for SipConfig {
+    fn default() -> Self {
+        Self {
+            listen: vec![SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 5060)],
+            udp: true,
+            tcp: true,
+            t1_ms: 500,
+            t2_ms: 4000,
+            t4_ms: 5000,
+            user_agent: "callrec".to_owned(),
+            no_answer_timeout_s: 60,
+        }
+    }
+}
+
+/// `[auth]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Seconds a digest nonce stays valid. Default 300.
+    pub nonce_lifetime_s: u64,
+    /// Digest algorithms offered, in order: `"md5"` and/or `"sha-256"`. Default `["md5"]`.
+    pub algorithms: Vec<String>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            nonce_lifetime_s: 300,
+            algorithms: vec!["md5".to_owned()],
+        }
+    }
+}
+
+/// Recorded channel layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Channels {
+    /// Caller left, callee right (default).
+    Stereo,
+    /// Both parties mixed into one channel.
+    Mono,
+}
+
+/// `[media]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MediaConfig {
+    /// Address written into SDP and bound by the relay sockets. Default `127.0.0.1`.
+    pub relay_ip: IpAddr,
+    /// Lowest RTP port (even). Default 20000.
+    pub port_min: u16,
+    /// Highest RTP port. Default 30000.
+    pub port_max: u16,
+    /// Seconds without RTP before the call is hung up. Default 60.
+    pub media_timeout_s: u64,
+    /// Whether the media timeout also applies to a call on hold. Default `false`.
+    pub media_timeout_on_hold: bool,
+    /// `"stereo"` (default) or `"mono"`.
+    pub channels: Channels,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        Self {
+            relay_ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port_min: 20000,
+            port_max: 30000,
+            media_timeout_s: 60,
+            media_timeout_on_hold: false,
+            channels: Channels::Stereo,
+        }
+    }
+}
+
+/// `[recording]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RecordingConfig {
+    /// Format used when a document names none or an unknown one: `"mp3"` (default) or `"wav"`.
+    pub default_format: String,
+    /// System maximum for `time_limit`, seconds. Default 10800.
+    pub max_time_limit_s: u64,
+    /// Keep the audio file in the spool after a successful upload. Default `false`.
+    pub keep_after_upload: bool,
+    /// Minimum free space, in MiB, the spool's file system must have at start-up. Default 100.
+    pub min_free_mb: u64,
+}
+
+impl Default for RecordingConfig {
+    fn default() -> Self {
+        Self {
+            default_format: "mp3".to_owned(),
+            max_time_limit_s: 10800,
+            keep_after_upload: false,
+            min_free_mb: 100,
+        }
+    }
+}
+
+/// `[upload]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UploadSection {
+    /// First retry delay, seconds (doubles each attempt). Default 5.
+    pub initial_backoff_s: u64,
+    /// Largest retry delay, seconds. Default 600.
+    pub max_backoff_s: u64,
+    /// Give up (state `failed`, file kept) this many seconds after the first attempt. Default 86400.
+    pub give_up_after_s: u64,
+    /// Uploads in flight at once. Default 4.
+    pub concurrency: usize,
+    /// Timeout of one HTTP request, seconds. Default 60.
+    pub request_timeout_s: u64,
+    /// Redirects (301/302/307/308) followed per attempt. Default 10.
+    pub max_redirects: u32,
+}
+
+impl Default for UploadSection {
+    fn default() -> Self {
+        Self {
+            initial_backoff_s: 5,
+            max_backoff_s: 600,
+            give_up_after_s: 86400,
+            concurrency: 4,
+            request_timeout_s: 60,
+            max_redirects: 10,
+        }
+    }
+}
+
+/// `[paths]`. Relative paths are relative to the current working directory.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PathsConfig {
+    /// Spool (`<data_dir>/spool/`) and CDR log (`<data_dir>/cdrs.jsonl`). Default `"./data"`.
+    pub data_dir: PathBuf,
+    /// KAZOO-shaped JSON documents. Default `"config/documents"`.
+    pub documents_dir: PathBuf,
+}
+
+impl Default for PathsConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./data"),
+            documents_dir: PathBuf::from("config/documents"),
+        }
+    }
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// A `tracing` filter (`"info"`, `"callrec=debug,info"`); `RUST_LOG` overrides it. Default `"info"`.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".to_owned(),
+        }
+    }
+}
+
+impl Config {
+    /// Parses and validates TOML text.
+    pub fn from_toml_str(text: &str) -> Result<Self, ConfigError> {
+        Self::parse(text, None)
+    }
+
+    /// Reads, parses and validates a file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text, Some(path))
+    }
+
+    /// The configuration compiled into the binary (the text of `config/callrec.toml`).
+    pub fn embedded_default() -> Self {
+        // The embedded text is checked by the tests, so this cannot fail in a built binary.
+        Self::from_toml_str(EMBEDDED_DEFAULT).unwrap_or_default()
+    }
+
+    /// The raw text of the embedded default configuration.
+    pub fn embedded_default_text() -> &'static str {
+        EMBEDDED_DEFAULT
+    }
+
+    fn parse(text: &str, origin: Option<&Path>) -> Result<Self, ConfigError> {
+        let cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            origin: origin.map(Path::to_owned),
+            message: e.to_string(),
+        })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Checks ranges and combinations; the error names the key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        fn bad(key: &'static str, problem: impl Into<String>) -> Result<(), ConfigError> {
+            Err(ConfigError::Invalid {
+                key,
+                problem: problem.into(),
+            })
+        }
+        let s = &self.sip;
+        if s.listen.is_empty() {
+            return bad("sip.listen", "must list at least one address");
+        }
+        if !s.udp && !s.tcp {
+            return bad("sip.udp", "and sip.tcp are both false: enable at least one");
+        }
+        if s.t1_ms == 0 {
+            return bad("sip.t1_ms", "must be above 0");
+        }
+        if s.t2_ms < s.t1_ms {
+            return bad(
+                "sip.t2_ms",
+                format!("({}) must be at least sip.t1_ms ({})", s.t2_ms, s.t1_ms),
+            );
+        }
+        if s.t4_ms == 0 {
+            return bad("sip.t4_ms", "must be above 0");
+        }
+        if s.user_agent.trim().is_empty() || s.user_agent.chars().any(char::is_control) {
+            return bad("sip.user_agent", "must be non-empty printable text");
+        }
+        if s.no_answer_timeout_s == 0 {
+            return bad("sip.no_answer_timeout_s", "must be above 0");
+        }
+        let a = &self.auth;
+        if a.nonce_lifetime_s == 0 {
+            return bad("auth.nonce_lifetime_s", "must be above 0");
+        }
+        if a.algorithms.is_empty() {
+            return bad(
+                "auth.algorithms",
+                "must list at least one of \"md5\", \"sha-256\"",
+            );
+        }
+        for alg in &a.algorithms {
+            if !matches!(alg.to_ascii_lowercase().as_str(), "md5" | "sha-256") {
+                return bad(
+                    "auth.algorithms",
+                    format!("contains {alg:?}: only \"md5\" and \"sha-256\" are supported"),
+                );
+            }
+        }
+        let m = &self.media;
+        if m.relay_ip.is_unspecified() {
+            return bad(
+                "media.relay_ip",
+                format!(
+                    "({}) must be a concrete address (it is written into SDP)",
+                    m.relay_ip
+                ),
+            );
+        }
+        if m.port_min == 0 {
+            return bad("media.port_min", "must be above 0");
+        }
+        if m.port_min >= m.port_max {
+            return bad(
+                "media.port_min",
+                format!(
+                    "({}) must be below media.port_max ({})",
+                    m.port_min, m.port_max
+                ),
+            );
+        }
+        if m.port_max - m.port_min < 3 {
+            return bad(
+                "media.port_max",
+                "leaves fewer than two RTP/RTCP port pairs above media.port_min",
+            );
+        }
+        if m.media_timeout_s == 0 {
+            return bad("media.media_timeout_s", "must be above 0");
+        }
+        let r = &self.recording;
+        if !matches!(r.default_format.as_str(), "mp3" | "wav") {
+            return bad(
+                "recording.default_format",
+                format!("({:?}) must be \"mp3\" or \"wav\"", r.default_format),
+            );
+        }
+        if r.max_time_limit_s < 5 {
+            return bad(
+                "recording.max_time_limit_s",
+                format!(
+                    "({}) must be at least 5 (the smallest time_limit)",
+                    r.max_time_limit_s
+                ),
+            );
+        }
+        let u = &self.upload;
+        if u.initial_backoff_s == 0 {
+            return bad("upload.initial_backoff_s", "must be above 0");
+        }
+        if u.max_backoff_s < u.initial_backoff_s {
+            return bad(
+                "upload.max_backoff_s",
+                format!(
+                    "({}) must be at least upload.initial_backoff_s ({})",
+                    u.max_backoff_s, u.initial_backoff_s
+                ),
+            );
+        }
+        if u.give_up_after_s == 0 {
+            return bad("upload.give_up_after_s", "must be above 0");
+        }
+        if u.concurrency == 0 {
+            return bad("upload.concurrency", "must be above 0");
+        }
+        if u.request_timeout_s == 0 {
+            return bad("upload.request_timeout_s", "must be above 0");
+        }
+        if u.max_redirects > 50 {
+            return bad("upload.max_redirects", "must be at most 50");
+        }
+        if self.paths.data_dir.as_os_str().is_empty() {
+            return bad("paths.data_dir", "must not be empty");
+        }
+        if self.paths.documents_dir.as_os_str().is_empty() {
+            return bad("paths.documents_dir", "must not be empty");
+        }
+        if self.log.level.trim().is_empty() {
+            return bad("log.level", "must not be empty");
+        }
+        Ok(())
+    }
+
+    /// The uploader settings derived from `[upload]` and `[recording]`.
+    pub fn upload_config(&self) -> crate::upload::UploadConfig {
+        let u = &self.upload;
+        crate::upload::UploadConfig {
+            initial_backoff: Duration::from_secs(u.initial_backoff_s),
+            max_backoff: Duration::from_secs(u.max_backoff_s),
+            give_up_after: Duration::from_secs(u.give_up_after_s),
+            concurrency: u.concurrency,
+            request_timeout: Duration::from_secs(u.request_timeout_s),
+            max_redirects: u.max_redirects,
+            keep_after_upload: self.recording.keep_after_upload,
+        }
+    }
+
+    /// `<data_dir>/spool`.
+    pub fn spool_dir(&self) -> PathBuf {
+        self.paths.data_dir.join("spool")
+    }
+
+    /// `<data_dir>/cdrs.jsonl`.
+    pub fn cdr_path(&self) -> PathBuf {
+        self.paths.data_dir.join("cdrs.jsonl")
+    }
+
+    /// Minimum free bytes for the spool, from `recording.min_free_mb`.
+    pub fn spool_min_free_bytes(&self) -> u64 {
+        self.recording.min_free_mb.saturating_mul(1024 * 1024)
+    }
+}

@@ -1,1 +1,520 @@
-//! spool (being written).
+//! The durable recording spool in `<data_dir>/spool/`.
+//!
+//! Each recording is two files: the audio (`<id>.<ext>`, written by the recorder) and a JSON
+//! metadata sidecar (`<id>.json`, a [`SpoolRecord`]). The sidecar carries the upload target and
+//! the state machine
+//!
+//! ```text
+//! recording ──finish──▶ finished ──▶ uploading ──2xx──▶ stored
+//!     │                    ▲             │
+//!     │                    └──retry──────┤
+//!     └──discard──▶ discarded            └──give up──▶ failed
+//! ```
+//!
+//! Sidecar writes are atomic (temp file, fsync, rename, fsync of the directory), so a crash
+//! leaves either the old or the new state. [`Spool::recover`] runs at start-up and finalizes what
+//! a crash left behind.
+//!
+//! All methods are synchronous file I/O and serialize sidecar updates with an internal lock.
+//! Async code (the engine, the uploader) calls them from `tokio::task::spawn_blocking` or a
+//! dedicated task, never from a call's hot path.
+
+mod record;
+
+pub use record::{SpoolRecord, SpoolState, UploadMethod, UploadTarget};
+
+use std::ffi::OsStr;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Why a spool operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SpoolError {
+    /// The spool directory could not be created or is not writable.
+    #[error("spool directory {dir} is not usable: {source}")]
+    NotWritable {
+        /// The directory.
+        dir: PathBuf,
+        /// The I/O error met while creating it or writing a probe file.
+        source: io::Error,
+    },
+    /// The file system holding the spool has less free space than required.
+    #[error("spool directory {dir} has {available} bytes free, below the required minimum of {required} bytes (recording.min_free_mb)")]
+    InsufficientSpace {
+        /// The directory.
+        dir: PathBuf,
+        /// Bytes available to this process.
+        available: u64,
+        /// The configured minimum.
+        required: u64,
+    },
+    /// A recording id is not a plain file-name stem (`[A-Za-z0-9_.-]`, not starting with `.`).
+    #[error("invalid recording id {0:?}")]
+    InvalidId(String),
+    /// A recording with this id already exists.
+    #[error("recording {0} already exists in the spool")]
+    AlreadyExists(String),
+    /// No sidecar for this id.
+    #[error("recording {0} is not in the spool")]
+    NotFound(String),
+    /// The requested transition is not allowed from the entry's current state.
+    #[error("recording {id}: cannot go from {from:?} to {to:?}")]
+    BadTransition {
+        /// The recording.
+        id: String,
+        /// Its current state.
+        from: SpoolState,
+        /// The refused target state.
+        to: SpoolState,
+    },
+    /// A sidecar is not valid JSON of the expected shape.
+    #[error("corrupt sidecar {path}: {source}")]
+    Corrupt {
+        /// The sidecar file.
+        path: PathBuf,
+        /// The JSON error.
+        source: serde_json::Error,
+    },
+    /// Reading or writing a file failed.
+    #[error("spool I/O on {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: io::Error,
+    },
+}
+
+/// What the engine knows when a recording starts.
+#[derive(Debug, Clone)]
+pub struct NewRecording {
+    /// Unique id (e.g. the policy's 32-hex recording id). Also the spool file stem.
+    pub id: String,
+    /// The file name sent in the upload URL (e.g. `call_recording_<call_id>.mp3`).
+    pub file_name: String,
+    /// `audio/mpeg` or `audio/wav`.
+    pub content_type: String,
+    /// Where and how to upload.
+    pub target: UploadTarget,
+    /// The policy crate's recording metadata (opaque here).
+    pub metadata: serde_json::Value,
+}
+
+/// A created spool entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpoolEntry {
+    /// The recording id.
+    pub id: String,
+    /// The path the recorder writes the audio to.
+    pub audio_path: PathBuf,
+}
+
+/// Hook that repairs an audio file a crash left unfinished (e.g. fixing a WAV header's sizes).
+pub type RepairHook = dyn Fn(&Path) -> io::Result<()> + Send + Sync;
+
+/// The spool directory.
+#[derive(Debug)]
+pub struct Spool {
+    dir: PathBuf,
+    lock: Mutex<()>,
+}
+
+/// Current time as unix seconds.
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Current time as unix milliseconds.
+pub fn unix_now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> SpoolError + '_ {
+    move |source| SpoolError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && !id.starts_with('.')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
+
+/// The audio file's extension, from the upload file name; `bin` when it has none usable.
+fn audio_extension(file_name: &str) -> &str {
+    match Path::new(file_name).extension().and_then(OsStr::to_str) {
+        Some(ext)
+            if !ext.is_empty()
+                && ext.len() <= 5
+                && ext.bytes().all(|b| b.is_ascii_alphanumeric())
+                && !ext.eq_ignore_ascii_case("json")
+                && !ext.eq_ignore_ascii_case("tmp") =>
+        {
+            ext
+        }
+        _ => "bin",
+    }
+}
+
+impl Spool {
+    /// Opens (creating if needed) the spool directory, checks that it is writable (by writing and
+    /// removing a probe file) and that its file system has at least `min_free_bytes` available.
+    pub fn open(dir: impl Into<PathBuf>, min_free_bytes: u64) -> Result<Spool, SpoolError> {
+        let dir = dir.into();
+        let not_writable = |source| SpoolError::NotWritable {
+            dir: dir.clone(),
+            source,
+        };
+        fs::create_dir_all(&dir).map_err(not_writable)?;
+        let probe = dir.join(".write-probe.tmp");
+        File::create(&probe)
+            .and_then(|mut f| f.write_all(b"probe").and_then(|()| f.sync_all()))
+            .map_err(not_writable)?;
+        fs::remove_file(&probe).map_err(not_writable)?;
+        let spool = Spool {
+            dir,
+            lock: Mutex::new(()),
+        };
+        spool.check_space(min_free_bytes)?;
+        Ok(spool)
+    }
+
+    /// Fails with [`SpoolError::InsufficientSpace`] if fewer than `min_free_bytes` are available.
+    pub fn check_space(&self, min_free_bytes: u64) -> Result<u64, SpoolError> {
+        let available = fs4::available_space(&self.dir).map_err(io_err(&self.dir))?;
+        if available < min_free_bytes {
+            return Err(SpoolError::InsufficientSpace {
+                dir: self.dir.clone(),
+                available,
+                required: min_free_bytes,
+            });
+        }
+        Ok(available)
+    }
+
+    /// The spool directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn sidecar_path(&self, id: &str) -> PathBuf {
+        self.dir.join(format!("{id}.json"))
+    }
+
+    /// The audio file of a record.
+    pub fn audio_path(&self, record: &SpoolRecord) -> PathBuf {
+        self.dir.join(&record.audio_file)
+    }
+
+    fn guard(&self) -> std::sync::MutexGuard<'_, ()> {
+        // A panic while holding the lock leaves no partial state (writes are atomic renames).
+        self.lock.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Creates an entry in state `recording` and returns where the recorder writes the audio.
+    pub fn create(&self, new: NewRecording) -> Result<SpoolEntry, SpoolError> {
+        if !valid_id(&new.id) {
+            return Err(SpoolError::InvalidId(new.id));
+        }
+        let _g = self.guard();
+        let sidecar = self.sidecar_path(&new.id);
+        if sidecar.exists() {
+            return Err(SpoolError::AlreadyExists(new.id));
+        }
+        let audio_file = format!("{}.{}", new.id, audio_extension(&new.file_name));
+        let now = unix_now();
+        let record = SpoolRecord {
+            id: new.id.clone(),
+            file_name: new.file_name,
+            audio_file: audio_file.clone(),
+            content_type: new.content_type,
+            target: new.target,
+            state: SpoolState::Recording,
+            attempts: 0,
+            next_attempt_at: now,
+            first_attempt_at_ms: None,
+            last_error: None,
+            created_at: now,
+            finished_at: None,
+            duration_ms: None,
+            metadata: new.metadata,
+        };
+        self.write_record(&record)?;
+        Ok(SpoolEntry {
+            id: new.id,
+            audio_path: self.dir.join(audio_file),
+        })
+    }
+
+    /// Reads an entry's sidecar.
+    pub fn get(&self, id: &str) -> Result<SpoolRecord, SpoolError> {
+        if !valid_id(id) {
+            return Err(SpoolError::InvalidId(id.to_owned()));
+        }
+        self.read_record(&self.sidecar_path(id))
+            .map_err(|e| match e {
+                SpoolError::Io { source, .. } if source.kind() == io::ErrorKind::NotFound => {
+                    SpoolError::NotFound(id.to_owned())
+                }
+                other => other,
+            })
+    }
+
+    /// Reads, changes and atomically rewrites a sidecar under the spool lock.
+    pub fn update<F>(&self, id: &str, change: F) -> Result<SpoolRecord, SpoolError>
+    where
+        F: FnOnce(&mut SpoolRecord) -> Result<(), SpoolError>,
+    {
+        let _g = self.guard();
+        let mut record = self.get(id)?;
+        change(&mut record)?;
+        self.write_record(&record)?;
+        Ok(record)
+    }
+
+    fn transition(
+        record: &mut SpoolRecord,
+        allowed_from: &[SpoolState],
+        to: SpoolState,
+    ) -> Result<(), SpoolError> {
+        if !allowed_from.contains(&record.state) {
+            return Err(SpoolError::BadTransition {
+                id: record.id.clone(),
+                from: record.state,
+                to,
+            });
+        }
+        record.state = to;
+        Ok(())
+    }
+
+    /// `recording → finished`: the audio file is complete and may be uploaded now. The metadata's
+    /// `duration_ms` key (when the metadata is an object) is set too.
+    pub fn finish(&self, id: &str, duration_ms: u64) -> Result<SpoolRecord, SpoolError> {
+        self.update(id, |r| {
+            Self::transition(r, &[SpoolState::Recording], SpoolState::Finished)?;
+            r.duration_ms = Some(duration_ms);
+            r.finished_at = Some(unix_now());
+            r.next_attempt_at = unix_now();
+            if let Some(obj) = r.metadata.as_object_mut() {
+                obj.insert("duration_ms".to_owned(), duration_ms.into());
+            }
+            Ok(())
+        })
+    }
+
+    /// `recording → discarded` (shorter than `record_min_sec`): deletes the audio file and keeps
+    /// the sidecar.
+    pub fn discard(&self, id: &str) -> Result<SpoolRecord, SpoolError> {
+        let record = self.update(id, |r| {
+            Self::transition(r, &[SpoolState::Recording], SpoolState::Discarded)?;
+            r.finished_at = Some(unix_now());
+            Ok(())
+        })?;
+        remove_if_exists(&self.audio_path(&record))?;
+        Ok(record)
+    }
+
+    /// `finished → uploading`, counting the attempt. Persisted before the request is sent.
+    pub fn begin_upload(&self, id: &str) -> Result<SpoolRecord, SpoolError> {
+        self.update(id, |r| {
+            Self::transition(r, &[SpoolState::Finished], SpoolState::Uploading)?;
+            r.attempts = r.attempts.saturating_add(1);
+            r.first_attempt_at_ms.get_or_insert_with(unix_now_ms);
+            Ok(())
+        })
+    }
+
+    /// `uploading → stored`; deletes the audio file unless `keep_file`.
+    pub fn mark_stored(&self, id: &str, keep_file: bool) -> Result<SpoolRecord, SpoolError> {
+        let record = self.update(id, |r| {
+            Self::transition(r, &[SpoolState::Uploading], SpoolState::Stored)?;
+            r.last_error = None;
+            Ok(())
+        })?;
+        if !keep_file {
+            remove_if_exists(&self.audio_path(&record))?;
+        }
+        Ok(record)
+    }
+
+    /// `uploading → finished` with the error and the time of the next attempt.
+    pub fn mark_retry(
+        &self,
+        id: &str,
+        error: String,
+        next_attempt_at: u64,
+    ) -> Result<SpoolRecord, SpoolError> {
+        self.update(id, |r| {
+            Self::transition(r, &[SpoolState::Uploading], SpoolState::Finished)?;
+            r.last_error = Some(error);
+            r.next_attempt_at = next_attempt_at;
+            Ok(())
+        })
+    }
+
+    /// `uploading|finished → failed`: given up; the audio file is kept.
+    pub fn mark_failed(&self, id: &str, error: String) -> Result<SpoolRecord, SpoolError> {
+        self.update(id, |r| {
+            Self::transition(
+                r,
+                &[SpoolState::Uploading, SpoolState::Finished],
+                SpoolState::Failed,
+            )?;
+            r.last_error = Some(error);
+            Ok(())
+        })
+    }
+
+    /// Every sidecar in the spool (unreadable ones are logged and skipped).
+    pub fn list(&self) -> Result<Vec<SpoolRecord>, SpoolError> {
+        let mut out = Vec::new();
+        let read_dir = fs::read_dir(&self.dir).map_err(io_err(&self.dir))?;
+        for entry in read_dir {
+            let entry = entry.map_err(io_err(&self.dir))?;
+            let path = entry.path();
+            if path.extension() != Some(OsStr::new("json")) {
+                continue;
+            }
+            match self.read_record(&path) {
+                Ok(r) => out.push(r),
+                Err(e) => tracing::warn!(error = %e, "skipping unreadable spool sidecar"),
+            }
+        }
+        out.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(out)
+    }
+
+    /// Finished entries (ready to upload, possibly waiting for `next_attempt_at`), oldest first.
+    pub fn pending(&self) -> Result<Vec<SpoolRecord>, SpoolError> {
+        let mut v: Vec<_> = self
+            .list()?
+            .into_iter()
+            .filter(|r| r.state == SpoolState::Finished)
+            .collect();
+        v.sort_by(|a, b| (a.next_attempt_at, &a.id).cmp(&(b.next_attempt_at, &b.id)));
+        Ok(v)
+    }
+
+    /// Start-up recovery after a crash or restart:
+    /// - stale temporary sidecars are removed;
+    /// - entries left in `recording` get `repair` called on their audio file and become
+    ///   `finished` (a missing audio file makes them `failed`, with the reason in `last_error`);
+    /// - entries left in `uploading` go back to `finished`.
+    ///
+    /// Returns the ids of all `finished` entries, to be queued for upload.
+    pub fn recover(&self, repair: &RepairHook) -> Result<Vec<String>, SpoolError> {
+        if let Ok(read_dir) = fs::read_dir(&self.dir) {
+            for entry in read_dir.flatten() {
+                let name = entry.file_name();
+                if name.to_string_lossy().ends_with(".json.tmp") {
+                    let _ = fs::remove_file(entry.path());
+                }
+            }
+        }
+        let mut ready = Vec::new();
+        for record in self.list()? {
+            match record.state {
+                SpoolState::Recording => {
+                    let audio = self.audio_path(&record);
+                    let outcome = if audio.exists() {
+                        repair(&audio).map_err(|e| format!("repair after crash failed: {e}"))
+                    } else {
+                        Err("audio file missing after crash".to_owned())
+                    };
+                    match outcome {
+                        Ok(()) => {
+                            self.update(&record.id, |r| {
+                                Self::transition(
+                                    r,
+                                    &[SpoolState::Recording],
+                                    SpoolState::Finished,
+                                )?;
+                                r.finished_at = Some(unix_now());
+                                r.last_error = Some("recovered after crash".to_owned());
+                                Ok(())
+                            })?;
+                            tracing::info!(recording_id = %record.id, "recovered unfinished recording");
+                            ready.push(record.id);
+                        }
+                        Err(reason) => {
+                            self.update(&record.id, |r| {
+                                r.state = SpoolState::Failed;
+                                r.last_error = Some(reason.clone());
+                                Ok(())
+                            })?;
+                            tracing::warn!(recording_id = %record.id, %reason, "unfinished recording could not be recovered");
+                        }
+                    }
+                }
+                SpoolState::Uploading => {
+                    self.update(&record.id, |r| {
+                        Self::transition(r, &[SpoolState::Uploading], SpoolState::Finished)
+                    })?;
+                    ready.push(record.id);
+                }
+                SpoolState::Finished => ready.push(record.id),
+                SpoolState::Stored | SpoolState::Failed | SpoolState::Discarded => {}
+            }
+        }
+        Ok(ready)
+    }
+
+    fn read_record(&self, path: &Path) -> Result<SpoolRecord, SpoolError> {
+        let bytes = fs::read(path).map_err(io_err(path))?;
+        serde_json::from_slice(&bytes).map_err(|source| SpoolError::Corrupt {
+            path: path.to_owned(),
+            source,
+        })
+    }
+
+    /// Atomic write: `<id>.json.tmp`, fsync, rename over `<id>.json`, fsync the directory.
+    fn write_record(&self, record: &SpoolRecord) -> Result<(), SpoolError> {
+        let path = self.sidecar_path(&record.id);
+        let tmp = self.dir.join(format!("{}.json.tmp", record.id));
+        let body = serde_json::to_vec_pretty(record).map_err(|source| SpoolError::Corrupt {
+            path: path.clone(),
+            source,
+        })?;
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)
+            .map_err(io_err(&tmp))?;
+        f.write_all(&body).map_err(io_err(&tmp))?;
+        f.sync_all().map_err(io_err(&tmp))?;
+        drop(f);
+        fs::rename(&tmp, &path).map_err(io_err(&path))?;
+        // Make the rename itself durable. Opening a directory for fsync works on Unix.
+        if let Ok(d) = File::open(&self.dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
+}
+
+fn remove_if_exists(path: &Path) -> Result<(), SpoolError> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(SpoolError::Io {
+            path: path.to_owned(),
+            source,
+        }),
+    }
+}
