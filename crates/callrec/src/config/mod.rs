@@ -424,6 +424,12 @@ impl Config {
         if self.log.level.trim().is_empty() {
             return bad("log.level", "must not be empty");
         }
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
+            return bad(
+                "log.level",
+                format!("({:?}) is not a valid tracing filter: {e}", self.log.level),
+            );
+        }
         Ok(())
     }
 
