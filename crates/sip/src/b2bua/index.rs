@@ -1,0 +1,78 @@
+//! Lookup tables from transaction ids and dialog ids to calls and legs, and the context
+//! passed to a call's handlers (split borrows of the core).
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Instant;
+
+use crate::message::Method;
+use crate::transaction::{ClientTxId, ServerTxId, TransactionLayer};
+
+use super::config::CoreConfig;
+use super::events::CallEvent;
+use super::ids::{CallRef, LegId};
+use super::media_seam::MediaSeam;
+
+/// What a server transaction of ours is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ServerRole {
+    /// The A leg's initial INVITE.
+    Invite { call: CallRef },
+    /// An in-dialog request from `from`, relayed to the other leg; answered when it answers.
+    Relay { call: CallRef, from: LegId },
+}
+
+/// What a client transaction of ours is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ClientRole {
+    /// A B leg's initial INVITE.
+    Invite { call: CallRef, leg: LegId },
+    /// An in-dialog request relayed to `to` on behalf of server transaction `server` from `from`.
+    Relay {
+        call: CallRef,
+        to: LegId,
+        from: LegId,
+        server: ServerTxId,
+        method: Method,
+        /// Whether the relayed request carried an SDP offer.
+        had_offer: bool,
+    },
+    /// A BYE we sent to end `leg`.
+    Bye { call: CallRef, leg: LegId },
+}
+
+/// The core's lookup tables.
+#[derive(Debug, Default)]
+pub(crate) struct Index {
+    pub(crate) server: HashMap<ServerTxId, ServerRole>,
+    pub(crate) client: HashMap<ClientTxId, ClientRole>,
+    /// (Call-ID, our tag) → leg. Our tag is the To tag of requests the peer sends us.
+    pub(crate) dialogs: HashMap<(String, String), (CallRef, LegId)>,
+    /// Branches of the INVITEs we sent on B legs (loop detection).
+    pub(crate) branches: HashMap<String, (CallRef, LegId)>,
+}
+
+impl Index {
+    /// Forgets everything that points at `call`.
+    pub(crate) fn forget_call(&mut self, call: CallRef) {
+        self.server.retain(|_, r| match r {
+            ServerRole::Invite { call: c } | ServerRole::Relay { call: c, .. } => *c != call,
+        });
+        self.client.retain(|_, r| match r {
+            ClientRole::Invite { call: c, .. }
+            | ClientRole::Relay { call: c, .. }
+            | ClientRole::Bye { call: c, .. } => *c != call,
+        });
+        self.dialogs.retain(|_, (c, _)| *c != call);
+        self.branches.retain(|_, (c, _)| *c != call);
+    }
+}
+
+/// Everything a call's handlers may touch besides the call itself.
+pub(crate) struct Ctx<'a> {
+    pub(crate) now: Instant,
+    pub(crate) cfg: &'a CoreConfig,
+    pub(crate) index: &'a mut Index,
+    pub(crate) events: &'a mut VecDeque<CallEvent>,
+    pub(crate) txl: &'a mut TransactionLayer,
+    pub(crate) media: &'a mut dyn MediaSeam,
+}
