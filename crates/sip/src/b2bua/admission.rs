@@ -42,7 +42,7 @@ impl Core {
         txl: &mut TransactionLayer,
         media: &mut dyn MediaSeam,
     ) {
-        let caller = match dir_adapter::admit(&self.admission, &self.dir, now, from, &req) {
+        let caller = match dir_adapter::admit(&mut self.admission, &self.dir, now, from, &req) {
             Decision::Admit(c) => c,
             Decision::Reply(resp) => {
                 debug!(status = ?resp.status(), "INVITE not admitted");
@@ -67,6 +67,13 @@ impl Core {
         let interaction =
             interaction_id((self.cfg.gregorian_now)(), rand::random::<u32>());
 
+        let plan = dir_adapter::plan(&self.admission, &self.dir, now, &caller, &number);
+        let to_network = match &plan.target {
+            PlanTarget::Carriers(_) => Network::Offnet,
+            _ => Network::Onnet,
+        };
+        let from_display = from_hdr.display_name.clone();
+        let from_user = from_hdr.uri.user().map(str::to_owned);
         let (network, resource_type, account_id, owner_id, authorizing_id, cid_name, cid_number) =
             match &caller {
                 Caller::Carrier { resource_id, account_id } => (
@@ -75,26 +82,27 @@ impl Core {
                     account_id.clone(),
                     None,
                     Some(resource_id.clone()),
-                    from_hdr.display_name.clone(),
-                    from_hdr.uri.user().map(str::to_owned),
+                    from_display,
+                    from_user,
                 ),
                 Caller::Device {
                     device_id,
                     account_id,
                     owner_id,
-                    caller_id_name,
-                    caller_id_number,
-                } => (
-                    Network::Onnet,
-                    None,
-                    account_id.clone(),
-                    owner_id.clone(),
-                    Some(device_id.clone()),
-                    caller_id_name.clone().or_else(|| from_hdr.display_name.clone()),
-                    caller_id_number
-                        .clone()
-                        .or_else(|| from_hdr.uri.user().map(str::to_owned)),
-                ),
+                    internal,
+                    external,
+                } => {
+                    let cid = if to_network == Network::Offnet { external } else { internal };
+                    (
+                        Network::Onnet,
+                        None,
+                        account_id.clone(),
+                        owner_id.clone(),
+                        Some(device_id.clone()),
+                        cid.name.clone().or(from_display),
+                        cid.number.clone().or(from_user),
+                    )
+                }
             };
         let tags = LegTags {
             call_direction: CallDirection::Inbound,
@@ -164,11 +172,6 @@ impl Core {
             .flatten()
             .unwrap_or(self.cfg.max_forwards)
             .saturating_sub(1);
-        let plan = dir_adapter::plan(&self.admission, &self.dir, now, &caller, &number, &self.cfg);
-        let to_network = match &plan.target {
-            PlanTarget::Carriers(_) => Network::Offnet,
-            _ => Network::Onnet,
-        };
         let mut call = Call {
             id,
             span: span.clone(),
@@ -241,6 +244,12 @@ impl Core {
                 self.calls.insert(id, call);
                 self.with_call(now, id, txl, media, |c, ctx| {
                     c.fail_a(ctx, HangupCause::NoRouteDestination, Some(404));
+                });
+            }
+            PlanTarget::Refused => {
+                self.calls.insert(id, call);
+                self.with_call(now, id, txl, media, |c, ctx| {
+                    c.fail_a(ctx, HangupCause::CallRejected, Some(403));
                 });
             }
         }
