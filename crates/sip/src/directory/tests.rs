@@ -1,0 +1,1 @@
+//! Unit tests of document checking and lookups.
