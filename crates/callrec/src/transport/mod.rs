@@ -96,7 +96,8 @@ pub(crate) struct ConnHandle {
 pub(crate) struct Shared {
     pub(crate) counters: Counters,
     pub(crate) incoming: mpsc::Sender<Incoming>,
-    pub(crate) udp: Vec<Arc<UdpSocket>>,
+    /// The UDP sockets with their bound addresses.
+    pub(crate) udp: Vec<(Arc<UdpSocket>, SocketAddr)>,
     pub(crate) conns: Mutex<HashMap<SocketAddr, ConnHandle>>,
     pub(crate) next_conn: std::sync::atomic::AtomicU64,
     pub(crate) options: TransportOptions,
@@ -160,7 +161,7 @@ impl Transport {
                     tcp_addr = bound;
                 }
                 local.push((Proto::Udp, bound));
-                udp_sockets.push(Arc::new(s));
+                udp_sockets.push((Arc::new(s), bound));
             }
             if tcp {
                 let l = match TcpListener::bind(tcp_addr).await {
@@ -189,7 +190,7 @@ impl Transport {
             shutdown: stop_rx,
             runtime: tokio::runtime::Handle::current(),
         });
-        for s in &shared.udp {
+        for (s, _) in &shared.udp {
             shared
                 .runtime
                 .spawn(udp::run_receiver(shared.clone(), s.clone()));

@@ -63,18 +63,15 @@ pub(crate) async fn run_receiver(shared: Arc<Shared>, socket: Arc<UdpSocket>) {
 /// The socket to send to `dest` from and the address to use: same family first, else an
 /// IPv6 (dual-stack) socket with the IPv4-mapped address.
 fn route(shared: &Shared, dest: SocketAddr) -> Option<(&UdpSocket, SocketAddr)> {
-    if let Some(s) = shared
+    if let Some((s, _)) = shared
         .udp
         .iter()
-        .find(|s| s.local_addr().is_ok_and(|l| l.is_ipv6() == dest.is_ipv6()))
+        .find(|(_, l)| l.is_ipv6() == dest.is_ipv6())
     {
         return Some((s, dest));
     }
     if let IpAddr::V4(v4) = dest.ip() {
-        let s = shared
-            .udp
-            .iter()
-            .find(|s| s.local_addr().is_ok_and(|l| l.is_ipv6()))?;
+        let (s, _) = shared.udp.iter().find(|(_, l)| l.is_ipv6())?;
         return Some((
             s,
             SocketAddr::new(IpAddr::V6(v4.to_ipv6_mapped()), dest.port()),
