@@ -15,6 +15,30 @@ use super::start_line::{StartLine, Version};
 use super::uri::Uri;
 use super::via::Via;
 
+/// The first comma-separated element of a list value (commas in quotes/brackets skipped).
+fn first_element(v: &str) -> &str {
+    let b = v.as_bytes();
+    let mut i = 0;
+    let mut in_angle = false;
+    while let Some(&c) = b.get(i) {
+        match c {
+            b'"' => match super::params::quoted_end(b, i) {
+                Some(e) => {
+                    i = e;
+                    continue;
+                }
+                None => return v,
+            },
+            b'<' => in_angle = true,
+            b'>' => in_angle = false,
+            b',' if !in_angle => return v.get(..i).unwrap_or(v).trim(),
+            _ => {}
+        }
+        i += 1;
+    }
+    v
+}
+
 impl Message {
     /// The start line.
     pub fn start_line(&self) -> &StartLine {
@@ -74,6 +98,15 @@ impl Message {
         h.value.get(&self.raw)
     }
 
+    /// The value with folding replaced by single spaces (borrowed when there was none).
+    pub(crate) fn value_of<'a>(&'a self, h: &'a Header) -> Cow<'a, [u8]> {
+        if h.folded {
+            unfold(self.value_bytes(h))
+        } else {
+            Cow::Borrowed(self.value_bytes(h))
+        }
+    }
+
     pub(crate) fn find<'a>(&'a self, name: &HeaderName) -> impl Iterator<Item = &'a Header> {
         let name = name.clone();
         self.headers.iter().filter(move |h| h.name.matches(&name))
@@ -91,7 +124,7 @@ impl Message {
     pub fn header_values(&self, name: impl Into<HeaderName>) -> Vec<Cow<'_, str>> {
         let name = name.into();
         self.find(&name)
-            .map(|h| match unfold(self.value_bytes(h)) {
+            .map(|h| match self.value_of(h) {
                 Cow::Borrowed(b) => String::from_utf8_lossy(b),
                 Cow::Owned(v) => Cow::Owned(String::from_utf8_lossy(&v).into_owned()),
             })
@@ -101,12 +134,10 @@ impl Message {
     /// The first value of `name`, unfolded (see [`Message::header_values`]).
     pub fn header(&self, name: impl Into<HeaderName>) -> Option<Cow<'_, str>> {
         let name = name.into();
-        self.find(&name)
-            .next()
-            .map(|h| match unfold(self.value_bytes(h)) {
-                Cow::Borrowed(b) => String::from_utf8_lossy(b),
-                Cow::Owned(v) => Cow::Owned(String::from_utf8_lossy(&v).into_owned()),
-            })
+        self.find(&name).next().map(|h| match self.value_of(h) {
+            Cow::Borrowed(b) => String::from_utf8_lossy(b),
+            Cow::Owned(v) => Cow::Owned(String::from_utf8_lossy(&v).into_owned()),
+        })
     }
 
     /// How many fields named `name` there are.
@@ -120,7 +151,7 @@ impl Message {
         let name = name.into();
         let mut out = Vec::new();
         for h in self.find(&name) {
-            let v = unfold(self.value_bytes(h));
+            let v = self.value_of(h);
             let s = String::from_utf8_lossy(&v);
             out.extend(
                 split_list(&s)
@@ -138,7 +169,7 @@ impl Message {
         h: &'a Header,
         name: &'static str,
     ) -> Result<Cow<'a, str>, HeaderError> {
-        match unfold(self.value_bytes(h)) {
+        match self.value_of(h) {
             Cow::Borrowed(b) => std::str::from_utf8(b)
                 .map(Cow::Borrowed)
                 .map_err(|_| HeaderError::NotUtf8(name)),
@@ -206,7 +237,7 @@ impl Message {
             .find(|h| h.name == HeaderName::Via)
             .ok_or(HeaderError::Missing("Via"))?;
         let v = self.str_of(h, "Via")?;
-        let first = split_list(&v).into_iter().next().unwrap_or_default();
+        let first = first_element(&v);
         Via::parse(first).map_err(|source| HeaderError::Syntax {
             header: "Via",
             source,

@@ -19,7 +19,7 @@ fn owned_header(name: HeaderName, value: &str) -> Header {
         name_text,
         value: Text::Owned(Bytes::copy_from_slice(value.trim().as_bytes())),
         line: None,
-        folded: false,
+        folded: value.contains(['\r', '\n']),
     }
 }
 

@@ -18,7 +18,8 @@
 //!   `www_authenticate()`, `proxy_authenticate()`, `authorization()`, `proxy_authorization()`
 //!   ([`AuthHeader`]), `allow()`, `supported()`, `require()`, `proxy_require()`,
 //!   `unsupported()`, `accept()`, and raw `header()`, `header_values()`, `list_values()`,
-//!   `headers()`, `body()`. Errors: [`HeaderError`].
+//!   `headers()`, `body()`. Errors: [`HeaderError`]. Allocation-free for matching:
+//!   `top_via_branch()`, `from_tag()`, `to_tag()`, `call_id_str()`.
 //! - Building: [`Message::request`], [`Message::response`], [`Message::response_to`],
 //!   `push_header_top`, `push_header`, `insert_header_before`, `copy_headers`, `set_header`,
 //!   `remove_header`, `remove_first_header`, `set_to_tag`, `set_body`, `clear_body`, `set_request_uri`,
@@ -30,6 +31,7 @@
 
 mod access;
 mod auth_header;
+mod borrowed;
 mod build;
 mod cseq;
 mod error;

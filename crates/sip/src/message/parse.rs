@@ -36,9 +36,32 @@ pub(crate) struct Head {
     pub(crate) content_length: Option<u32>,
 }
 
+/// Index of the first `needle` in `hay`, eight octets at a time.
+pub(crate) fn find_byte(hay: &[u8], needle: u8) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let rep = LO.wrapping_mul(u64::from(needle));
+    let mut chunks = hay.chunks_exact(8);
+    let mut base = 0usize;
+    for c in &mut chunks {
+        let word = u64::from_le_bytes(c.try_into().unwrap_or([0; 8])) ^ rep;
+        // Lowest set bit marks the first zero octet (higher ones may be false positives).
+        let hit = word.wrapping_sub(LO) & !word & HI;
+        if hit != 0 {
+            return Some(base + (hit.trailing_zeros() / 8) as usize);
+        }
+        base += 8;
+    }
+    chunks
+        .remainder()
+        .iter()
+        .position(|&b| b == needle)
+        .map(|p| base + p)
+}
+
 /// Finds the next line starting at `pos`: (end of content excluding CR LF, start of next line).
 pub(crate) fn next_line(buf: &[u8], pos: usize) -> Option<(usize, usize)> {
-    let rel = buf.get(pos..)?.iter().position(|&b| b == b'\n')?;
+    let rel = find_byte(buf.get(pos..)?, b'\n')?;
     let nl = pos.checked_add(rel)?;
     let end = if nl > pos && buf.get(nl - 1) == Some(&b'\r') {
         nl - 1
@@ -86,7 +109,12 @@ pub(crate) fn scan_head(buf: &[u8]) -> Result<Head, ParseError> {
                 .iter()
                 .filter(|h| h.name == HeaderName::ContentLength)
             {
-                let v = unfold(h.value.get(buf));
+                let raw_value = h.value.get(buf);
+                let v = if h.folded {
+                    unfold(raw_value)
+                } else {
+                    std::borrow::Cow::Borrowed(raw_value)
+                };
                 if v.is_empty() || v.len() > 10 || !v.iter().all(u8::is_ascii_digit) {
                     return Err(ParseError::ContentLength);
                 }

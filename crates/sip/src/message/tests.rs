@@ -425,3 +425,39 @@ fn copied_headers_keep_order_and_values() {
     let uris: Vec<&str> = routes.iter().map(|r| r.uri.as_str()).collect();
     assert_eq!(uris, vec!["sip:p1;lr", "sip:p2;lr", "sip:p3;lr"]);
 }
+
+#[test]
+fn borrowed_accessors_agree_with_the_typed_ones() {
+    let m = parse(INVITE);
+    assert_eq!(m.top_via_branch().as_deref(), Some("z9hG4bK776asdhds"));
+    assert_eq!(m.from_tag().as_deref(), Some("1928301774"));
+    assert_eq!(m.to_tag(), None);
+    assert_eq!(
+        m.call_id_str().as_deref(),
+        Some("a84b4c76e66710@pc33.atlanta.example.com")
+    );
+    let m = parse(
+        "OPTIONS sip:a@b SIP/2.0\r\nv: SIP/2.0/UDP h;rport;\r\n branch=z9hG4bKf, SIP/2.0/UDP x;branch=no\r\n\
+         f: \"a;tag=no\" <sip:u@h;tag=no>;x=\"q;tag=no\";TAG=yes\r\nt: sip:u@h;tag=t1,\r\n\r\n",
+    );
+    assert_eq!(m.top_via_branch().as_deref(), Some("z9hG4bKf"));
+    assert_eq!(m.from_tag().as_deref(), Some("yes"));
+    assert_eq!(m.from().unwrap().tag(), Some("yes"));
+    assert_eq!(m.to_tag().as_deref(), Some("t1"));
+}
+
+#[test]
+fn word_at_a_time_search_finds_the_first_match() {
+    for len in 0..40 {
+        for at in 0..len {
+            let mut v = vec![b'a'; len];
+            v[at] = b'\n';
+            if at + 3 < len {
+                v[at + 3] = b'\n';
+            }
+            assert_eq!(parse::find_byte(&v, b'\n'), Some(at));
+        }
+        assert_eq!(parse::find_byte(&vec![0x8a; len], b'\n'), None);
+        assert_eq!(parse::find_byte(&vec![0x0b; len], b'\n'), None);
+    }
+}
