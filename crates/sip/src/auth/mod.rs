@@ -3,8 +3,19 @@
 //!
 //! MD5 alone is offered by default: some phones (Debian's baresip) refuse to register when
 //! SHA-256 is offered, even beside MD5. SHA-256 is offered only when a device or account asks
-//! for it (`digest_algorithms` in the documents).
+//! for it (`digest_algorithms` in the documents). Secrets and response hashes are never logged.
 
 mod algorithm;
+mod digest;
+mod nonce;
+mod request;
+mod response;
+
+pub(crate) use request::to_tag;
 
 pub use algorithm::{Algorithm, UnknownAlgorithm};
+pub use digest::{DigestAuth, DigestConfig, Invalid, Verdict};
+pub use request::{
+    challenge_response, check_request, forbidden, AuthOutcome, ChallengeKind, Refusal,
+};
+pub use response::{digest_response, DigestInput, QopInput};
