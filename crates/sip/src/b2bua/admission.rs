@@ -27,7 +27,14 @@ pub(crate) use super::dir_adapter::Admission;
 
 impl Core {
     /// REGISTER: handed to the registrar with our directory.
-    pub(crate) fn on_register(&mut self, now: Instant, tx: ServerTxId, from: Peer, req: &Message, txl: &mut TransactionLayer) {
+    pub(crate) fn on_register(
+        &mut self,
+        now: Instant,
+        tx: ServerTxId,
+        from: Peer,
+        req: &Message,
+        txl: &mut TransactionLayer,
+    ) {
         let resp = dir_adapter::register(&mut self.admission, &self.dir, now, from, req);
         txl.send_response(now, tx, resp);
     }
@@ -54,7 +61,9 @@ impl Core {
             self.respond(now, txl, tx, &req, 400);
             return;
         };
-        let Some(ruri) = req.request_uri().cloned() else { return };
+        let Some(ruri) = req.request_uri().cloned() else {
+            return;
+        };
         let number = ruri
             .user()
             .map(|u| String::from_utf8_lossy(&crate::message::unescape(u)).into_owned())
@@ -64,8 +73,7 @@ impl Core {
         self.next_call += 1;
         let span = info_span!("call", call = id.0, call_id = %call_id);
         let _enter = span.enter();
-        let interaction =
-            interaction_id((self.cfg.gregorian_now)(), rand::random::<u32>());
+        let interaction = interaction_id((self.cfg.gregorian_now)(), rand::random::<u32>());
 
         let plan = dir_adapter::plan(&self.admission, &self.dir, now, &caller, &number);
         let to_network = match &plan.target {
@@ -76,7 +84,10 @@ impl Core {
         let from_user = from_hdr.uri.user().map(str::to_owned);
         let (network, resource_type, account_id, owner_id, authorizing_id, cid_name, cid_number) =
             match &caller {
-                Caller::Carrier { resource_id, account_id } => (
+                Caller::Carrier {
+                    resource_id,
+                    account_id,
+                } => (
                     Network::Offnet,
                     Some(ResourceType::OffnetOrigination),
                     account_id.clone(),
@@ -92,7 +103,11 @@ impl Core {
                     internal,
                     external,
                 } => {
-                    let cid = if to_network == Network::Offnet { external } else { internal };
+                    let cid = if to_network == Network::Offnet {
+                        external
+                    } else {
+                        internal
+                    };
                     (
                         Network::Onnet,
                         None,
@@ -142,7 +157,10 @@ impl Core {
                 "{};tag={local_tag}",
                 req.header(HeaderName::To).unwrap_or_default()
             ),
-            remote_hdr: req.header(HeaderName::From).unwrap_or_default().into_owned(),
+            remote_hdr: req
+                .header(HeaderName::From)
+                .unwrap_or_default()
+                .into_owned(),
             local_cseq: 0,
             remote_target,
             route_set: req
@@ -194,13 +212,16 @@ impl Core {
             account_id,
             scheduled: None,
         };
-        self.index.server.insert(tx, ServerRole::Invite { call: id });
         self.index
-            .dialogs
-            .insert((call_id, local_tag), (id, LegId::A));
-        self.events.push_back(CallEvent::LegStarted { call: id, leg: info });
+            .add_server(id, tx, ServerRole::Invite { call: id });
+        self.index.add_dialog(id, (call_id, local_tag), LegId::A);
+        self.events.push_back(CallEvent::LegStarted {
+            call: id,
+            leg: Box::new(info),
+        });
         for data in plan.records {
-            self.events.push_back(CallEvent::RecordCall { call: id, data });
+            self.events
+                .push_back(CallEvent::RecordCall { call: id, data });
         }
         match plan.target {
             PlanTarget::Devices(targets) => {
@@ -237,7 +258,8 @@ impl Core {
             }
             PlanTarget::RecordCaller(data) => {
                 self.calls.insert(id, call);
-                self.events.push_back(CallEvent::RecordCaller { call: id, data });
+                self.events
+                    .push_back(CallEvent::RecordCaller { call: id, data });
                 self.with_call(now, id, txl, media, answer_locally);
             }
             PlanTarget::NotFound => {

@@ -41,7 +41,13 @@ impl Bindings {
     }
 
     /// Applies an authenticated REGISTER of `device` from `from` and builds the response.
-    pub(crate) fn register(&mut self, device: &str, now: Instant, from: Peer, req: &Message) -> Message {
+    pub(crate) fn register(
+        &mut self,
+        device: &str,
+        now: Instant,
+        from: Peer,
+        req: &Message,
+    ) -> Message {
         let tag = super::leg::random_token();
         let contacts = match req.contacts() {
             Ok(c) => c,
@@ -65,7 +71,8 @@ impl Bindings {
                         continue;
                     }
                     if asked < MIN_EXPIRES {
-                        let mut r = Message::response_to(req, 423, "Interval Too Brief", Some(&tag));
+                        let mut r =
+                            Message::response_to(req, 423, "Interval Too Brief", Some(&tag));
                         r.push_header(HeaderName::MinExpires, MIN_EXPIRES.to_string());
                         return r;
                     }
@@ -83,7 +90,10 @@ impl Bindings {
         let mut resp = Message::response_to(req, 200, "OK", Some(&tag));
         for b in list.iter() {
             let left = b.expires_at.saturating_duration_since(now).as_secs();
-            resp.push_header(HeaderName::Contact, format!("<{}>;expires={left}", b.contact));
+            resp.push_header(
+                HeaderName::Contact,
+                format!("<{}>;expires={left}", b.contact),
+            );
         }
         if list.is_empty() {
             self.by_device.remove(device);

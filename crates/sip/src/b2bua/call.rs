@@ -211,23 +211,27 @@ impl Call {
         };
         let tx = ctx.txl.send_request(ctx.now, target.peer, invite.clone());
         debug!(leg = %id, peer = ?target.peer, ruri = %target.request_uri, "B leg INVITE sent");
+        ctx.index.add_client(
+            self.id,
+            tx,
+            ClientRole::Invite {
+                call: self.id,
+                leg: id,
+            },
+        );
         ctx.index
-            .client
-            .insert(tx, ClientRole::Invite { call: self.id, leg: id });
-        ctx.index
-            .dialogs
-            .insert((call_id, local_tag.clone()), (self.id, id));
+            .add_dialog(self.id, (call_id, local_tag.clone()), id);
         if let Some(b) = crate::message::Via::parse(&branch_via)
             .ok()
             .and_then(|v| v.branch().map(str::to_owned))
         {
-            ctx.index.branches.insert(b, (self.id, id));
+            ctx.index.add_branch(self.id, b, id);
         }
         let setup_deadline = matches!(self.mode, Mode::Bridge { carrier: true, .. })
             .then(|| ctx.now + ctx.cfg.gateway_setup_timeout);
         ctx.events.push_back(CallEvent::LegStarted {
             call: self.id,
-            leg: info.clone(),
+            leg: Box::new(info.clone()),
         });
         self.legs.push(Leg {
             id,
@@ -267,7 +271,9 @@ impl Call {
         if status == 100 {
             return;
         }
-        if leg.remote_tag.is_none() {
+        // The first tagged response sets the remote tag; a 2xx always does (a fork behind
+        // a proxy may answer with another tag than the one that rang).
+        if leg.remote_tag.is_none() || (200..300).contains(&status) {
             if let Ok(to) = resp.to() {
                 if let Some(tag) = to.tag() {
                     leg.remote_tag = Some(tag.to_owned());
@@ -379,7 +385,10 @@ impl Call {
         }
         self.winner = Some(id);
         self.no_answer_at = None;
-        ctx.events.push_back(CallEvent::LegAnswered { call: self.id, leg: id });
+        ctx.events.push_back(CallEvent::LegAnswered {
+            call: self.id,
+            leg: id,
+        });
         // Cancel the other forks.
         let others: Vec<LegId> = self
             .legs
@@ -449,14 +458,23 @@ impl Call {
         let a = self.a();
         let mut r = Message::response_to(&self.a_invite, status, reason, Some(&a.local_tag));
         if status > 100 && status < 300 {
-            r.push_header(HeaderName::Contact, contact_value(ctx.cfg, a.peer.transport));
+            r.push_header(
+                HeaderName::Contact,
+                contact_value(ctx.cfg, a.peer.transport),
+            );
         }
         r.push_header(HeaderName::Server, &ctx.cfg.user_agent);
         r
     }
 
     /// A B leg's INVITE failed (final non-2xx, timeout, no answer from the gateway).
-    pub(crate) fn b_failed(&mut self, ctx: &mut Ctx<'_>, id: LegId, status: u16, cause: HangupCause) {
+    pub(crate) fn b_failed(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        id: LegId,
+        status: u16,
+        cause: HangupCause,
+    ) {
         let Some(leg) = self.leg_mut(id) else { return };
         if leg.state == LegState::Ended {
             return;
@@ -505,7 +523,12 @@ impl Call {
             .copied()
             .find(|s| (600..700).contains(s))
             .or_else(|| f.iter().copied().find(|s| *s == 486))
-            .or_else(|| f.iter().copied().filter(|s| (300..500).contains(s)).find(|s| !matches!(s, 401 | 407 | 408)))
+            .or_else(|| {
+                f.iter()
+                    .copied()
+                    .filter(|s| (300..500).contains(s))
+                    .find(|s| !matches!(s, 401 | 407 | 408))
+            })
             .unwrap_or(503);
         let pick = if matches!(pick, 401 | 407) { 503 } else { pick };
         (pick, HangupCause::from_sip_status(pick))
@@ -564,7 +587,14 @@ impl Call {
         leg.state = LegState::Ending;
         let bye = leg.request(cfg, Method::Bye);
         let tx = ctx.txl.send_request(ctx.now, leg.peer, bye);
-        ctx.index.client.insert(tx, ClientRole::Bye { call: self.id, leg: id });
+        ctx.index.add_client(
+            self.id,
+            tx,
+            ClientRole::Bye {
+                call: self.id,
+                leg: id,
+            },
+        );
         debug!(leg = %id, "BYE sent");
     }
 
@@ -604,9 +634,7 @@ impl Call {
             ended: now,
             duration: now.saturating_duration_since(created),
             billing: answered.map_or(Duration::ZERO, |a| now.saturating_duration_since(a)),
-            ringing: answered
-                .unwrap_or(now)
-                .saturating_duration_since(created),
+            ringing: answered.unwrap_or(now).saturating_duration_since(created),
             hangup_cause: cause,
             hangup_code: code,
             account_id: leg.info.tags.account_id.clone(),
@@ -657,10 +685,14 @@ impl Call {
             _ => {}
         }
         // Late offer: this ACK carries the answer the other leg waits for in its ACK.
-        let Some(other) = self.peer_leg(id) else { return };
+        let Some(other) = self.peer_leg(id) else {
+            return;
+        };
         let call = self.id;
         let Some(o) = self.leg_mut(other) else { return };
-        let Some(mut deferred) = o.deferred_ack.take() else { return };
+        let Some(mut deferred) = o.deferred_ack.take() else {
+            return;
+        };
         if !ack.body().is_empty() {
             match ctx.media.answer(call, id, other, ack.body()) {
                 Ok(sdp) => deferred.set_body("application/sdp", sdp),
@@ -745,7 +777,9 @@ impl Call {
         }
         let ids: Vec<LegId> = self.legs.iter().map(|l| l.id).collect();
         for id in ids {
-            let Some(leg) = self.leg_mut(id) else { continue };
+            let Some(leg) = self.leg_mut(id) else {
+                continue;
+            };
             if leg.setup_deadline.is_some_and(|t| t <= now) {
                 leg.setup_deadline = None;
                 if leg.cancelled {
@@ -763,7 +797,9 @@ impl Call {
                 }
                 continue;
             }
-            let Some(leg) = self.leg_mut(id) else { continue };
+            let Some(leg) = self.leg_mut(id) else {
+                continue;
+            };
             let mut give_up = false;
             if let Some(p) = leg.pending_ack.as_mut() {
                 if p.next <= now {

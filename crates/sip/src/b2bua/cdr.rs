@@ -133,10 +133,14 @@ impl HangupCause {
             NumberChanged => (410, "Gone"),
             ServiceNotImplemented => (501, "Not Implemented"),
             NetworkOutOfOrder => (502, "Bad Gateway"),
-            NormalClearing | MediaTimeout | AllottedTimeout | ManagerRequest
-            | NormalTemporaryFailure | ServiceUnavailable | Interworking | NormalUnspecified => {
-                (503, "Service Unavailable")
-            }
+            NormalClearing
+            | MediaTimeout
+            | AllottedTimeout
+            | ManagerRequest
+            | NormalTemporaryFailure
+            | ServiceUnavailable
+            | Interworking
+            | NormalUnspecified => (503, "Service Unavailable"),
         }
     }
 }
@@ -259,10 +263,22 @@ mod tests {
     #[test]
     fn sip_statuses_map_to_kazoo_hangup_causes() {
         assert_eq!(HangupCause::from_sip_status(486).as_str(), "USER_BUSY");
-        assert_eq!(HangupCause::from_sip_status(487).as_str(), "ORIGINATOR_CANCEL");
-        assert_eq!(HangupCause::from_sip_status(404).as_str(), "UNALLOCATED_NUMBER");
-        assert_eq!(HangupCause::from_sip_status(503).as_str(), "NORMAL_TEMPORARY_FAILURE");
-        assert_eq!(HangupCause::from_sip_status(200).as_str(), "NORMAL_CLEARING");
+        assert_eq!(
+            HangupCause::from_sip_status(487).as_str(),
+            "ORIGINATOR_CANCEL"
+        );
+        assert_eq!(
+            HangupCause::from_sip_status(404).as_str(),
+            "UNALLOCATED_NUMBER"
+        );
+        assert_eq!(
+            HangupCause::from_sip_status(503).as_str(),
+            "NORMAL_TEMPORARY_FAILURE"
+        );
+        assert_eq!(
+            HangupCause::from_sip_status(200).as_str(),
+            "NORMAL_CLEARING"
+        );
         assert_eq!(HangupCause::NoAnswer.sip_status().0, 480);
     }
 }

@@ -84,7 +84,12 @@ impl Core {
     }
 
     /// Runs every call timer due at `now` (no-answer, gateway set-up, 2xx retransmission).
-    pub fn handle_timeout(&mut self, now: Instant, txl: &mut TransactionLayer, media: &mut dyn MediaSeam) {
+    pub fn handle_timeout(
+        &mut self,
+        now: Instant,
+        txl: &mut TransactionLayer,
+        media: &mut dyn MediaSeam,
+    ) {
         let due: Vec<CallRef> = self
             .timers
             .iter()
@@ -133,13 +138,30 @@ impl Core {
                     return;
                 };
                 match role {
-                    ClientRole::Invite { call, leg } => self.with_call(now, call, txl, media, |c, ctx| {
-                        c.on_b_invite_response(ctx, leg, &resp)
-                    }),
-                    ClientRole::Relay { call, to, from, server, method, had_offer } => {
+                    ClientRole::Invite { call, leg } => {
+                        self.with_call(now, call, txl, media, |c, ctx| {
+                            c.on_b_invite_response(ctx, leg, &resp)
+                        })
+                    }
+                    ClientRole::Relay {
+                        call,
+                        to,
+                        from,
+                        server,
+                        method,
+                        had_offer,
+                    } => {
                         let mut done = false;
                         self.with_call(now, call, txl, media, |c, ctx| {
-                            done = c.on_relay_response(ctx, to, from, server, &method, had_offer, Some(&resp));
+                            done = c.on_relay_response(
+                                ctx,
+                                to,
+                                from,
+                                server,
+                                &method,
+                                had_offer,
+                                Some(&resp),
+                            );
                         });
                         if done {
                             self.index.client.remove(&tx);
@@ -149,25 +171,38 @@ impl Core {
                         if resp.status().is_some_and(|s| s >= 200) {
                             self.index.client.remove(&tx);
                             let status = resp.status();
-                            self.with_call(now, call, txl, media, |c, ctx| c.on_bye_done(ctx, leg, status));
+                            self.with_call(now, call, txl, media, |c, ctx| {
+                                c.on_bye_done(ctx, leg, status)
+                            });
                         }
                     }
                 }
             }
             TxEvent::StrayResponse { resp, .. } => self.on_stray(&resp, txl),
             TxEvent::Timeout { tx } => {
-                let Some(role) = self.index.client.remove(&tx) else { return };
+                let Some(role) = self.index.client.remove(&tx) else {
+                    return;
+                };
                 match role {
-                    ClientRole::Invite { call, leg } => self.with_call(now, call, txl, media, |c, ctx| {
-                        c.b_failed(ctx, leg, 408, HangupCause::RecoveryOnTimerExpire)
-                    }),
-                    ClientRole::Relay { call, to, from, server, method, had_offer } => {
+                    ClientRole::Invite { call, leg } => {
                         self.with_call(now, call, txl, media, |c, ctx| {
-                            c.on_relay_response(ctx, to, from, server, &method, had_offer, None);
+                            c.b_failed(ctx, leg, 408, HangupCause::RecoveryOnTimerExpire)
                         })
                     }
+                    ClientRole::Relay {
+                        call,
+                        to,
+                        from,
+                        server,
+                        method,
+                        had_offer,
+                    } => self.with_call(now, call, txl, media, |c, ctx| {
+                        c.on_relay_response(ctx, to, from, server, &method, had_offer, None);
+                    }),
                     ClientRole::Bye { call, leg } => {
-                        self.with_call(now, call, txl, media, |c, ctx| c.on_bye_done(ctx, leg, None))
+                        self.with_call(now, call, txl, media, |c, ctx| {
+                            c.on_bye_done(ctx, leg, None)
+                        })
                     }
                 }
             }
@@ -186,7 +221,9 @@ impl Core {
         media: &mut dyn MediaSeam,
         f: impl FnOnce(&mut Call, &mut Ctx<'_>),
     ) {
-        let Some(call) = self.calls.get_mut(&id) else { return };
+        let Some(call) = self.calls.get_mut(&id) else {
+            return;
+        };
         let span = call.span.clone();
         let _enter = span.enter();
         let mut ctx = Ctx {
@@ -235,9 +272,21 @@ impl Core {
     }
 
     /// Sends a bare response to a request.
-    pub(crate) fn respond(&self, now: Instant, txl: &mut TransactionLayer, tx: ServerTxId, req: &Message, status: u16) {
+    pub(crate) fn respond(
+        &self,
+        now: Instant,
+        txl: &mut TransactionLayer,
+        tx: ServerTxId,
+        req: &Message,
+        status: u16,
+    ) {
         let tag = super::leg::random_token();
-        let mut resp = Message::response_to(req, status, reason_phrase(status).unwrap_or("Error"), Some(&tag));
+        let mut resp = Message::response_to(
+            req,
+            status,
+            reason_phrase(status).unwrap_or("Error"),
+            Some(&tag),
+        );
         resp.push_header(HeaderName::Server, &self.cfg.user_agent);
         if status == 405 || status == 501 {
             resp.push_header(HeaderName::Allow, self.cfg.allow_value());
@@ -259,7 +308,9 @@ impl Core {
             txl.send_response(now, tx, rej.response_to(&req));
             return;
         }
-        let Some(method) = req.method().cloned() else { return };
+        let Some(method) = req.method().cloned() else {
+            return;
+        };
         let to_tag = req.to().ok().and_then(|t| t.tag().map(str::to_owned));
         if to_tag.is_some() {
             let Some((call, leg)) = self.dialog_of(&req, true) else {
@@ -270,7 +321,9 @@ impl Core {
                 self.respond(now, txl, tx, &req, 200);
                 self.with_call(now, call, txl, media, |c, ctx| c.on_bye(ctx, leg));
             } else {
-                self.with_call(now, call, txl, media, |c, ctx| c.on_in_dialog(ctx, leg, tx, &req));
+                self.with_call(now, call, txl, media, |c, ctx| {
+                    c.on_in_dialog(ctx, leg, tx, &req)
+                });
             }
             return;
         }
@@ -324,16 +377,20 @@ impl Core {
             vias.iter().any(|v| {
                 v.branch()
                     .is_some_and(|b| self.index.branches.contains_key(b))
-                    && self
-                        .cfg
-                        .advertised
-                        .iter()
-                        .any(|a| a.host.eq_ignore_ascii_case(&v.host) && v.port.unwrap_or(5060) == a.port)
+                    && self.cfg.advertised.iter().any(|a| {
+                        a.host.eq_ignore_ascii_case(&v.host) && v.port.unwrap_or(5060) == a.port
+                    })
             })
         })
     }
 
-    fn on_cancelled(&mut self, now: Instant, tx: ServerTxId, txl: &mut TransactionLayer, media: &mut dyn MediaSeam) {
+    fn on_cancelled(
+        &mut self,
+        now: Instant,
+        tx: ServerTxId,
+        txl: &mut TransactionLayer,
+        media: &mut dyn MediaSeam,
+    ) {
         match self.index.server.get(&tx).copied() {
             Some(ServerRole::Invite { call }) => {
                 self.with_call(now, call, txl, media, |c, ctx| c.on_a_cancel(ctx));
@@ -364,8 +421,12 @@ impl Core {
         if !is_2xx_invite {
             return;
         }
-        let Some((call, leg)) = self.dialog_of(resp, false) else { return };
-        let Some(l) = self.calls.get(&call).and_then(|c| c.leg(leg)) else { return };
+        let Some((call, leg)) = self.dialog_of(resp, false) else {
+            return;
+        };
+        let Some(l) = self.calls.get(&call).and_then(|c| c.leg(leg)) else {
+            return;
+        };
         let seq = resp.cseq().map_or(0, |c| c.seq);
         if let Some(ack) = &l.ack {
             if ack.cseq().is_ok_and(|c| c.seq == seq) {

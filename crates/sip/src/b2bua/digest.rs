@@ -30,7 +30,11 @@ impl Nonces {
                 self.issued.clear();
             }
         }
-        let n = format!("{:016x}{:016x}", rand::random::<u64>(), rand::random::<u64>());
+        let n = format!(
+            "{:016x}{:016x}",
+            rand::random::<u64>(),
+            rand::random::<u64>()
+        );
         self.issued.insert(n.clone(), now);
         n
     }
@@ -45,10 +49,21 @@ impl Nonces {
 
 /// A 401 (`proxy` false, REGISTER) or 407 (INVITE) challenge for `realm`, one
 /// `WWW-Authenticate`/`Proxy-Authenticate` per algorithm.
-pub(crate) fn challenge(req: &Message, realm: &str, algorithms: &[Algorithm], nonce: &str, proxy: bool, stale: bool) -> Message {
+pub(crate) fn challenge(
+    req: &Message,
+    realm: &str,
+    algorithms: &[Algorithm],
+    nonce: &str,
+    proxy: bool,
+    stale: bool,
+) -> Message {
     let tag = super::leg::random_token();
     let (status, reason, header) = if proxy {
-        (407, "Proxy Authentication Required", HeaderName::ProxyAuthenticate)
+        (
+            407,
+            "Proxy Authentication Required",
+            HeaderName::ProxyAuthenticate,
+        )
     } else {
         (401, "Unauthorized", HeaderName::WwwAuthenticate)
     };
@@ -81,12 +96,20 @@ pub(crate) fn credentials(req: &Message, proxy: bool) -> Vec<AuthHeader> {
 }
 
 /// Whether `cred` proves knowledge of `password` for `method` (RFC 7616 §3.4.1).
-pub(crate) fn verify(cred: &AuthHeader, method: &str, username: &str, realm: &str, password: &str) -> bool {
+pub(crate) fn verify(
+    cred: &AuthHeader,
+    method: &str,
+    username: &str,
+    realm: &str,
+    password: &str,
+) -> bool {
     let alg = cred
         .get("algorithm")
         .map_or(Ok(Algorithm::Md5), str::parse::<Algorithm>);
     let Ok(alg) = alg else { return false };
-    let (Some(nonce), Some(uri), Some(response)) = (cred.get("nonce"), cred.get("uri"), cred.get("response")) else {
+    let (Some(nonce), Some(uri), Some(response)) =
+        (cred.get("nonce"), cred.get("uri"), cred.get("response"))
+    else {
         return false;
     };
     let h = |s: &str| alg.hash_hex(s.as_bytes());
@@ -104,7 +127,10 @@ pub(crate) fn verify(cred: &AuthHeader, method: &str, username: &str, realm: &st
         Some(_) => return false,
         None => h(&format!("{ha1}:{nonce}:{ha2}")),
     };
-    constant_time_eq(expected.as_bytes(), response.to_ascii_lowercase().as_bytes())
+    constant_time_eq(
+        expected.as_bytes(),
+        response.to_ascii_lowercase().as_bytes(),
+    )
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -127,7 +153,19 @@ mod tests {
             .with("nc", "00000001", false)
             .with("cnonce", "0a4f113b", true)
             .with("response", "6629fae49393a05397450978507c4ef1", true);
-        assert!(verify(&cred, "GET", "Mufasa", "testrealm@host.com", "Circle Of Life"));
-        assert!(!verify(&cred, "GET", "Mufasa", "testrealm@host.com", "circle of life"));
+        assert!(verify(
+            &cred,
+            "GET",
+            "Mufasa",
+            "testrealm@host.com",
+            "Circle Of Life"
+        ));
+        assert!(!verify(
+            &cred,
+            "GET",
+            "Mufasa",
+            "testrealm@host.com",
+            "circle of life"
+        ));
     }
 }

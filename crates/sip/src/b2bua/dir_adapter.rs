@@ -102,15 +102,28 @@ enum Auth<'d> {
     Bad,
 }
 
-fn authenticate<'d>(adm: &Admission, dir: &'d Directory, now: Instant, req: &Message, proxy: bool) -> Auth<'d> {
+fn authenticate<'d>(
+    adm: &Admission,
+    dir: &'d Directory,
+    now: Instant,
+    req: &Message,
+    proxy: bool,
+) -> Auth<'d> {
     let creds = digest::credentials(req, proxy);
     if creds.is_empty() {
         return Auth::Missing;
     }
-    let method = req.method().map(|m| m.as_str().to_owned()).unwrap_or_default();
+    let method = req
+        .method()
+        .map(|m| m.as_str().to_owned())
+        .unwrap_or_default();
     for c in &creds {
-        let (Some(realm), Some(user)) = (c.get("realm"), c.get("username")) else { continue };
-        let Some(dev) = dir.device_by_sip(realm, user) else { continue };
+        let (Some(realm), Some(user)) = (c.get("realm"), c.get("username")) else {
+            continue;
+        };
+        let Some(dev) = dir.device_by_sip(realm, user) else {
+            continue;
+        };
         if !dev.enabled {
             return Auth::Bad;
         }
@@ -131,8 +144,16 @@ fn forbidden(req: &Message) -> Message {
 }
 
 /// REGISTER: authenticate the device (401 challenge), then update its bindings.
-pub(crate) fn register(adm: &mut Admission, dir: &Directory, now: Instant, from: Peer, req: &Message) -> Message {
-    let Ok(to) = req.to() else { return forbidden(req) };
+pub(crate) fn register(
+    adm: &mut Admission,
+    dir: &Directory,
+    now: Instant,
+    from: Peer,
+    req: &Message,
+) -> Message {
+    let Ok(to) = req.to() else {
+        return forbidden(req);
+    };
     match authenticate(adm, dir, now, req, false) {
         Auth::Ok(dev) => {
             if to.uri.user() != Some(dev.sip.username.as_str()) {
@@ -152,7 +173,13 @@ pub(crate) fn register(adm: &mut Admission, dir: &Directory, now: Instant, from:
 }
 
 /// An INVITE outside a dialog: carrier by address, else device by digest (407), else 403.
-pub(crate) fn admit(adm: &mut Admission, dir: &Directory, now: Instant, from: Peer, req: &Message) -> Decision {
+pub(crate) fn admit(
+    adm: &mut Admission,
+    dir: &Directory,
+    now: Instant,
+    from: Peer,
+    req: &Message,
+) -> Decision {
     if let Some(res) = dir.carrier_by_addr(from.addr.ip()) {
         return Decision::Admit(Caller::Carrier {
             resource_id: res.id.clone(),
@@ -176,8 +203,14 @@ pub(crate) fn admit(adm: &mut Admission, dir: &Directory, now: Instant, from: Pe
                 device_id: dev.id.clone(),
                 account_id: dev.account_id.clone(),
                 owner_id: dev.owner_id.clone(),
-                internal: pick(&dev.caller_id.internal, owner.map(|u| &u.caller_id.internal)),
-                external: pick(&dev.caller_id.external, owner.map(|u| &u.caller_id.external)),
+                internal: pick(
+                    &dev.caller_id.internal,
+                    owner.map(|u| &u.caller_id.internal),
+                ),
+                external: pick(
+                    &dev.caller_id.external,
+                    owner.map(|u| &u.caller_id.external),
+                ),
             })
         }
         Auth::Bad => Decision::Reply(forbidden(req)),
@@ -200,7 +233,13 @@ pub(crate) fn admit(adm: &mut Admission, dir: &Directory, now: Instant, from: Pe
 }
 
 /// Routes `number` for `caller` and turns the target into B-leg targets.
-pub(crate) fn plan(adm: &Admission, dir: &Directory, now: Instant, caller: &Caller, number: &str) -> Plan {
+pub(crate) fn plan(
+    adm: &Admission,
+    dir: &Directory,
+    now: Instant,
+    caller: &Caller,
+    number: &str,
+) -> Plan {
     let origin = match caller {
         Caller::Carrier { account_id, .. } => Origin::Offnet {
             account_id: account_id.as_deref(),
@@ -222,7 +261,10 @@ pub(crate) fn plan(adm: &Admission, dir: &Directory, now: Instant, caller: &Call
         Caller::Carrier { .. } => None,
     };
     let target = match route.target {
-        Target::Devices { devices, owner_user } => {
+        Target::Devices {
+            devices,
+            owner_user,
+        } => {
             let mut out = Vec::new();
             for d in devices {
                 if Some(d.device_id.as_str()) == caller_device {

@@ -33,8 +33,8 @@ pub enum CallEvent {
     LegStarted {
         /// The call.
         call: CallRef,
-        /// What the leg is.
-        leg: LegInfo,
+        /// What the leg is (boxed: it is the largest event).
+        leg: Box<LegInfo>,
     },
     /// A B leg rang (180) or sent early media (183).
     LegRinging {

@@ -43,9 +43,8 @@ pub fn sdp_is_hold(sdp: &[u8]) -> bool {
             }
         }
     }
-    let held = |dir: Option<&str>, zero: bool| {
-        zero || matches!(dir, Some("sendonly") | Some("inactive"))
-    };
+    let held =
+        |dir: Option<&str>, zero: bool| zero || matches!(dir, Some("sendonly") | Some("inactive"));
     if media.is_empty() {
         return held(session_dir, session_zero);
     }

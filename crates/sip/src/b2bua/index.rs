@@ -49,21 +49,66 @@ pub(crate) struct Index {
     pub(crate) dialogs: HashMap<(String, String), (CallRef, LegId)>,
     /// Branches of the INVITEs we sent on B legs (loop detection).
     pub(crate) branches: HashMap<String, (CallRef, LegId)>,
+    /// Every key filed for a call.
+    per_call: HashMap<CallRef, Vec<Key>>,
+}
+
+/// A key of one of the tables, remembered per call so a finished call is forgotten exactly.
+#[derive(Debug)]
+enum Key {
+    Server(ServerTxId),
+    Client(ClientTxId),
+    Dialog((String, String)),
+    Branch(String),
 }
 
 impl Index {
+    fn note(&mut self, call: CallRef, key: Key) {
+        self.per_call.entry(call).or_default().push(key);
+    }
+
+    /// Files a server transaction of `call`.
+    pub(crate) fn add_server(&mut self, call: CallRef, tx: ServerTxId, role: ServerRole) {
+        self.server.insert(tx, role);
+        self.note(call, Key::Server(tx));
+    }
+
+    /// Files a client transaction of `call`.
+    pub(crate) fn add_client(&mut self, call: CallRef, tx: ClientTxId, role: ClientRole) {
+        self.client.insert(tx, role);
+        self.note(call, Key::Client(tx));
+    }
+
+    /// Files a dialog (Call-ID, our tag) of `call`.
+    pub(crate) fn add_dialog(&mut self, call: CallRef, key: (String, String), leg: LegId) {
+        self.dialogs.insert(key.clone(), (call, leg));
+        self.note(call, Key::Dialog(key));
+    }
+
+    /// Files the branch of a B leg's INVITE.
+    pub(crate) fn add_branch(&mut self, call: CallRef, branch: String, leg: LegId) {
+        self.branches.insert(branch.clone(), (call, leg));
+        self.note(call, Key::Branch(branch));
+    }
+
     /// Forgets everything that points at `call`.
     pub(crate) fn forget_call(&mut self, call: CallRef) {
-        self.server.retain(|_, r| match r {
-            ServerRole::Invite { call: c } | ServerRole::Relay { call: c, .. } => *c != call,
-        });
-        self.client.retain(|_, r| match r {
-            ClientRole::Invite { call: c, .. }
-            | ClientRole::Relay { call: c, .. }
-            | ClientRole::Bye { call: c, .. } => *c != call,
-        });
-        self.dialogs.retain(|_, (c, _)| *c != call);
-        self.branches.retain(|_, (c, _)| *c != call);
+        for key in self.per_call.remove(&call).unwrap_or_default() {
+            match key {
+                Key::Server(k) => {
+                    self.server.remove(&k);
+                }
+                Key::Client(k) => {
+                    self.client.remove(&k);
+                }
+                Key::Dialog(k) => {
+                    self.dialogs.remove(&k);
+                }
+                Key::Branch(k) => {
+                    self.branches.remove(&k);
+                }
+            }
+        }
     }
 }
 

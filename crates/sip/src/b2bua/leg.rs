@@ -130,7 +130,13 @@ impl Leg {
 /// A Via value for a request we originate over `transport`, with a fresh branch.
 pub(crate) fn via_value(cfg: &CoreConfig, transport: Transport) -> String {
     let a = cfg.advertised_for(transport);
-    crate::message::format_via(transport_name(transport), &a.host, Some(a.port), &new_branch(), true)
+    crate::message::format_via(
+        transport_name(transport),
+        &a.host,
+        Some(a.port),
+        &new_branch(),
+        true,
+    )
 }
 
 /// Our Contact (`<sip:callrec@host:port>`, with `;transport=tcp` over TCP).

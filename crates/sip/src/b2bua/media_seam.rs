@@ -57,13 +57,30 @@ pub trait MediaSeam {
 pub struct PassthroughMedia;
 
 impl MediaSeam for PassthroughMedia {
-    fn offer(&mut self, _: CallRef, _: LegId, _: LegId, sdp: &Bytes) -> Result<Bytes, MediaSeamError> {
+    fn offer(
+        &mut self,
+        _: CallRef,
+        _: LegId,
+        _: LegId,
+        sdp: &Bytes,
+    ) -> Result<Bytes, MediaSeamError> {
         Ok(sdp.clone())
     }
-    fn answer(&mut self, _: CallRef, _: LegId, _: LegId, sdp: &Bytes) -> Result<Bytes, MediaSeamError> {
+    fn answer(
+        &mut self,
+        _: CallRef,
+        _: LegId,
+        _: LegId,
+        sdp: &Bytes,
+    ) -> Result<Bytes, MediaSeamError> {
         Ok(sdp.clone())
     }
-    fn local_answer(&mut self, _: CallRef, _: LegId, offer: &Bytes) -> Result<Bytes, MediaSeamError> {
+    fn local_answer(
+        &mut self,
+        _: CallRef,
+        _: LegId,
+        offer: &Bytes,
+    ) -> Result<Bytes, MediaSeamError> {
         Ok(offer.clone())
     }
     fn release(&mut self, _: CallRef) {}

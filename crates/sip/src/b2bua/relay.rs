@@ -38,8 +38,16 @@ impl Call {
     }
 
     /// An in-dialog request (not ACK, not BYE) from leg `from` on server transaction `tx`.
-    pub(crate) fn on_in_dialog(&mut self, ctx: &mut Ctx<'_>, from: LegId, tx: ServerTxId, req: &Message) {
-        let Some(method) = req.method().cloned() else { return };
+    pub(crate) fn on_in_dialog(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        from: LegId,
+        tx: ServerTxId,
+        req: &Message,
+    ) {
+        let Some(method) = req.method().cloned() else {
+            return;
+        };
         let is_offer_method = matches!(method, Method::Invite | Method::Update);
         if method == Method::Options {
             let mut resp = Message::response_to(req, 200, "OK", None);
@@ -96,9 +104,15 @@ impl Call {
         }
         let cfg = ctx.cfg;
         let call = self.id;
-        let Some(out_leg) = self.leg_mut(to) else { return };
+        let Some(out_leg) = self.leg_mut(to) else {
+            return;
+        };
         let mut out = out_leg.request(cfg, method.clone());
-        for name in [HeaderName::Event, HeaderName::SubscriptionState, HeaderName::ContentDisposition] {
+        for name in [
+            HeaderName::Event,
+            HeaderName::SubscriptionState,
+            HeaderName::ContentDisposition,
+        ] {
             if let Some(v) = req.header(name.clone()) {
                 out.push_header(name, v);
             }
@@ -116,8 +130,10 @@ impl Call {
                 l.offer_in_progress = true;
             }
         }
-        ctx.index.server.insert(tx, ServerRole::Relay { call, from });
-        ctx.index.client.insert(
+        ctx.index
+            .add_server(call, tx, ServerRole::Relay { call, from });
+        ctx.index.add_client(
+            call,
             ctx_tx,
             ClientRole::Relay {
                 call,
@@ -185,7 +201,9 @@ impl Call {
                     };
                     match sdp {
                         Ok(b) => back.set_body(&ct, b),
-                        Err(e) => warn!(leg = %to, error = %e, "media refused SDP in a relayed response"),
+                        Err(e) => {
+                            warn!(leg = %to, error = %e, "media refused SDP in a relayed response")
+                        }
                     }
                 }
             }
@@ -230,7 +248,14 @@ impl Call {
     }
 
     /// In-dialog requests on a call callrec answered itself.
-    fn local_in_dialog(&mut self, ctx: &mut Ctx<'_>, from: LegId, tx: ServerTxId, req: &Message, method: &Method) {
+    fn local_in_dialog(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        from: LegId,
+        tx: ServerTxId,
+        req: &Message,
+        method: &Method,
+    ) {
         match method {
             Method::Invite | Method::Update => {
                 let mut resp = Message::response_to(req, 200, "OK", None);

@@ -131,7 +131,12 @@ impl Net {
 
     /// The first message to `at` that `pred` accepts; messages before it are dropped (100
     /// Trying and the like). Panics with what arrived when none matches.
-    pub fn expect(&mut self, at: SocketAddr, what: &str, pred: impl Fn(&Message) -> bool) -> Message {
+    pub fn expect(
+        &mut self,
+        at: SocketAddr,
+        what: &str,
+        pred: impl Fn(&Message) -> bool,
+    ) -> Message {
         let q = self.inbox.entry(at).or_default();
         let mut seen = Vec::new();
         while let Some(m) = q.pop_front() {
@@ -145,7 +150,9 @@ impl Net {
 
     /// The first response with `status` to `at`.
     pub fn expect_status(&mut self, at: SocketAddr, status: u16) -> Message {
-        self.expect(at, &format!("a {status} response"), |m| m.status() == Some(status))
+        self.expect(at, &format!("a {status} response"), |m| {
+            m.status() == Some(status)
+        })
     }
 
     /// The first request with `method` to `at`.

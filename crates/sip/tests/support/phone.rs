@@ -72,8 +72,14 @@ impl Phone {
         let cseq = self.next_cseq();
         m.push_header(HeaderName::Via, via);
         m.push_header(HeaderName::MaxForwards, "70");
-        m.push_header(HeaderName::From, format!("<sip:{}@{}>;tag={tag}", self.user, self.domain));
-        m.push_header(HeaderName::To, format!("<sip:{}@{}>", self.user, self.domain));
+        m.push_header(
+            HeaderName::From,
+            format!("<sip:{}@{}>;tag={tag}", self.user, self.domain),
+        );
+        m.push_header(
+            HeaderName::To,
+            format!("<sip:{}@{}>", self.user, self.domain),
+        );
         m.push_header(HeaderName::CallId, call_id);
         m.push_header(HeaderName::CSeq, format!("{cseq} REGISTER"));
         m.push_header(HeaderName::Contact, self.contact());
@@ -86,12 +92,16 @@ impl Phone {
         let call_id = self.token("reg-");
         let req = self.register_request(&call_id);
         net.deliver(self.addr, &req);
-        let resp = net.expect(self.addr, "REGISTER response", |m| m.status().is_some_and(|s| s >= 200));
+        let resp = net.expect(self.addr, "REGISTER response", |m| {
+            m.status().is_some_and(|s| s >= 200)
+        });
         let resp = if matches!(resp.status(), Some(401 | 407)) {
             let mut again = self.register_request(&call_id);
             self.authorize(&mut again, &resp);
             net.deliver(self.addr, &again);
-            net.expect(self.addr, "REGISTER response", |m| m.status().is_some_and(|s| s >= 200))
+            net.expect(self.addr, "REGISTER response", |m| {
+                m.status().is_some_and(|s| s >= 200)
+            })
         } else {
             resp
         };
@@ -115,7 +125,10 @@ impl Phone {
         m.push_header(HeaderName::MaxForwards, "70");
         m.push_header(
             HeaderName::From,
-            format!("\"{}\" <sip:{}@{}>;tag={tag}", self.user, self.user, self.domain),
+            format!(
+                "\"{}\" <sip:{}@{}>;tag={tag}",
+                self.user, self.user, self.domain
+            ),
         );
         m.push_header(HeaderName::To, format!("<sip:{number}@{}>", self.domain));
         m.push_header(HeaderName::CallId, call_id);
@@ -138,14 +151,21 @@ impl Phone {
         // Prefer MD5 when offered (the simplest), else the first.
         let c = ch
             .iter()
-            .find(|c| c.get("algorithm").is_none_or(|a| a.eq_ignore_ascii_case("MD5")))
+            .find(|c| {
+                c.get("algorithm")
+                    .is_none_or(|a| a.eq_ignore_ascii_case("MD5"))
+            })
             .or(ch.first())
             .expect("a challenge");
         let realm = c.get("realm").unwrap_or_default().to_owned();
         let nonce = c.get("nonce").unwrap_or_default().to_owned();
         let algorithm = c.get("algorithm").unwrap_or("MD5").to_owned();
         let qop = c.get("qop").map(|q| {
-            q.split(',').map(str::trim).find(|x| *x == "auth").unwrap_or("auth").to_owned()
+            q.split(',')
+                .map(str::trim)
+                .find(|x| *x == "auth")
+                .unwrap_or("auth")
+                .to_owned()
         });
         let method = req.method().expect("request").as_str().to_owned();
         let uri = req.request_uri().expect("request").to_string();
