@@ -1,0 +1,116 @@
+//! One recording's thread: it owns the `Recorder` (sequencer, decoder, timeline, encoder) and
+//! is fed by the relay task through a bounded queue.
+
+use std::time::{Duration, Instant};
+
+use callrec_media::record::{
+    CodecMap, FinishedRecording, FrameReceiver, Received, RecordError, Recorder, RecorderConfig,
+    RecordingSpec,
+};
+use tokio::sync::oneshot;
+
+use super::error::MediaError;
+
+/// Identifies a recording within its call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RecordingId(pub u64);
+
+/// A running recording; pass it to [`CallMedia::stop_recording`](super::CallMedia::stop_recording)
+/// to end it and get the finished file.
+#[derive(Debug)]
+pub struct RecordingHandle {
+    pub(crate) id: RecordingId,
+    pub(crate) done: oneshot::Receiver<Result<FinishedRecording, RecordError>>,
+    pub(crate) deadline: Instant,
+}
+
+impl RecordingHandle {
+    /// The recording's id (as in [`MediaEvent::RecordingTimeLimit`](super::MediaEvent)).
+    pub fn id(&self) -> RecordingId {
+        self.id
+    }
+
+    /// When the time limit stops it.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// Waits until the recording has been stopped (by `stop_recording`, its time limit or the
+    /// call closing) and the file is finished.
+    pub async fn wait(self) -> Result<FinishedRecording, MediaError> {
+        match self.done.await {
+            Ok(result) => result.map_err(MediaError::from),
+            Err(_) => Err(MediaError::Closed),
+        }
+    }
+}
+
+/// How long the thread waits for a frame before looking again (it has nothing to do meanwhile;
+/// silence is filled when the next frame or the stop arrives).
+const IDLE_WAIT: Duration = Duration::from_millis(500);
+
+/// Starts the recorder thread; returns once the file has been created (or failed to be).
+pub(crate) async fn spawn_recorder(
+    name: String,
+    spec: RecordingSpec,
+    start: Instant,
+    codecs: [CodecMap; 2],
+    frames: FrameReceiver,
+) -> Result<oneshot::Receiver<Result<FinishedRecording, RecordError>>, MediaError> {
+    let (created_tx, created_rx) = oneshot::channel();
+    let (done_tx, done_rx) = oneshot::channel();
+    std::thread::Builder::new()
+        .name(name)
+        .spawn(move || {
+            let recorder = match Recorder::new(spec, start, codecs, RecorderConfig::default()) {
+                Ok(r) => {
+                    let _ = created_tx.send(Ok(()));
+                    r
+                }
+                Err(e) => {
+                    let _ = created_tx.send(Err(e));
+                    return;
+                }
+            };
+            let _ = done_tx.send(run(recorder, &frames, start));
+        })
+        .map_err(MediaError::Thread)?;
+    match created_rx.await {
+        Ok(Ok(())) => Ok(done_rx),
+        Ok(Err(e)) => Err(MediaError::Record(e)),
+        Err(_) => Err(MediaError::Closed),
+    }
+}
+
+/// The thread's loop: push frames until the stop, then finish the file.
+fn run(
+    mut recorder: Recorder,
+    frames: &FrameReceiver,
+    start: Instant,
+) -> Result<FinishedRecording, RecordError> {
+    let mut last = start;
+    loop {
+        match frames.recv_timeout(IDLE_WAIT) {
+            Received::Frame(frame) => {
+                last = last.max(frame.at);
+                recorder.push_frame(frame)?;
+                // DTMF is reported by the relay task; the time limit is enforced by it too.
+                while recorder.poll_event().is_some() {}
+            }
+            Received::Idle => {}
+            Received::Stopped(at) => {
+                let stats = recorder.stats();
+                let finished = recorder.finish(at.unwrap_or(last))?;
+                tracing::debug!(
+                    path = %finished.path.display(),
+                    duration_ms = finished.duration.as_millis() as u64,
+                    frames_in = stats.frames,
+                    lost_a = stats.sequencer[0].lost,
+                    lost_b = stats.sequencer[1].lost,
+                    "recording finished"
+                );
+                return Ok(finished);
+            }
+        }
+    }
+}

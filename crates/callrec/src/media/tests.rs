@@ -1,0 +1,246 @@
+//! The driver through real UDP sockets on 127.0.0.1: two fake phones, SDP rewriting, relaying
+//! both ways, latching, DTMF, a recording, the time limit, and ports going back to the pool.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use callrec_media::sdp::SessionDescription;
+use tokio::net::UdpSocket;
+use tokio::time::timeout;
+
+use super::*;
+
+fn offer(port: u16) -> String {
+    format!(
+        "v=0\r\no=phone 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+         m=audio {port} RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\n\
+         a=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n"
+    )
+}
+
+fn rtp(pt: u8, seq: u16, ts: u32, ssrc: u32, payload: &[u8]) -> Vec<u8> {
+    let mut p = vec![0x80, pt];
+    p.extend_from_slice(&seq.to_be_bytes());
+    p.extend_from_slice(&ts.to_be_bytes());
+    p.extend_from_slice(&ssrc.to_be_bytes());
+    p.extend_from_slice(payload);
+    p
+}
+
+fn port_of(sdp: &str) -> SocketAddr {
+    SessionDescription::parse(sdp.as_bytes())
+        .unwrap()
+        .audio()
+        .unwrap()
+        .remote_rtp()
+        .unwrap()
+}
+
+async fn recv(socket: &UdpSocket) -> Vec<u8> {
+    let mut buf = [0u8; 2048];
+    let (n, _) = timeout(Duration::from_secs(5), socket.recv_from(&mut buf))
+        .await
+        .expect("packet relayed within 5 s")
+        .unwrap();
+    buf[..n].to_vec()
+}
+
+/// Channels and samples of a finished 16-bit WAV (its header checked by `repair_wav`, which
+/// must find nothing to repair).
+fn read_wav(path: &std::path::Path) -> (u16, Vec<i16>) {
+    let info = callrec_media::record::repair_wav(path).unwrap();
+    assert!(!info.changed, "a finished WAV needs no repair");
+    let bytes = std::fs::read(path).unwrap();
+    let data = &bytes[bytes.len() - info.data_bytes as usize..];
+    let samples = data
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        .collect();
+    (info.channels, samples)
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("callrec-driver-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn engine(base: u16) -> MediaEngine {
+    MediaEngine::new(MediaEngineConfig {
+        port_min: base,
+        port_max: base + 99,
+        ..MediaEngineConfig::default()
+    })
+    .unwrap()
+}
+
+#[tokio::test]
+async fn relay_forwards_both_ways_records_both_legs_and_returns_its_ports() {
+    let engine = engine(43_000);
+    let phone_a = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let phone_b = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let stranger = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let mut call = engine.open_call("call-1").await.unwrap();
+    assert_eq!(engine.ports_in_use(), 2);
+
+    // A's offer goes to B pointing at the relay's B socket, B's answer to A at the A socket.
+    let to_b = call
+        .rewrite_offer(
+            Leg::A,
+            offer(phone_a.local_addr().unwrap().port()).as_bytes(),
+        )
+        .unwrap();
+    let relay_for_b = port_of(&to_b);
+    assert_eq!(relay_for_b, call.relay_address(Leg::B));
+    assert!(to_b.contains("a=rtpmap:101 telephone-event/8000\r\n"));
+    let to_a = call
+        .rewrite_answer(
+            Leg::B,
+            offer(phone_b.local_addr().unwrap().port()).as_bytes(),
+        )
+        .unwrap();
+    let relay_for_a = port_of(&to_a);
+    assert_eq!(relay_for_a, call.relay_address(Leg::A));
+
+    let dir = temp_dir("both");
+    let path = dir.join("rec.wav");
+    let mut spec = RecordingSpec::new(&path);
+    spec.format = Format::Wav;
+    let handle = call.start_recording(spec).await.unwrap();
+
+    // Ten 20 ms frames from each phone, paced like a phone sends them: the recording follows
+    // the wall clock, so audio sent faster than real time would not fit in it.
+    let mut pace = tokio::time::interval(Duration::from_millis(20));
+    for i in 0..10u16 {
+        pace.tick().await;
+        let a = rtp(0, i, u32::from(i) * 160, 0xa, &[0x10; 160]); // loud negative µ-law
+        phone_a.send_to(&a, relay_for_a).await.unwrap();
+        assert_eq!(recv(&phone_b).await, a);
+        let b = rtp(0, i, u32::from(i) * 160, 0xb, &[0x90; 160]); // loud positive µ-law
+        phone_b.send_to(&b, relay_for_b).await.unwrap();
+        assert_eq!(recv(&phone_a).await, b);
+    }
+    pace.tick().await;
+    // A stranger sending to A's relay port is dropped once A has latched.
+    phone_a
+        .send_to(&rtp(0, 1, 0, 0xdead, &[0; 160]), relay_for_a)
+        .await
+        .ok();
+    stranger
+        .send_to(&rtp(0, 99, 0, 0xdead, &[0; 160]), relay_for_a)
+        .await
+        .unwrap();
+    let marker = rtp(0, 10, 1600, 0xa, &[0x10; 160]);
+    phone_a.send_to(&marker, relay_for_a).await.unwrap();
+    let mut got = recv(&phone_b).await;
+    if got != marker {
+        got = recv(&phone_b).await;
+    }
+    assert_eq!(got, marker, "the stranger's packet was not forwarded");
+    assert_eq!(engine.counters().dropped_wrong_source, 1);
+
+    // DTMF '1' from A, sent three times (one event).
+    for _ in 0..3 {
+        phone_a
+            .send_to(&rtp(101, 11, 1760, 0xa, &[1, 10, 0, 160]), relay_for_a)
+            .await
+            .unwrap();
+        recv(&phone_b).await;
+    }
+    let event = timeout(Duration::from_secs(5), call.next_event())
+        .await
+        .unwrap();
+    assert_eq!(
+        event,
+        Some(MediaEvent::Dtmf {
+            leg: Leg::A,
+            digit: '1'
+        })
+    );
+    assert_eq!(call.try_event(), None, "one event per key press");
+
+    let done = call.stop_recording(handle).await.unwrap();
+    assert_eq!(done.path, path);
+    assert!(done.frames > 0);
+    let (channels, samples) = read_wav(&path);
+    assert_eq!(channels, 2);
+    let left: Vec<i16> = samples.iter().step_by(2).copied().collect();
+    let right: Vec<i16> = samples.iter().skip(1).step_by(2).copied().collect();
+    let loud = |ch: &[i16], negative: bool| {
+        ch.iter()
+            .filter(|&&s| if negative { s < -1000 } else { s > 1000 })
+            .count()
+    };
+    // A's frames (negative) on the left only, B's (positive) on the right only; at least 8 of
+    // the 10 frames each (the last one may fall after the stop).
+    assert!(
+        loud(&left, true) >= 8 * 160,
+        "left has {} of A's samples",
+        loud(&left, true)
+    );
+    assert!(
+        loud(&right, false) >= 8 * 160,
+        "right has {} of B's samples",
+        loud(&right, false)
+    );
+    assert_eq!(loud(&left, false), 0, "B leaked into the left channel");
+    assert_eq!(loud(&right, true), 0, "A leaked into the right channel");
+    assert!(engine.counters().relayed >= 20);
+
+    call.close().await;
+    assert_eq!(engine.ports_in_use(), 0, "ports returned after close");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+// tokio's paused clock needs the `test-util` feature, which this crate does not enable: the
+// limit is short (100 ms) and the test waits for the engine's own timer, not a sleep.
+#[tokio::test]
+async fn recording_stops_at_its_time_limit_with_an_event_and_full_length() {
+    let engine = engine(43_200);
+    let mut call = engine.open_call("call-2").await.unwrap();
+    let dir = temp_dir("limit");
+    let path = dir.join("limit.wav");
+    let mut spec = RecordingSpec::new(&path);
+    spec.format = Format::Wav;
+    spec.time_limit = Duration::from_millis(100);
+    let handle = call.start_recording(spec).await.unwrap();
+    let id = handle.id();
+    loop {
+        let event = timeout(Duration::from_secs(5), call.next_event())
+            .await
+            .expect("time limit event within 5 s");
+        match event {
+            Some(MediaEvent::RecordingTimeLimit { recording }) => {
+                assert_eq!(recording, id);
+                break;
+            }
+            Some(_) => continue,
+            None => panic!("events ended before the time limit"),
+        }
+    }
+    let done = call.stop_recording(handle).await.unwrap();
+    // No packets at all: the file is 100 ms of silence (800 frames), not empty.
+    assert_eq!(done.frames, 800);
+    let (channels, samples) = read_wav(&path);
+    assert_eq!(samples.len(), 800 * usize::from(channels));
+    assert!(samples.iter().all(|s| *s == 0));
+    call.close().await;
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn dropping_the_handle_returns_ports_and_sdp_without_audio_is_refused() {
+    let engine = engine(43_400);
+    let mut call = engine.open_call("call-3").await.unwrap();
+    assert!(matches!(
+        call.rewrite_offer(Leg::A, b"v=0\r\ns=-\r\n"),
+        Err(MediaError::NoAudio)
+    ));
+    assert!(matches!(
+        call.rewrite_offer(Leg::A, b"nonsense"),
+        Err(MediaError::Sdp(_))
+    ));
+    call.close().await;
+    assert_eq!(engine.ports_in_use(), 0);
+}
