@@ -22,9 +22,29 @@
 //! | `counters.rs` | [`Counters`], [`CounterSnapshot`] |
 //! | `error.rs` | [`TransportError`] |
 //!
+//! The engine's loop, in short (see the test
+//! `the_transaction_layer_behind_the_transport_answers_100_and_absorbs_a_retransmission`):
+//!
+//! ```ignore
+//! let (transport, mut incoming) = Transport::bind(&addrs, true, true).await?;
+//! loop {
+//!     let deadline = layer.poll_timeout();
+//!     tokio::select! {
+//!         Some(inc) = incoming.recv() => layer.handle_message(Instant::now(), inc.from, inc.msg),
+//!         _ = sleep_until_opt(deadline) => layer.handle_timeout(Instant::now()),
+//!     }
+//!     while let Some(t) = layer.poll_transmit() { transport.send(t); }
+//!     while let Some(ev) = layer.poll_event() { /* to the B2BUA */ }
+//! }
+//! ```
+//!
 //! Limitations: a UDP transmit leaves from the first bound socket of the destination's address
 //! family (not necessarily the socket the request arrived on); binding `[::]` on Linux is
-//! dual-stack, IPv4 peers on it appear as plain IPv4 addresses. No TLS, no WebSocket.
+//! dual-stack, IPv4 peers on it appear as plain IPv4 addresses. When the TCP connection a request
+//! came on is gone, a response is sent on a new connection to the same address (RFC 3261
+//! §18.2.2's retry to the Via sent-by port is not done). Transport failures are counted, not
+//! reported to the transaction layer (its timers B/F end such transactions). No TLS, no
+//! WebSocket, no UDP→TCP switch for large requests (§18.1.1).
 
 mod counters;
 mod error;

@@ -285,3 +285,43 @@ async fn binding_nothing_is_an_error() {
             .is_err()
     );
 }
+
+#[tokio::test]
+async fn the_transaction_layer_behind_the_transport_answers_100_and_absorbs_a_retransmission() {
+    use callrec_sip::transaction::{TimerConfig, TransactionLayer, TxEvent};
+    let (t, mut rx) = bind(true, false).await;
+    let server = t.local_addr(Proto::Udp, false).unwrap();
+    let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let invite = options_request("z9hG4bKinv", "10.9.9.9")
+        .replace("OPTIONS sip", "INVITE sip")
+        .replace("1 OPTIONS", "1 INVITE");
+    let mut layer = TransactionLayer::new(TimerConfig::default());
+    let mut requests = 0;
+    let mut buf = vec![0u8; 65535];
+    for _ in 0..2 {
+        client.send_to(invite.as_bytes(), server).await.unwrap();
+        let inc = next(&mut rx).await;
+        layer.handle_message(std::time::Instant::now(), inc.from, inc.msg);
+        while let Some(tr) = layer.poll_transmit() {
+            t.send(tr);
+        }
+        while let Some(ev) = layer.poll_event() {
+            assert!(matches!(ev, TxEvent::Request { .. }));
+            requests += 1;
+        }
+        let (n, _) = timeout(WAIT, client.recv_from(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        let reply = Message::parse_slice(&buf[..n]).unwrap();
+        assert_eq!(reply.status(), Some(100));
+        let via = reply.top_via().unwrap();
+        assert_eq!(
+            via.received(),
+            Some("127.0.0.1"),
+            "the stamped Via is echoed"
+        );
+    }
+    assert_eq!(requests, 1, "the retransmitted INVITE was absorbed");
+    assert_eq!(layer.len(), 1);
+}
