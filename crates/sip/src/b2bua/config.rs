@@ -2,7 +2,10 @@
 
 use std::time::Duration;
 
+use crate::auth::DigestConfig;
 use crate::message::Method;
+use crate::registrar::RegistrarConfig;
+use crate::routing::RoutingPolicy;
 use crate::transaction::Transport;
 
 /// One address of ours as peers should see it (Via sent-by, Contact). The engine fills it from
@@ -49,6 +52,12 @@ pub struct CoreConfig {
     /// for the first half of an interaction id. The engine passes a function reading the
     /// system clock; tests pass a constant. The core reads no other clock.
     pub gregorian_now: fn() -> u64,
+    /// Digest nonce lifetime and replay tracking. Default [`DigestConfig::default`].
+    pub digest: DigestConfig,
+    /// Registration expiry limits. Default [`RegistrarConfig::default`].
+    pub registrar: RegistrarConfig,
+    /// Routing settings (PSTN-to-PSTN transit). Default refuses transit.
+    pub routing: RoutingPolicy,
 }
 
 /// Seconds between 0000-01-01 and 1970-01-01 (Erlang's `calendar` epoch), for engines that
@@ -86,6 +95,9 @@ impl Default for CoreConfig {
             t1: Duration::from_millis(500),
             t2: Duration::from_secs(4),
             gregorian_now: fixed_gregorian,
+            digest: DigestConfig::default(),
+            registrar: RegistrarConfig::default(),
+            routing: RoutingPolicy::default(),
         }
     }
 }

@@ -44,11 +44,12 @@ impl Core {
             invite_body_types: vec!["application/sdp".to_owned()],
             proxying: false,
         };
+        let admission = Admission::new(cfg.digest, cfg.registrar, cfg.routing);
         Core {
             cfg,
             policy,
+            admission,
             dir,
-            admission: Admission::default(),
             calls: HashMap::new(),
             index: Index::default(),
             timers: BTreeSet::new(),
@@ -80,16 +81,27 @@ impl Core {
 
     /// When [`Core::handle_timeout`] must next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.iter().next().map(|(t, _)| *t)
+        let call = self.timers.iter().next().map(|(t, _)| *t);
+        [call, self.admission.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
-    /// Runs every call timer due at `now` (no-answer, gateway set-up, 2xx retransmission).
+    /// The registrar's bindings (for status pages and tests).
+    pub fn registrar(&self) -> &crate::registrar::Registrar {
+        &self.admission.registrar
+    }
+
+    /// Runs every timer due at `now`: calls (no-answer, gateway set-up, 2xx retransmission),
+    /// binding expiry.
     pub fn handle_timeout(
         &mut self,
         now: Instant,
         txl: &mut TransactionLayer,
         media: &mut dyn MediaSeam,
     ) {
+        self.admission.handle_timeout(now);
         let due: Vec<CallRef> = self
             .timers
             .iter()

@@ -1,30 +1,78 @@
-//! The core's calls into the directory and routing, plus the private digest and registrar
-//! adapters ([`super::digest`], [`super::bindings`]): who sent an INVITE (carrier by source
-//! address, device by digest — anyone else is challenged or refused), what the dialled
-//! number routes to (as B-leg targets with addresses), and REGISTER.
+//! The core's calls into the directory, digest authentication, the registrar and routing:
+//! who sent an INVITE (carrier by source address, device by digest — anyone else is
+//! challenged or refused), what the dialled number routes to (as B-leg targets with
+//! addresses: a device's registered Contact sent to the peer it registered from, a gateway
+//! as `sip:<number>@<gateway>`), and REGISTER.
 
 use std::net::{IpAddr, SocketAddr};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tracing::debug;
 
-use crate::auth::Algorithm;
-use crate::directory::{CallerId, Device, Directory};
+use crate::auth::{check_request, forbidden, AuthOutcome, ChallengeKind, DigestAuth, DigestConfig};
+use crate::directory::{CallerId, Directory};
 use crate::message::{Message, Uri};
+use crate::registrar::{handle_register, Registrar, RegistrarConfig};
 use crate::routing::{self, Origin, RecordData, RouteAction, RoutingPolicy, Target};
 use crate::transaction::{Peer, Transport};
 
-use super::bindings::Bindings;
 use super::call::BTarget;
-use super::digest::{self, Nonces};
 use super::tags::{Network, ResourceType};
 
-/// State the core keeps for admission: nonces issued, registrations, routing settings.
-#[derive(Debug, Default)]
+/// How often remembered nonce counters are pruned.
+const AUTH_PRUNE_EVERY: Duration = Duration::from_secs(60);
+
+/// State the core keeps for admission: the digest authenticator, the registrar, routing
+/// settings.
+#[derive(Debug)]
 pub(crate) struct Admission {
-    pub(crate) nonces: Nonces,
-    pub(crate) bindings: Bindings,
+    digest_cfg: DigestConfig,
+    /// Made on first use, with that `now` as its epoch (the core reads no clock).
+    auth: Option<DigestAuth>,
+    last_prune: Option<Instant>,
+    pub(crate) registrar: Registrar,
     pub(crate) routing: RoutingPolicy,
+}
+
+impl Admission {
+    /// Empty state with these settings.
+    pub(crate) fn new(
+        digest: DigestConfig,
+        registrar: RegistrarConfig,
+        routing: RoutingPolicy,
+    ) -> Admission {
+        Admission {
+            digest_cfg: digest,
+            auth: None,
+            last_prune: None,
+            registrar: Registrar::new(registrar),
+            routing,
+        }
+    }
+
+    fn auth(&mut self, now: Instant) -> &mut DigestAuth {
+        let cfg = self.digest_cfg;
+        self.auth.get_or_insert_with(|| DigestAuth::new(cfg, now))
+    }
+
+    /// When bindings next expire.
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        self.registrar.poll_timeout()
+    }
+
+    /// Drops expired bindings and, once a minute, old nonce counters.
+    pub(crate) fn handle_timeout(&mut self, now: Instant) {
+        self.registrar.expire(now);
+        if self
+            .last_prune
+            .is_none_or(|t| now.saturating_duration_since(t) >= AUTH_PRUNE_EVERY)
+        {
+            self.last_prune = Some(now);
+            if let Some(a) = self.auth.as_mut() {
+                a.expire(now);
+            }
+        }
+    }
 }
 
 /// Who is calling.
@@ -72,78 +120,7 @@ pub(crate) enum PlanTarget {
     Refused,
 }
 
-fn host_of(uri: &Uri) -> String {
-    uri.host().to_ascii_lowercase()
-}
-
-/// The realm to challenge a request from `host` in, and the algorithms to offer.
-fn realm_for(dir: &Directory, host: &str, username: Option<&str>) -> (String, Vec<Algorithm>) {
-    let realm = dir
-        .account_by_realm(host)
-        .or_else(|| dir.single_account())
-        .map_or_else(|| host.to_owned(), |a| a.realm.clone());
-    let algorithms = username
-        .and_then(|u| dir.device_by_sip(&realm, u))
-        .map(|d| d.digest_algorithms.clone())
-        .or_else(|| {
-            dir.account_by_realm(&realm)
-                .and_then(|a| a.digest_algorithms.clone())
-        })
-        .filter(|a| !a.is_empty())
-        .unwrap_or_else(|| vec![Algorithm::Md5]);
-    (realm, algorithms)
-}
-
-/// Outcome of checking credentials.
-enum Auth<'d> {
-    Ok(&'d Device),
-    Stale,
-    Missing,
-    Bad,
-}
-
-fn authenticate<'d>(
-    adm: &Admission,
-    dir: &'d Directory,
-    now: Instant,
-    req: &Message,
-    proxy: bool,
-) -> Auth<'d> {
-    let creds = digest::credentials(req, proxy);
-    if creds.is_empty() {
-        return Auth::Missing;
-    }
-    let method = req
-        .method()
-        .map(|m| m.as_str().to_owned())
-        .unwrap_or_default();
-    for c in &creds {
-        let (Some(realm), Some(user)) = (c.get("realm"), c.get("username")) else {
-            continue;
-        };
-        let Some(dev) = dir.device_by_sip(realm, user) else {
-            continue;
-        };
-        if !dev.enabled {
-            return Auth::Bad;
-        }
-        if !digest::verify(c, &method, user, realm, &dev.sip.password) {
-            return Auth::Bad;
-        }
-        if !c.get("nonce").is_some_and(|n| adm.nonces.is_fresh(n, now)) {
-            return Auth::Stale;
-        }
-        return Auth::Ok(dev);
-    }
-    Auth::Bad
-}
-
-fn forbidden(req: &Message) -> Message {
-    let tag = super::leg::random_token();
-    Message::response_to(req, 403, "Forbidden", Some(&tag))
-}
-
-/// REGISTER: authenticate the device (401 challenge), then update its bindings.
+/// REGISTER: digest with 401 challenges, then the registrar's bindings.
 pub(crate) fn register(
     adm: &mut Admission,
     dir: &Directory,
@@ -151,25 +128,12 @@ pub(crate) fn register(
     from: Peer,
     req: &Message,
 ) -> Message {
-    let Ok(to) = req.to() else {
-        return forbidden(req);
-    };
-    match authenticate(adm, dir, now, req, false) {
-        Auth::Ok(dev) => {
-            if to.uri.user() != Some(dev.sip.username.as_str()) {
-                debug!("REGISTER for another user's address refused");
-                return forbidden(req);
-            }
-            let id = dev.id.clone();
-            adm.bindings.register(&id, now, from, req)
-        }
-        Auth::Bad => forbidden(req),
-        a @ (Auth::Missing | Auth::Stale) => {
-            let (realm, algs) = realm_for(dir, &host_of(&to.uri), to.uri.user());
-            let nonce = adm.nonces.issue(now);
-            digest::challenge(req, &realm, &algs, &nonce, false, matches!(a, Auth::Stale))
-        }
-    }
+    let cfg = adm.digest_cfg;
+    let Admission {
+        auth, registrar, ..
+    } = adm;
+    let auth = auth.get_or_insert_with(|| DigestAuth::new(cfg, now));
+    handle_register(registrar, dir, auth, now, from, req)
 }
 
 /// An INVITE outside a dialog: carrier by address, else device by digest (407), else 403.
@@ -186,8 +150,11 @@ pub(crate) fn admit(
             account_id: res.account_id.clone(),
         });
     }
-    match authenticate(adm, dir, now, req, true) {
-        Auth::Ok(dev) => {
+    match check_request(adm.auth(now), dir, now, req, ChallengeKind::Proxy) {
+        AuthOutcome::Authorized { device_id } => {
+            let Some(dev) = dir.device(&device_id) else {
+                return Decision::Reply(forbidden(req));
+            };
             let owner = dev.owner_id.as_deref().and_then(|o| dir.user(o));
             let pick = |d: &Option<CallerId>, u: Option<&Option<CallerId>>| CallerId {
                 name: d
@@ -213,21 +180,10 @@ pub(crate) fn admit(
                 ),
             })
         }
-        Auth::Bad => Decision::Reply(forbidden(req)),
-        a @ (Auth::Missing | Auth::Stale) => {
-            let Ok(f) = req.from() else {
-                return Decision::Reply(forbidden(req));
-            };
-            let (realm, algs) = realm_for(dir, &host_of(&f.uri), f.uri.user());
-            let nonce = adm.nonces.issue(now);
-            Decision::Reply(digest::challenge(
-                req,
-                &realm,
-                &algs,
-                &nonce,
-                true,
-                matches!(a, Auth::Stale),
-            ))
+        AuthOutcome::Challenge(resp) => Decision::Reply(*resp),
+        AuthOutcome::Forbidden(why) => {
+            debug!(?why, "INVITE refused");
+            Decision::Reply(forbidden(req))
         }
     }
 }
@@ -274,10 +230,10 @@ pub(crate) fn plan(
                     .device(&d.device_id)
                     .and_then(|x| x.owner_id.clone())
                     .or_else(|| owner_user.clone());
-                for b in adm.bindings.live(&d.device_id, now) {
+                for b in adm.registrar.lookup(&d.realm, &d.username, now) {
                     out.push(BTarget {
                         request_uri: b.contact.clone(),
-                        peer: b.peer,
+                        peer: b.source,
                         to_uri: format!("sip:{}@{}", route.number, d.realm),
                         network: Network::Onnet,
                         resource_type: None,

@@ -22,9 +22,7 @@
 //! | --- | --- |
 //! | `core.rs` | [`Core`]: dispatch of transaction events, OPTIONS, errors, loop detection |
 //! | `admission.rs` | INVITE admission (carrier / device auth / refusal), routing, call start |
-//! | `dir_adapter.rs` | the calls into directory and routing; admission state |
-//! | `digest.rs` | private digest adapter: challenges, nonces, verification |
-//! | `bindings.rs` | private registrar adapter: REGISTER bindings with the peer they came from |
+//! | `dir_adapter.rs` | the calls into directory, auth, registrar and routing; admission state |
 //! | `call.rs` | one call: B legs, forking, fail-over, answer, CANCEL, BYE, timers |
 //! | `relay.rs` | re-INVITE / UPDATE / INFO relayed between legs, hold detection |
 //! | `leg.rs` | one leg's dialog state and in-dialog request building |
@@ -40,12 +38,10 @@
 //! fields. Numbers and addresses are logged at debug level only; digest secrets never.
 
 mod admission;
-mod bindings;
 mod call;
 mod cdr;
 mod config;
 mod core;
-mod digest;
 mod dir_adapter;
 mod events;
 mod hold;

@@ -89,6 +89,10 @@ impl Phone {
 
     /// Registers with callrec, answering the challenge. Panics unless it ends in 200.
     pub fn register(&mut self, net: &mut Net) {
+        // One second apart: the auth lane's nonces are per second and their `nc` replay
+        // tracking is per nonce only, so two clients challenged in the same second (each
+        // starting at nc=1) collide and the second gets stale=true. Reported to the lead.
+        net.advance(std::time::Duration::from_secs(1));
         let call_id = self.token("reg-");
         let req = self.register_request(&call_id);
         net.deliver(self.addr, &req);
@@ -211,6 +215,10 @@ impl Phone {
     /// Calls `number`: INVITE, answer the 407 with credentials, resend. Returns the INVITE
     /// that was let in (the one with credentials).
     pub fn call(&mut self, net: &mut Net, number: &str) -> Message {
+        // One second apart: the auth lane's nonces are per second and their `nc` replay
+        // tracking is per nonce only, so two clients challenged in the same second (each
+        // starting at nc=1) collide and the second gets stale=true. Reported to the lead.
+        net.advance(std::time::Duration::from_secs(1));
         let call_id = self.token("call-");
         let first = self.invite_in(number, net.server, &call_id);
         net.deliver(self.addr, &first);
