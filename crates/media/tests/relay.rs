@@ -294,3 +294,16 @@ fn media_timeout_fires_once_after_silence_and_not_on_hold() {
     r.set_hold(t0 + Duration::from_secs(121), true);
     assert_eq!(r.poll_timeout(), None, "no timeout on hold by default");
 }
+
+#[test]
+fn disarmed_media_timeout_waits_until_armed() {
+    let t0 = Instant::now();
+    let mut r = CallRelay::new(t0, RelayConfig::default(), Arc::new(Counters::default()));
+    r.set_timeout_armed(t0, false);
+    assert_eq!(r.poll_timeout(), None, "ringing: no media expected");
+    r.handle_timeout(t0 + Duration::from_secs(600));
+    assert_eq!(r.poll_event(), None);
+    let answered = t0 + Duration::from_secs(30);
+    r.set_timeout_armed(answered, true);
+    assert_eq!(r.poll_timeout(), Some(answered + Duration::from_secs(60)));
+}

@@ -31,6 +31,7 @@ pub struct CallMedia {
     streams: [Option<AudioStream>; 2],
     signalled: [Option<(Option<String>, Option<SocketAddr>)>; 2],
     next_recording: u64,
+    timeout_armed: bool,
 }
 
 fn now() -> std::time::Instant {
@@ -61,6 +62,7 @@ impl CallMedia {
             streams: [None, None],
             signalled: [None, None],
             next_recording: 1,
+            timeout_armed: false,
         }
     }
 
@@ -119,11 +121,25 @@ impl CallMedia {
             *slot = Some(audio);
         }
         self.send(Command::Hold(self.is_on_hold()))?;
+        if self.streams.iter().all(Option::is_some) {
+            self.start_media_timeout()?;
+        }
         let relay = RelayEndpoint {
             ip: self.relay_ip,
             rtp_port: leg_pair(&self.ports, from.other()).rtp,
         };
         Ok(parsed.rewrite(relay).to_sdp_string())
+    }
+
+    /// Starts the media timeout. Called by itself once both legs have sent SDP (the call is
+    /// answered); call it directly when callrec answers a call itself with no B leg
+    /// (`record_caller`).
+    pub fn start_media_timeout(&mut self) -> Result<(), MediaError> {
+        if !self.timeout_armed {
+            self.send(Command::ArmTimeout)?;
+            self.timeout_armed = true;
+        }
+        Ok(())
     }
 
     fn send(&self, command: Command) -> Result<(), MediaError> {

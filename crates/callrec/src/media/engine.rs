@@ -118,14 +118,17 @@ impl MediaEngine {
         };
         let (pair_a, sockets_a) = self.bind_leg(&mut lease).await?;
         let (pair_b, sockets_b) = self.bind_leg(&mut lease).await?;
-        let relay = CallRelay::new(
-            tokio::time::Instant::now().into_std(),
+        let now = tokio::time::Instant::now().into_std();
+        let mut relay = CallRelay::new(
+            now,
             RelayConfig {
                 media_timeout: self.config.media_timeout,
                 hold_timeout: self.config.hold_timeout,
             },
             Arc::clone(&self.counters),
         );
+        // No media is expected while the call rings; armed once both legs have SDP.
+        relay.set_timeout_armed(now, false);
         let (command_tx, command_rx) = mpsc::unbounded_channel();
         let (event_tx, event_rx) = mpsc::unbounded_channel();
         let task = RelayTask::new(

@@ -37,6 +37,8 @@ pub(crate) enum Command {
     },
     /// The call is (or is no longer) on hold.
     Hold(bool),
+    /// Start the media timeout (the call is answered).
+    ArmTimeout,
     /// Feed this recording from now on.
     AddRecorder {
         id: RecordingId,
@@ -204,6 +206,7 @@ impl RelayTask {
                 }
             }
             Command::Hold(on_hold) => self.relay.set_hold(now(), on_hold),
+            Command::ArmTimeout => self.relay.set_timeout_armed(now(), true),
             Command::AddRecorder {
                 id,
                 sender,

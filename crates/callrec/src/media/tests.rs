@@ -244,3 +244,23 @@ async fn dropping_the_handle_returns_ports_and_sdp_without_audio_is_refused() {
     call.close().await;
     assert_eq!(engine.ports_in_use(), 0);
 }
+
+#[tokio::test]
+async fn media_timeout_is_reported_once_the_call_is_answered_and_silent() {
+    let engine = MediaEngine::new(MediaEngineConfig {
+        port_min: 43_600,
+        port_max: 43_699,
+        media_timeout: Duration::from_millis(100),
+        ..MediaEngineConfig::default()
+    })
+    .unwrap();
+    let mut call = engine.open_call("call-4").await.unwrap();
+    call.rewrite_offer(Leg::A, offer(5000).as_bytes()).unwrap();
+    assert_eq!(call.try_event(), None);
+    call.rewrite_answer(Leg::B, offer(5002).as_bytes()).unwrap();
+    let event = timeout(Duration::from_secs(5), call.next_event())
+        .await
+        .expect("media timeout within 5 s");
+    assert_eq!(event, Some(MediaEvent::MediaTimeout));
+    call.close().await;
+}

@@ -67,6 +67,7 @@ pub struct CallRelay {
     legs: [Endpoint; 2],
     last_activity: Instant,
     on_hold: bool,
+    timeout_armed: bool,
     timeout_reported: bool,
     closed: bool,
     events: VecDeque<RelayEvent>,
@@ -74,13 +75,15 @@ pub struct CallRelay {
 }
 
 impl CallRelay {
-    /// A new call relay; the media timeout runs from `now`.
+    /// A new call relay; the media timeout runs from `now` (see
+    /// [`set_timeout_armed`](Self::set_timeout_armed) to hold it off until the call is answered).
     pub fn new(now: Instant, config: RelayConfig, counters: Arc<Counters>) -> Self {
         CallRelay {
             config,
             legs: [Endpoint::default(); 2],
             last_activity: now,
             on_hold: false,
+            timeout_armed: true,
             timeout_reported: false,
             closed: false,
             events: VecDeque::new(),
@@ -107,6 +110,16 @@ impl CallRelay {
             self.last_activity = now;
             self.timeout_reported = false;
         }
+    }
+
+    /// Arms or disarms the media timeout. Armed, it counts from `now` (or the next packet); a
+    /// driver disarms it while a call rings, when no media is expected.
+    pub fn set_timeout_armed(&mut self, now: Instant, armed: bool) {
+        if armed && !self.timeout_armed {
+            self.last_activity = now;
+            self.timeout_reported = false;
+        }
+        self.timeout_armed = armed;
     }
 
     /// Whether the call is marked on hold.
@@ -219,7 +232,7 @@ impl CallRelay {
 
     /// When [`handle_timeout`](Self::handle_timeout) should next be called, if ever.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        if self.closed || self.timeout_reported {
+        if self.closed || self.timeout_reported || !self.timeout_armed {
             return None;
         }
         self.last_activity.checked_add(self.current_timeout()?)
