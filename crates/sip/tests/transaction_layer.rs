@@ -774,3 +774,40 @@ Call-ID: c\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n",
         assert_eq!(l.poll_transmit().unwrap().to, other);
     }
 }
+
+mod transport_errors {
+    use super::*;
+
+    #[test]
+    fn a_transport_error_ends_pending_client_transactions_to_that_peer_with_timeout() {
+        let clock = Clock::new();
+        let mut l = layer();
+        let invite = l.send_request(clock.at(0), tcp(), request("INVITE", &new_branch()));
+        let options = l.send_request(clock.at(0), tcp(), request("OPTIONS", &new_branch()));
+        let elsewhere = l.send_request(clock.at(0), udp(), request("OPTIONS", &new_branch()));
+        sent(&mut l);
+        l.transport_error(clock.at(10), tcp());
+        let ev = events(&mut l);
+        assert_eq!(ev.len(), 2);
+        assert!(matches!(ev[0], TxEvent::Timeout { tx } if tx == invite));
+        assert!(matches!(ev[1], TxEvent::Timeout { tx } if tx == options));
+        assert_eq!(l.len(), 1, "the UDP transaction to another peer lives on");
+        l.transport_error(clock.at(20), tcp());
+        assert!(events(&mut l).is_empty());
+        assert!(l.client_request(elsewhere).is_some());
+    }
+
+    #[test]
+    fn a_transport_error_after_the_final_response_changes_nothing() {
+        let clock = Clock::new();
+        let mut l = layer();
+        let req = request("INVITE", &new_branch());
+        l.send_request(clock.at(0), udp(), req.clone());
+        l.handle_message(clock.at(5), udp(), response(&req, 200, Some("t")));
+        sent(&mut l);
+        events(&mut l);
+        l.transport_error(clock.at(10), udp());
+        assert!(events(&mut l).is_empty());
+        assert_eq!(l.len(), 1, "Accepted waits for Timer M");
+    }
+}

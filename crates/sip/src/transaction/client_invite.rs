@@ -161,6 +161,16 @@ impl ClientInvite {
         }
     }
 
+    /// The transport could not deliver to the peer (RFC 3261 §17.1.4): before a final
+    /// response this ends the transaction with Timeout.
+    pub(crate) fn on_transport_error(&mut self, out: &mut Output) {
+        if matches!(self.state, State::Calling | State::Proceeding) {
+            out.stats.timeouts += 1;
+            out.event(TxEvent::Timeout { tx: self.id });
+            self.terminate();
+        }
+    }
+
     fn terminate(&mut self) {
         self.timers.stop_all();
         self.state = State::Terminated;

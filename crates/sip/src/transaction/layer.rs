@@ -450,6 +450,32 @@ impl TransactionLayer {
         self.start_client(now, cancel_id, peer, cancel);
     }
 
+    /// The driver could not deliver to `peer` (e.g. a TCP connection could not be opened).
+    /// Every client transaction to that peer still waiting for a final response ends with
+    /// [`TxEvent::Timeout`] (RFC 3261 §17.1.4), so the TU can fail over at once instead of
+    /// waiting for Timer B/F. Server transactions are left to their timers.
+    pub fn transport_error(&mut self, _now: Instant, peer: Peer) {
+        let mut ids: Vec<ClientTxId> = self
+            .clients
+            .iter()
+            .filter(|(_, e)| match &e.tx {
+                ClientTx::Invite(t) => t.peer == peer,
+                ClientTx::NonInvite(t) => t.peer == peer,
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        ids.sort_unstable();
+        for id in ids {
+            if let Some(e) = self.clients.get_mut(&id) {
+                match &mut e.tx {
+                    ClientTx::Invite(t) => t.on_transport_error(&mut self.out),
+                    ClientTx::NonInvite(t) => t.on_transport_error(&mut self.out),
+                }
+            }
+            self.settle(TxRef::Client(id));
+        }
+    }
+
     /// Send without a transaction: ACK for 2xx, stateless responses.
     pub fn send_stateless(&mut self, to: Peer, msg: Message) {
         self.out.send(to, msg.to_bytes());
