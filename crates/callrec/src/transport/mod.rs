@@ -65,6 +65,9 @@ use tokio::sync::{mpsc, watch};
 pub use counters::{CounterSnapshot, Counters};
 pub use error::TransportError;
 
+/// Delivery failures queued for [`Transport::take_failures`] before further ones are dropped.
+const FAILURE_QUEUE: usize = 1024;
+
 /// A message received from the network.
 #[derive(Debug, Clone)]
 pub struct Incoming {
@@ -123,6 +126,8 @@ pub(crate) struct Shared {
     pub(crate) options: TransportOptions,
     pub(crate) shutdown: watch::Receiver<bool>,
     pub(crate) runtime: tokio::runtime::Handle,
+    /// Peers the transport could not deliver to (see [`Transport::take_failures`]).
+    pub(crate) failures: mpsc::Sender<Peer>,
 }
 
 /// Tells the tasks to stop when the last handle goes away.
@@ -142,6 +147,7 @@ pub struct Transport {
     shared: Arc<Shared>,
     guard: Arc<ShutdownGuard>,
     local: Vec<(Proto, SocketAddr)>,
+    failures: Arc<Mutex<Option<mpsc::Receiver<Peer>>>>,
 }
 
 impl Transport {
@@ -200,6 +206,7 @@ impl Transport {
         }
         let (in_tx, in_rx) = mpsc::channel(options.incoming_queue.max(1));
         let (stop_tx, stop_rx) = watch::channel(false);
+        let (fail_tx, fail_rx) = mpsc::channel(FAILURE_QUEUE);
         let shared = Arc::new(Shared {
             counters: Counters::default(),
             incoming: in_tx,
@@ -209,6 +216,7 @@ impl Transport {
             options,
             shutdown: stop_rx,
             runtime: tokio::runtime::Handle::current(),
+            failures: fail_tx,
         });
         for (s, _) in &shared.udp {
             shared
@@ -223,6 +231,7 @@ impl Transport {
                 shared,
                 guard: Arc::new(ShutdownGuard(stop_tx)),
                 local,
+                failures: Arc::new(Mutex::new(Some(fail_rx))),
             },
             in_rx,
         ))
@@ -235,6 +244,15 @@ impl Transport {
             Proto::Udp => udp::send(&self.shared, &t),
             Proto::Tcp => tcp::send(&self.shared, t),
         }
+    }
+
+    /// The peers the transport failed to deliver to (an outbound TCP connection that could
+    /// not be opened), for [`TransactionLayer::transport_error`]; the receiver can be taken
+    /// once. Failures not read are dropped when the queue is full.
+    ///
+    /// [`TransactionLayer::transport_error`]: callrec_sip::transaction::TransactionLayer::transport_error
+    pub fn take_failures(&self) -> Option<mpsc::Receiver<Peer>> {
+        self.failures.lock().ok()?.take()
     }
 
     /// The bound addresses (actual ports when 0 was asked for).

@@ -124,6 +124,10 @@ async fn connect_and_run(
             Counters::inc(&shared.counters.tcp_connect_failed);
             debug!(to = %addr, failed = ?result.err(), "TCP connect failed");
             unregister(&shared, addr, id);
+            let _ = shared.failures.try_send(Peer {
+                transport: Proto::Tcp,
+                addr,
+            });
             rx.close();
             while rx.try_recv().is_ok() {
                 Counters::inc(&shared.counters.send_dropped);

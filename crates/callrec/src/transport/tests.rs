@@ -325,3 +325,34 @@ async fn the_transaction_layer_behind_the_transport_answers_100_and_absorbs_a_re
     assert_eq!(requests, 1, "the retransmitted INVITE was absorbed");
     assert_eq!(layer.len(), 1);
 }
+
+#[tokio::test]
+async fn a_tcp_connection_that_cannot_be_opened_is_reported_as_a_failure() {
+    let (t, _rx) = bind(false, true).await;
+    let mut failures = t.take_failures().expect("first take");
+    assert!(t.take_failures().is_none(), "only once");
+    // A port that was just free: nothing listens there.
+    let closed = {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        l.local_addr().unwrap()
+    };
+    let to = Peer {
+        transport: Proto::Tcp,
+        addr: closed,
+    };
+    t.send(Transmit {
+        to,
+        payload: Message::parse_slice(options_request("z9hG4bKf", "127.0.0.1").as_bytes())
+            .unwrap()
+            .to_bytes(),
+    });
+    let failed = timeout(WAIT, failures.recv()).await.unwrap().unwrap();
+    assert_eq!(failed, to);
+    let c = t.counters();
+    assert_eq!(c.tcp_connect_failed, 1);
+    assert_eq!(
+        c.send_dropped, 1,
+        "the queued transmit is dropped and counted"
+    );
+    assert_eq!(t.tcp_connections(), 0);
+}
