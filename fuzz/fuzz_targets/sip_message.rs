@@ -15,14 +15,32 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
             let _ = error_response(data, &e).map(|m| m.to_bytes());
         }
         Ok(m) => {
-            let _ = (m.vias(), m.top_via(), m.from(), m.to(), m.call_id(), m.cseq());
-            let _ = (m.contacts(), m.routes(), m.record_routes(), m.max_forwards());
+            let _ = (
+                m.vias(),
+                m.top_via(),
+                m.from(),
+                m.to(),
+                m.call_id(),
+                m.cseq(),
+            );
+            let _ = (
+                m.contacts(),
+                m.routes(),
+                m.record_routes(),
+                m.max_forwards(),
+            );
             let _ = (m.content_length(), m.content_type(), m.media_type());
             let _ = (m.expires(), m.min_expires());
             let _ = (m.www_authenticate(), m.proxy_authenticate());
             let _ = (m.authorization(), m.proxy_authorization());
             let _ = (m.allow(), m.supported(), m.require(), m.proxy_require());
             let _ = (m.unsupported(), m.accept());
+            let _ = (
+                m.top_via_branch(),
+                m.from_tag(),
+                m.to_tag(),
+                m.call_id_str(),
+            );
             if let Some(u) = m.request_uri() {
                 let _ = (u.user_unescaped(), u.params().count());
             }

@@ -16,7 +16,7 @@ use super::uri::Uri;
 use super::via::Via;
 
 /// The first comma-separated element of a list value (commas in quotes/brackets skipped).
-fn first_element(v: &str) -> &str {
+pub(crate) fn first_element(v: &str) -> &str {
     let b = v.as_bytes();
     let mut i = 0;
     let mut in_angle = false;

@@ -80,6 +80,7 @@ impl Message {
     pub fn top_via_branch(&self) -> Option<Cow<'_, str>> {
         let v = self.first_str(HeaderName::Via)?;
         sub(v, |s| {
+            let s = super::access::first_element(s);
             let p = s.find(';')?;
             find_param(s.get(p..)?, "branch").filter(|b| !b.is_empty())
         })

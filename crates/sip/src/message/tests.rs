@@ -461,3 +461,11 @@ fn word_at_a_time_search_finds_the_first_match() {
         assert_eq!(parse::find_byte(&vec![0x0b; len], b'\n'), None);
     }
 }
+
+#[test]
+fn top_via_branch_reads_only_the_first_via_value() {
+    // Found by the property test: a comma inside sent-by starts a second Via value.
+    let m = parse("OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP 192.0,2.15;branch=z9hG4bKx\r\n\r\n");
+    assert_eq!(m.top_via().unwrap().branch(), None);
+    assert_eq!(m.top_via_branch(), None);
+}
