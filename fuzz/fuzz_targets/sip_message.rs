@@ -35,12 +35,19 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
             let _ = (m.authorization(), m.proxy_authorization());
             let _ = (m.allow(), m.supported(), m.require(), m.proxy_require());
             let _ = (m.unsupported(), m.accept());
-            let _ = (
-                m.top_via_branch(),
-                m.from_tag(),
-                m.to_tag(),
-                m.call_id_str(),
-            );
+            // The allocation-free accessors agree with the typed ones when both succeed.
+            if let (Some(b), Ok(v)) = (m.top_via_branch(), m.top_via()) {
+                assert_eq!(Some(&*b), v.branch());
+            }
+            if let (Some(t), Ok(f)) = (m.from_tag(), m.from()) {
+                assert_eq!(Some(&*t), f.tag());
+            }
+            if let (Some(t), Ok(to)) = (m.to_tag(), m.to()) {
+                assert_eq!(Some(&*t), to.tag());
+            }
+            if let (Some(c), Ok(id)) = (m.call_id_str(), m.call_id()) {
+                assert_eq!(&*c, id);
+            }
             if let Some(u) = m.request_uri() {
                 let _ = (u.user_unescaped(), u.params().count());
             }
