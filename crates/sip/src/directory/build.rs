@@ -62,16 +62,24 @@ impl Directory {
             };
             let pvt = obj.get("pvt_type").and_then(Value::as_str);
             let Some(kind) = pvt.and_then(kind_of) else {
-                return Err(DirectoryError::UnknownType {
-                    doc: Box::new(DocName {
-                        kind: "document".into(),
-                        id,
-                        source,
-                    }),
-                    found: obj.get("pvt_type").map(|v| match v {
-                        Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    }),
+                let doc = Box::new(DocName {
+                    kind: "document".into(),
+                    id,
+                    source,
+                });
+                return Err(match obj.get("pvt_type") {
+                    None | Some(Value::Null) => DirectoryError::Missing {
+                        doc,
+                        path: "pvt_type".into(),
+                    },
+                    Some(Value::String(s)) => DirectoryError::UnknownType {
+                        doc,
+                        found: s.clone(),
+                    },
+                    Some(other) => DirectoryError::UnknownType {
+                        doc,
+                        found: other.to_string(),
+                    },
                 });
             };
             let name = DocName {

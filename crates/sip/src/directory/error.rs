@@ -35,13 +35,13 @@ pub enum DirectoryError {
         /// Where it came from.
         source_name: String,
     },
-    /// `pvt_type` is missing or not one we know.
+    /// `pvt_type` is not one we know (a missing one is [`DirectoryError::Missing`]).
     #[error("{doc}: pvt_type {found:?} is not one of account, user, device, callflow, resource")]
     UnknownType {
         /// The document.
         doc: Box<DocName>,
-        /// What was found (None when missing).
-        found: Option<String>,
+        /// What was found (JSON text when not a string).
+        found: String,
     },
     /// Two documents have the same `_id`.
     #[error("{doc}: _id is also used by {other}")]

@@ -133,6 +133,3 @@ impl Directory {
             .find(|r| r.origination.iter().any(|c| c.contains(ip)))
     }
 }
-
-#[cfg(test)]
-mod tests;

@@ -1,1 +1,0 @@
-//! Unit tests of document checking and lookups.
