@@ -551,3 +551,126 @@ fn a_lost_ack_makes_us_retransmit_the_2xx() {
     net.advance(Duration::from_millis(600));
     net.expect_status(p1001.addr, 200);
 }
+
+#[test]
+fn a_retransmitted_2xx_from_the_callee_is_acked_again() {
+    let (mut net, mut p1001, mut p1002, _) = world();
+    let (_a, _b, b_invite) = answered_call(&mut net, &mut p1001, &mut p1002);
+    net.take(p1002.addr);
+    net.deliver(p1002.addr, &p1002.answer(&b_invite, "b-tag"));
+    let ack = net.expect_request(p1002.addr, "ACK");
+    assert_eq!(ack.call_id().unwrap(), b_invite.call_id().unwrap());
+    assert_eq!(ack.cseq().unwrap().seq, b_invite.cseq().unwrap().seq);
+}
+
+#[test]
+fn an_update_from_the_callee_is_relayed_to_the_caller_and_answered_back() {
+    let (mut net, mut p1001, mut p1002, _) = world();
+    let (_a, mut b, _) = answered_call(&mut net, &mut p1001, &mut p1002);
+    let mut update = p1002.in_dialog(&mut b, Method::Update);
+    update.set_body("application/sdp", sdp("192.0.2.2", 30002, Some("inactive")));
+    net.deliver(p1002.addr, &update);
+    let relayed = net.expect_request(p1001.addr, "UPDATE");
+    assert!(String::from_utf8_lossy(relayed.body()).contains("a=inactive"));
+    assert!(net
+        .events
+        .iter()
+        .any(|e| matches!(e, CallEvent::Hold { leg, .. } if *leg == LegId(1))));
+    let mut ok = p1001.respond(&relayed, 200, "OK", "x");
+    ok.set_body("application/sdp", sdp("192.0.2.1", 20002, Some("inactive")));
+    net.deliver(p1001.addr, &ok);
+    let back = net.expect_status(p1002.addr, 200);
+    assert_eq!(back.cseq().unwrap().method, Method::Update);
+    assert_eq!(back.call_id().unwrap(), b.call_id);
+}
+
+#[test]
+fn a_re_invite_while_another_is_pending_gets_491() {
+    let (mut net, mut p1001, mut p1002, _) = world();
+    let (mut a, mut b, _) = answered_call(&mut net, &mut p1001, &mut p1002);
+    let mut first = p1001.in_dialog(&mut a, Method::Invite);
+    first.set_body("application/sdp", sdp("192.0.2.1", 20000, None));
+    net.deliver(p1001.addr, &first);
+    net.expect_request(p1002.addr, "INVITE");
+    let mut glare = p1002.in_dialog(&mut b, Method::Invite);
+    glare.set_body("application/sdp", sdp("192.0.2.2", 30000, None));
+    net.deliver(p1002.addr, &glare);
+    net.expect_status(p1002.addr, 491);
+}
+
+#[test]
+fn a_directory_reload_keeps_calls_in_progress() {
+    let (mut net, mut p1001, mut p1002, _) = world();
+    let (mut a, _b, _) = answered_call(&mut net, &mut p1001, &mut p1002);
+    let fresh = callrec_sip::directory::Directory::build(documents()).unwrap();
+    net.core.set_directory(std::sync::Arc::new(fresh));
+    let bye = p1001.in_dialog(&mut a, Method::Bye);
+    net.deliver(p1001.addr, &bye);
+    net.expect_status(p1001.addr, 200);
+    let bye_b = net.expect_request(p1002.addr, "BYE");
+    net.deliver(p1002.addr, &p1002.respond(&bye_b, 200, "OK", "b-tag"));
+    assert!(call_ended(&net));
+}
+
+#[test]
+fn many_calls_leave_nothing_behind() {
+    let (mut net, mut p1001, mut p1002, _) = world();
+    for _ in 0..20 {
+        let (mut a, _b, _) = answered_call(&mut net, &mut p1001, &mut p1002);
+        let bye = p1001.in_dialog(&mut a, Method::Bye);
+        net.deliver(p1001.addr, &bye);
+        let bye_b = net.expect_request(p1002.addr, "BYE");
+        net.deliver(p1002.addr, &p1002.respond(&bye_b, 200, "OK", "b-tag"));
+        let left: Vec<String> = net
+            .take(p1001.addr)
+            .iter()
+            .map(support::first_line)
+            .collect();
+        assert_eq!(left, ["SIP/2.0 200 OK"], "1001 got the 200 to its BYE");
+        net.take(p1002.addr);
+    }
+    assert_eq!(net.core.call_count(), 0);
+    assert_eq!(net.core.tracked(), 0, "lookup tables are empty");
+    let ended = net
+        .events
+        .iter()
+        .filter(|e| matches!(e, CallEvent::CallEnded { .. }))
+        .count();
+    assert_eq!(ended, 20);
+    // Let every transaction finish (Timer K, J, L...).
+    net.advance(Duration::from_secs(64));
+    assert_eq!(net.txl.len(), 0);
+    assert_eq!(
+        net.core
+            .poll_timeout()
+            .filter(|_| net.core.call_count() > 0),
+        None
+    );
+}
+
+#[test]
+fn an_ack_that_never_comes_ends_the_call_after_64_t1() {
+    let (mut net, mut p1001, p1002, _) = world();
+    p1001.call(&mut net, "1002");
+    let b_invite = net.expect_request(p1002.addr, "INVITE");
+    net.deliver(p1002.addr, &p1002.answer(&b_invite, "b"));
+    net.expect_status(p1001.addr, 200);
+    net.advance(Duration::from_secs(33));
+    let bye_b = net.expect_request(p1002.addr, "BYE");
+    net.deliver(p1002.addr, &p1002.respond(&bye_b, 200, "OK", "b"));
+    let to_caller = net.take(p1001.addr);
+    let retransmitted = to_caller.iter().filter(|m| m.status() == Some(200)).count();
+    let bye_a = to_caller
+        .iter()
+        .find(|m| m.method() == Some(&Method::Bye))
+        .expect("BYE to the caller too");
+    net.deliver(p1001.addr, &p1001.respond(bye_a, 200, "OK", "x"));
+    assert!(
+        retransmitted >= 5,
+        "2xx retransmitted {retransmitted} times"
+    );
+    assert_eq!(
+        cdr_of(&net, LegId::A).hangup_cause,
+        HangupCause::RecoveryOnTimerExpire
+    );
+}

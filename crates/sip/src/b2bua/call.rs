@@ -809,7 +809,7 @@ impl Call {
                     } else {
                         ctx.txl.send_stateless(leg.peer, p.resp.clone());
                         p.interval = (p.interval * 2).min(ctx.cfg.t2);
-                        p.next = now + p.interval;
+                        p.next = (now + p.interval).min(p.give_up);
                     }
                 }
             }

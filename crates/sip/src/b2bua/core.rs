@@ -88,6 +88,12 @@ impl Core {
             .min()
     }
 
+    /// Entries in the core's lookup tables (transactions, dialogs, branches): zero when no call
+    /// is in progress (for leak checks).
+    pub fn tracked(&self) -> usize {
+        self.index.len()
+    }
+
     /// The registrar's bindings (for status pages and tests).
     pub fn registrar(&self) -> &crate::registrar::Registrar {
         &self.admission.registrar

@@ -63,6 +63,15 @@ enum Key {
 }
 
 impl Index {
+    /// Entries in all tables.
+    pub(crate) fn len(&self) -> usize {
+        self.server.len()
+            + self.client.len()
+            + self.dialogs.len()
+            + self.branches.len()
+            + self.per_call.len()
+    }
+
     fn note(&mut self, call: CallRef, key: Key) {
         self.per_call.entry(call).or_default().push(key);
     }

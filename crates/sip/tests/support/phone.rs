@@ -223,10 +223,32 @@ impl Phone {
         let first = self.invite_in(number, net.server, &call_id);
         net.deliver(self.addr, &first);
         let challenge = net.expect(self.addr, "a 407 challenge", |m| m.status() == Some(407));
+        net.deliver(self.addr, &Phone::ack_non_2xx(&first, &challenge));
         let mut second = self.invite_in(number, net.server, &call_id);
         self.authorize(&mut second, &challenge);
         net.deliver(self.addr, &second);
         second
+    }
+
+    /// The ACK for a non-2xx final response to `invite` (RFC 3261 §17.1.1.3: same branch).
+    pub fn ack_non_2xx(invite: &Message, resp: &Message) -> Message {
+        let mut m = Message::request(Method::Ack, invite.request_uri().expect("request").clone());
+        m.push_header(
+            HeaderName::Via,
+            invite.header(HeaderName::Via).expect("Via"),
+        );
+        m.push_header(HeaderName::MaxForwards, "70");
+        m.push_header(
+            HeaderName::From,
+            invite.header(HeaderName::From).expect("From"),
+        );
+        m.push_header(HeaderName::To, resp.header(HeaderName::To).expect("To"));
+        m.push_header(HeaderName::CallId, invite.call_id().expect("Call-ID"));
+        m.push_header(
+            HeaderName::CSeq,
+            format!("{} ACK", invite.cseq().expect("CSeq").seq),
+        );
+        m
     }
 
     /// A response to a received request, with our tag on To and our Contact on 1xx/2xx.
