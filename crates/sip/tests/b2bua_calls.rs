@@ -674,3 +674,73 @@ fn an_ack_that_never_comes_ends_the_call_after_64_t1() {
         HangupCause::RecoveryOnTimerExpire
     );
 }
+
+#[test]
+fn a_late_offer_is_completed_by_the_callers_ack() {
+    let (mut net, mut p1001, p1002, _) = world();
+    net.advance(Duration::from_secs(1));
+    // An INVITE without SDP (late offer), with credentials on the second try.
+    let mut first = p1001.invite("1002", net.server);
+    first.clear_body();
+    net.deliver(p1001.addr, &first);
+    let challenge = net.expect_status(p1001.addr, 407);
+    net.deliver(p1001.addr, &Phone::ack_non_2xx(&first, &challenge));
+    let call_id = first.call_id().unwrap();
+    let mut invite = p1001.invite_in("1002", net.server, &call_id);
+    invite.clear_body();
+    p1001.authorize(&mut invite, &challenge);
+    net.deliver(p1001.addr, &invite);
+    let b_invite = net.expect_request(p1002.addr, "INVITE");
+    assert!(b_invite.body().is_empty(), "no offer on the B leg either");
+    // The callee offers in its 200; the caller answers in its ACK.
+    net.deliver(p1002.addr, &p1002.answer(&b_invite, "b"));
+    assert!(
+        !net.has(p1002.addr, |m| m.method() == Some(&Method::Ack)),
+        "ACK waits for the answer"
+    );
+    let ok = net.expect_status(p1001.addr, 200);
+    assert!(String::from_utf8_lossy(ok.body()).contains("m=audio 30000"));
+    let mut d = Phone::uac_dialog(&invite, &ok);
+    let mut ack = p1001.in_dialog(&mut d, Method::Ack);
+    ack.set_body("application/sdp", sdp("192.0.2.1", 20010, None));
+    net.deliver(p1001.addr, &ack);
+    let ack_b = net.expect_request(p1002.addr, "ACK");
+    assert!(String::from_utf8_lossy(ack_b.body()).contains("m=audio 20010"));
+}
+
+#[test]
+fn the_engine_ending_a_ringing_call_answers_the_caller_and_cancels_the_callee() {
+    let (mut net, mut p1001, p1002, _) = world();
+    p1001.call(&mut net, "1002");
+    let b_invite = net.expect_request(p1002.addr, "INVITE");
+    net.deliver(p1002.addr, &p1002.respond(&b_invite, 180, "Ringing", "b"));
+    let call = net
+        .events
+        .iter()
+        .find_map(|e| match e {
+            CallEvent::LegStarted { call, .. } => Some(*call),
+            _ => None,
+        })
+        .unwrap();
+    let now = net.now;
+    net.core.hangup(
+        now,
+        call,
+        HangupCause::ManagerRequest,
+        &mut net.txl,
+        &mut net.media,
+    );
+    net.pump();
+    net.expect_status(p1001.addr, 503);
+    let cancel = net.expect_request(p1002.addr, "CANCEL");
+    net.deliver(p1002.addr, &p1002.respond(&cancel, 200, "OK", "b"));
+    net.deliver(
+        p1002.addr,
+        &p1002.respond(&b_invite, 487, "Request Terminated", "b"),
+    );
+    assert!(call_ended(&net));
+    assert_eq!(
+        cdr_of(&net, LegId(1)).hangup_cause,
+        HangupCause::ManagerRequest
+    );
+}
