@@ -276,3 +276,68 @@ fn full_recorder_queue_drops_and_counts_instead_of_blocking() {
         Received::Stopped(Some(t + Duration::from_secs(1)))
     );
 }
+
+/// Places 20 ms frames of constant value `k + 1` for frame k; returns the released leg A audio.
+fn timeline_run(arrivals: &[(u64, u64)]) -> (Vec<i16>, callrec_media::record::TimelineStats) {
+    use callrec_media::record::{Timeline, TimelineConfig};
+    let t0 = Instant::now();
+    let mut t = Timeline::new(TimelineConfig::default(), t0, Duration::from_secs(60));
+    for (k, &(ts, at_ms)) in arrivals.iter().enumerate() {
+        let frame = vec![(k + 1) as i16; 160];
+        t.place(
+            Leg::A,
+            t0 + Duration::from_millis(at_ms),
+            ts,
+            k == 0,
+            &frame,
+        );
+    }
+    let mut out = Vec::new();
+    let end = arrivals.last().map_or(0, |a| a.1) + 1000;
+    t.release_until(t.position(t0 + Duration::from_millis(end)), |a, _| {
+        out.extend_from_slice(a)
+    });
+    (out, t.stats())
+}
+
+#[test]
+fn timeline_keeps_rtp_positions_through_a_300_ms_delay_spike() {
+    // Frames 10..=14 are held up and arrive together 300 ms late.
+    let arrivals: Vec<(u64, u64)> = (0..30u64)
+        .map(|k| {
+            let at = if (10..15).contains(&k) {
+                15 * 20 + 300
+            } else {
+                k * 20
+            };
+            (1_000_000 + k * 160, at)
+        })
+        .collect();
+    let (out, stats) = timeline_run(&arrivals);
+    assert_eq!(stats.reanchors, 0);
+    for k in 0..30usize {
+        assert_eq!(
+            out[k * 160],
+            (k + 1) as i16,
+            "frame {k} at its RTP position"
+        );
+    }
+}
+
+#[test]
+fn timeline_fills_a_pause_of_the_senders_clock_up_to_arrival_time() {
+    // Timestamps continue without a gap, but 2 s of wall clock pass after frame 9.
+    let arrivals: Vec<(u64, u64)> = (0..20u64)
+        .map(|k| (k * 160, if k < 10 { k * 20 } else { k * 20 + 2000 }))
+        .collect();
+    let (out, stats) = timeline_run(&arrivals);
+    assert_eq!(stats.reanchors, 1);
+    assert_eq!(out[9 * 160], 10, "before the pause: RTP positions");
+    let resumed = (200 + 2000) * 8;
+    assert!(
+        out[200 * 8..resumed].iter().all(|&s| s == 0),
+        "pause is silence"
+    );
+    assert_eq!(out[resumed], 11, "frame 10 at its arrival time");
+    assert_eq!(out[resumed + 9 * 160], 20);
+}

@@ -11,6 +11,10 @@
 //!   [`TimelineConfig::ahead`] ahead of it (a timestamp jump), the stream is re-anchored at the
 //!   arrival time as for a first packet.
 //!
+//! Known limit: a stream is anchored on the arrival of its first packet, so if that packet was
+//! delayed (a jitter spike), the whole stream sits that much late relative to the other leg
+//! (bounded by [`TimelineConfig::behind`] for later spikes, which re-anchor only past it).
+//!
 //! Audio is released up to a watermark that trails the newest arrival time by
 //! [`TimelineConfig::latency`], and at the end up to the stop time. Audio that arrives for a place
 //! already released is dropped and counted.
@@ -25,7 +29,9 @@ use crate::relay::Leg;
 pub struct TimelineConfig {
     /// Sample rate of the timeline (the codecs' clock rate). Default 8000.
     pub rate: u32,
-    /// How far behind arrival time RTP placement may fall before re-anchoring. Default 200 ms.
+    /// How far behind arrival time RTP placement may fall before re-anchoring. Default 500 ms:
+    /// a pause of the sender's clock shorter than this is closed up (the leg's audio lands up
+    /// to this much early), a network delay spike shorter than this does not move the leg.
     pub behind: Duration,
     /// How far ahead of arrival time RTP placement may run before re-anchoring. Default 1 s.
     pub ahead: Duration,
@@ -37,7 +43,7 @@ impl Default for TimelineConfig {
     fn default() -> Self {
         TimelineConfig {
             rate: 8000,
-            behind: Duration::from_millis(200),
+            behind: Duration::from_millis(500),
             ahead: Duration::from_secs(1),
             latency: Duration::from_secs(1),
         }
