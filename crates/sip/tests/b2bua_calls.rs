@@ -744,3 +744,28 @@ fn the_engine_ending_a_ringing_call_answers_the_caller_and_cancels_the_callee() 
         HangupCause::ManagerRequest
     );
 }
+
+#[test]
+fn a_phone_registered_over_tcp_is_called_over_tcp() {
+    let (mut net, mut p1001, _p1002, _) = world();
+    let mut tcp_desk = Phone::new("1002b", "pw-1002b", DOMAIN, "192.0.2.9:40000");
+    tcp_desk.tcp = true;
+    net.tcp_peers.push(tcp_desk.addr);
+    tcp_desk.register(&mut net);
+    net.transports.clear();
+    p1001.call(&mut net, "1002");
+    let inv = net.expect_request(tcp_desk.addr, "INVITE");
+    assert_eq!(inv.top_via().unwrap().transport, "TCP");
+    assert!(inv
+        .header(HeaderName::Contact)
+        .unwrap()
+        .contains("transport=tcp"));
+    assert!(net
+        .transports
+        .iter()
+        .any(|(a, t)| *a == tcp_desk.addr && *t == callrec_sip::transaction::Transport::Tcp));
+    assert!(net
+        .transports
+        .iter()
+        .all(|(a, t)| *a != tcp_desk.addr || *t == callrec_sip::transaction::Transport::Tcp));
+}

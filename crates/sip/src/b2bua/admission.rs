@@ -293,18 +293,23 @@ fn start_forks(call: &mut Call, ctx: &mut Ctx<'_>, targets: Vec<BTarget>) {
     call.no_answer_at = Some(ctx.now + ctx.cfg.no_answer_timeout);
 }
 
-/// record_caller: callrec answers the A leg itself with the media side's SDP.
+/// record_caller: callrec answers the A leg itself with the media side's SDP. An INVITE
+/// without an offer gets 488 (the seam has no way to make an offer).
 fn answer_locally(call: &mut Call, ctx: &mut Ctx<'_>) {
     let mut resp = call.a_response(ctx, 200, "OK");
     resp.push_header(HeaderName::Allow, ctx.cfg.allow_value());
-    if !call.a_offer.is_empty() {
-        match ctx.media.local_answer(call.id, LegId::A, &call.a_offer) {
-            Ok(sdp) => resp.set_body("application/sdp", sdp),
-            Err(e) => {
-                tracing::warn!(error = %e, "media refused the caller's offer");
-                call.fail_a(ctx, HangupCause::IncompatibleDestination, Some(488));
-                return;
-            }
+    if call.a_offer.is_empty() {
+        // We would have to offer in the 200; the media seam only answers.
+        tracing::warn!("record_caller needs an SDP offer in the INVITE");
+        call.fail_a(ctx, HangupCause::IncompatibleDestination, Some(488));
+        return;
+    }
+    match ctx.media.local_answer(call.id, LegId::A, &call.a_offer) {
+        Ok(sdp) => resp.set_body("application/sdp", sdp),
+        Err(e) => {
+            tracing::warn!(error = %e, "media refused the caller's offer");
+            call.fail_a(ctx, HangupCause::IncompatibleDestination, Some(488));
+            return;
         }
     }
     call.send_a_2xx(ctx, resp);

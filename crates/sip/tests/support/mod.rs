@@ -31,6 +31,10 @@ pub struct Net {
     inbox: HashMap<SocketAddr, VecDeque<Message>>,
     /// Every event the core emitted, in order.
     pub events: Vec<CallEvent>,
+    /// Peers that talk to us over TCP (everyone else uses UDP).
+    pub tcp_peers: Vec<SocketAddr>,
+    /// The transport of every transmission, by destination, in order.
+    pub transports: Vec<(SocketAddr, Transport)>,
 }
 
 fn fixed_clock() -> u64 {
@@ -61,14 +65,21 @@ impl Net {
             server: SERVER.parse().expect("server address"),
             inbox: HashMap::new(),
             events: Vec::new(),
+            tcp_peers: Vec::new(),
+            transports: Vec::new(),
         }
     }
 
     /// `msg` arrives at our side from `from` (printed and re-parsed, as on the wire).
     pub fn deliver(&mut self, from: SocketAddr, msg: &Message) {
         let parsed = Message::parse(msg.to_bytes()).expect("test message parses");
+        let transport = if self.tcp_peers.contains(&from) {
+            Transport::Tcp
+        } else {
+            Transport::Udp
+        };
         let peer = Peer {
-            transport: Transport::Udp,
+            transport,
             addr: from,
         };
         self.txl.handle_message(self.now, peer, parsed);
@@ -86,6 +97,7 @@ impl Net {
             }
             while let Some(t) = self.txl.poll_transmit() {
                 let msg = Message::parse(t.payload.clone()).expect("we transmit parsable SIP");
+                self.transports.push((t.to.addr, t.to.transport));
                 self.inbox.entry(t.to.addr).or_default().push_back(msg);
                 progressed = true;
             }

@@ -18,6 +18,8 @@ pub struct Phone {
     pub addr: SocketAddr,
     cseq: u32,
     counter: u32,
+    /// Whether Via says TCP (the network must list the address in `tcp_peers`).
+    pub tcp: bool,
 }
 
 /// One dialog as seen from a scripted endpoint.
@@ -41,6 +43,7 @@ impl Phone {
             addr: addr.parse().expect("phone address"),
             cseq: 0,
             counter: 0,
+            tcp: false,
         }
     }
 
@@ -55,12 +58,14 @@ impl Phone {
     }
 
     pub fn contact(&self) -> String {
-        format!("<sip:{}@{}>", self.user, self.addr)
+        let tp = if self.tcp { ";transport=tcp" } else { "" };
+        format!("<sip:{}@{}{tp}>", self.user, self.addr)
     }
 
     fn via(&mut self) -> String {
         let b = self.token("z9hG4bK");
-        format!("SIP/2.0/UDP {};branch={b};rport", self.addr)
+        let tp = if self.tcp { "TCP" } else { "UDP" };
+        format!("SIP/2.0/{tp} {};branch={b};rport", self.addr)
     }
 
     /// A REGISTER for our address of record with our Contact.
