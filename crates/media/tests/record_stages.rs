@@ -341,3 +341,59 @@ fn timeline_fills_a_pause_of_the_senders_clock_up_to_arrival_time() {
     assert_eq!(out[resumed], 11, "frame 10 at its arrival time");
     assert_eq!(out[resumed + 9 * 160], 20);
 }
+
+fn record_constant(channels: callrec_media::record::Channels, name: &str) -> (u16, Vec<i16>) {
+    use callrec_media::record::{CodecMap, Format, Recorder, RecorderConfig, RecordingSpec};
+    let dir = std::env::temp_dir().join(format!("callrec-media-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("c.wav");
+    let mut spec = RecordingSpec::new(&path);
+    spec.format = Format::Wav;
+    spec.channels = channels;
+    let t0 = Instant::now();
+    let mut rec = Recorder::new(
+        spec,
+        t0,
+        [CodecMap::default(), CodecMap::default()],
+        RecorderConfig::default(),
+    )
+    .unwrap();
+    let a = g711::linear_to_ulaw(1000);
+    let b = g711::linear_to_alaw(-3000);
+    for k in 0..50u16 {
+        let at = t0 + Duration::from_millis(u64::from(k) * 20);
+        let mut p = vec![0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+        p[2..4].copy_from_slice(&k.to_be_bytes());
+        p[4..8].copy_from_slice(&(u32::from(k) * 160).to_be_bytes());
+        p.extend_from_slice(&[a; 160]);
+        rec.push(Leg::A, at, &p).unwrap();
+        p[1] = 8;
+        p[11] = 2;
+        p.truncate(12);
+        p.extend_from_slice(&[b; 160]);
+        rec.push(Leg::B, at, &p).unwrap();
+    }
+    let done = rec.finish(t0 + Duration::from_secs(1)).unwrap();
+    assert_eq!(done.frames, 8000);
+    let reader = hound::WavReader::open(&path).unwrap();
+    let ch = reader.spec().channels;
+    let samples = reader.into_samples().map(Result::unwrap).collect();
+    std::fs::remove_dir_all(&dir).unwrap();
+    (ch, samples)
+}
+
+#[test]
+fn mono_mixes_both_legs_and_caller_only_keeps_leg_a() {
+    use callrec_media::record::Channels;
+    let a = g711::ulaw_to_linear(g711::linear_to_ulaw(1000));
+    let b = g711::alaw_to_linear(g711::linear_to_alaw(-3000));
+    let (ch, mono) = record_constant(Channels::Mono, "mono");
+    assert_eq!((ch, mono.len()), (1, 8000));
+    assert_eq!(mono[4000], a + b);
+    let (ch, caller) = record_constant(Channels::CallerOnly, "caller");
+    assert_eq!((ch, caller.len()), (1, 8000));
+    assert_eq!(caller[4000], a);
+    let (ch, stereo) = record_constant(Channels::Stereo, "stereo");
+    assert_eq!((ch, stereo.len()), (2, 16000));
+    assert_eq!((stereo[8000], stereo[8001]), (a, b));
+}
