@@ -430,17 +430,19 @@ fn a_recording_shorter_than_record_min_sec_is_not_uploaded() {
         }}}});
     });
     let short = s.call(CallType::PhoneToCarrier, 2000);
-    // the control: a 6 s call with the same rule is uploaded; uploads go out in the order the
-    // calls end, so once it is in, the short one would have been too
+    // the control: a 6 s call with the same rule is uploaded
     let long = s.call(CallType::PhoneToCarrier, 6000);
-    let requests = s.nginx.wait_requests(1, Duration::from_secs(30));
+    let cdrs = s.callrec.wait_cdrs(4, Duration::from_secs(10));
+    assert_eq!(cdrs.len(), 4, "{cdrs:#?}");
+    // both calls have ended: once no recording is pending, every upload has been made
+    let records = s.callrec.wait_spool_settled(Duration::from_secs(30));
+    let requests = s.nginx.requests();
     assert_eq!(
         requests.len(),
         1,
         "only the 6 s call is uploaded: {requests:#?}"
     );
     check_upload(&requests[0], 6.0);
-    let cdrs = s.callrec.wait_cdrs(4, Duration::from_secs(5));
     let leg = |id: &str| cdrs.iter().find(|c| c.call_id() == Some(id)).cloned();
     let long_leg = leg(&long).expect("CDR of the long call");
     assert_eq!(
@@ -448,4 +450,12 @@ fn a_recording_shorter_than_record_min_sec_is_not_uploaded() {
         Some(requests[0].query["interaction_id"].as_str())
     );
     assert!(leg(&short).is_some(), "CDR of the short call");
+    let discarded = records
+        .iter()
+        .filter(|r| r.get("state").and_then(Value::as_str) == Some("discarded"))
+        .count();
+    assert_eq!(
+        discarded, 1,
+        "the short recording is discarded in the spool: {records:#?}"
+    );
 }
