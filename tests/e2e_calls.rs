@@ -93,6 +93,7 @@ fn legs_of(cdrs: &[Cdr], call_id: &str) -> (Cdr, Cdr) {
 
 fn check_leg(call: &str, leg: &str, cdr: &Cdr, want: &LegTags, owner: Option<&str>, account: &str) {
     let what = format!("{call}, {leg} leg ({} network): {:#}", want.network, cdr.0);
+    assert_eq!(cdr.network(), Some(want.network), "network, {what}");
     assert_eq!(
         cdr.call_direction(),
         Some(want.call_direction),

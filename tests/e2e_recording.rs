@@ -125,8 +125,20 @@ impl Setup {
         first_call_id(&caller.messages).expect("caller's Call-ID")
     }
 
-    /// Origins of the recordings callrec made so far, from the spool sidecars' metadata.
+    /// Origins of the recordings callrec made, from the CDRs (`media_recording_origins`).
     fn origins(&self) -> Vec<String> {
+        let mut origins: Vec<String> = self
+            .callrec
+            .cdrs()
+            .iter()
+            .flat_map(|c| c.media_recording_origins())
+            .collect();
+        origins.sort();
+        origins
+    }
+
+    /// Origins of the recordings in the spool, from the sidecars' metadata.
+    fn spool_origins(&self) -> Vec<String> {
         let mut origins = Vec::new();
         for file in self.callrec.spool_files() {
             if file.extension().is_some_and(|e| e == "json") {
@@ -339,7 +351,18 @@ fn for_each_call_type_and_setting_exactly_the_recordings_the_seeds_matrix_predic
             check_upload(req, HOLD_MS as f64 / 1000.0);
         }
         expected_origins.sort();
-        assert_eq!(s.origins(), expected_origins, "{}: origins", row.name);
+        assert_eq!(
+            s.origins(),
+            expected_origins,
+            "{}: origins in the CDRs",
+            row.name
+        );
+        assert_eq!(
+            s.spool_origins(),
+            expected_origins,
+            "{}: origins in the spool",
+            row.name
+        );
         let recorded_ids: BTreeSet<_> = requests
             .iter()
             .map(|r| r.query["recording_id"].clone())

@@ -102,6 +102,22 @@ impl Cdr {
         }
     }
 
+    /// Origins of the recordings of this leg (`media_recording_origins`).
+    pub fn media_recording_origins(&self) -> Vec<String> {
+        match self.get(&["media_recording_origins"]) {
+            Some(Value::Array(items)) => items
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The leg's network (`onnet` for a phone, `offnet` for a carrier).
+    pub fn network(&self) -> Option<&str> {
+        self.str(&["network"])
+    }
+
     /// The end user's direction: inbound, outbound, internal or forwarded.
     pub fn end_user_direction(&self) -> Option<&str> {
         self.str(&[
