@@ -485,3 +485,50 @@ fn credentials_for_a_foreign_realm_are_ignored_and_challenged() {
     ));
     assert_eq!(resp.status(), Some(407));
 }
+
+mod never_panics {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn param() -> impl Strategy<Value = (String, String)> {
+        (
+            prop_oneof![
+                Just("username"),
+                Just("realm"),
+                Just("nonce"),
+                Just("uri"),
+                Just("response"),
+                Just("algorithm"),
+                Just("qop"),
+                Just("nc"),
+                Just("cnonce"),
+                Just("opaque"),
+            ]
+            .prop_map(str::to_owned),
+            "\\PC{0,50}",
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+        #[test]
+        fn verifying_arbitrary_credentials_never_panics_nor_accepts(
+            params in prop::collection::vec(param(), 0..12)
+        ) {
+            let t0 = Instant::now();
+            let mut auth = authenticator(t0);
+            let mut creds = AuthHeader::new("Digest");
+            for (k, v) in &params {
+                creds = creds.with(k, v, true);
+            }
+            let v = auth.verify(t0, &creds, "INVITE", "secret", &[Algorithm::Md5, Algorithm::Sha256]);
+            prop_assert_ne!(v, Verdict::Ok);
+            static DIR: std::sync::OnceLock<Directory> = std::sync::OnceLock::new();
+            let dir = DIR.get_or_init(directory);
+            let req = invite("1001", Some(&creds));
+            let outcome = check_request(&mut auth, dir, t0, &req, ChallengeKind::Proxy);
+            let authorized = matches!(outcome, AuthOutcome::Authorized { .. });
+            prop_assert!(!authorized);
+        }
+    }
+}

@@ -335,3 +335,77 @@ fn an_empty_document_set_is_an_empty_directory() {
     assert!(dir.accounts().is_empty());
     assert!(dir.carrier_by_addr("192.0.2.1".parse().unwrap()).is_none());
 }
+
+mod never_panics {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Keys and strings from the documents' vocabulary, so generated documents reach deep
+    /// paths instead of failing at `_id`.
+    fn word() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("_id".to_owned()),
+            Just("pvt_type".to_owned()),
+            Just("account".to_owned()),
+            Just("user".to_owned()),
+            Just("device".to_owned()),
+            Just("callflow".to_owned()),
+            Just("resource".to_owned()),
+            Just("sip".to_owned()),
+            Just("username".to_owned()),
+            Just("password".to_owned()),
+            Just("realm".to_owned()),
+            Just("owner_id".to_owned()),
+            Just("account_id".to_owned()),
+            Just("numbers".to_owned()),
+            Just("patterns".to_owned()),
+            Just("flow".to_owned()),
+            Just("module".to_owned()),
+            Just("data".to_owned()),
+            Just("id".to_owned()),
+            Just("children".to_owned()),
+            Just("_".to_owned()),
+            Just("gateways".to_owned()),
+            Just("server".to_owned()),
+            Just("port".to_owned()),
+            Just("transport".to_owned()),
+            Just("origination_cidrs".to_owned()),
+            Just("digest_algorithms".to_owned()),
+            Just("caller_id".to_owned()),
+            Just("internal".to_owned()),
+            Just("x".to_owned()),
+            "[a-z0-9./:()*+\\[\\]-]{0,12}",
+        ]
+    }
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            word().prop_map(Value::String),
+        ];
+        leaf.prop_recursive(5, 64, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map(word(), inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(96))]
+        #[test]
+        fn building_from_arbitrary_documents_never_panics(
+            docs in prop::collection::vec(json_value(), 0..6)
+        ) {
+            let mut all = base();
+            all.extend(docs.into_iter().enumerate().map(|(i, d)| (format!("gen{i}.json"), d)));
+            // Ok or a named error; the message must be printable.
+            if let Err(e) = Directory::build(all) {
+                prop_assert!(!e.to_string().is_empty());
+            }
+        }
+    }
+}

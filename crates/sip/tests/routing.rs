@@ -329,3 +329,39 @@ fn accounts_only_see_their_own_callflows_and_resources() {
         Some("ca")
     );
 }
+
+mod never_panics {
+    use super::*;
+    use callrec_sip::routing::normalize_number;
+    use proptest::prelude::*;
+
+    fn shared_dir() -> &'static Directory {
+        static DIR: std::sync::OnceLock<Directory> = std::sync::OnceLock::new();
+        DIR.get_or_init(dir)
+    }
+
+    proptest! {
+        #[test]
+        fn normalising_and_routing_any_text_never_panics(s in "\\PC{0,40}") {
+            let n = normalize_number(&s);
+            prop_assert!(n.len() <= s.len() * 3);
+            let dir = shared_dir();
+            let _ = route(dir, ONNET, &s, &RoutingPolicy::default());
+            let r = route(dir, OFFNET, &s, &RoutingPolicy::default());
+            // A carrier's call never goes out to a carrier with the default policy.
+            prop_assert!(!matches!(r.target, Target::Carriers(_)));
+        }
+
+        #[test]
+        fn phone_numbers_lose_only_visual_separators(digits in "\\+?[0-9]{1,15}", sep in "[-. ()]{0,3}") {
+            let mut written = String::new();
+            for (i, c) in digits.chars().enumerate() {
+                if i > 0 && i % 3 == 0 {
+                    written.push_str(&sep);
+                }
+                written.push(c);
+            }
+            prop_assert_eq!(normalize_number(&format!("sip:{written}@example.com;user=phone")), digits);
+        }
+    }
+}
