@@ -309,6 +309,11 @@ fn directory() -> Directory {
                    "digest_algorithms": ["sha-256", "md5"],
                    "sip": {"username": "1003", "password": "secret3"}}),
         ),
+        (
+            "devices/1004.json".into(),
+            json!({"_id": "dev-1004", "pvt_type": "device", "name": "1004",
+                   "sip": {"username": "1004", "password": "secret4", "realm": "pbx.other.net"}}),
+        ),
     ])
     .expect("documents are valid")
 }
@@ -530,5 +535,42 @@ mod never_panics {
             let authorized = matches!(outcome, AuthOutcome::Authorized { .. });
             prop_assert!(!authorized);
         }
+    }
+}
+
+#[test]
+fn device_with_its_own_realm_is_challenged_in_it_even_when_calling_our_address() {
+    let t0 = Instant::now();
+    let dir = directory();
+    let mut auth = authenticator(t0);
+    let text = String::from_utf8(invite("1004", None).to_bytes().to_vec())
+        .unwrap()
+        .replace("<sip:1004@example.com>", "<sip:1004@10.0.0.1>");
+    let req = Message::parse_slice(text.as_bytes()).unwrap();
+    let resp = challenge_of(check_request(
+        &mut auth,
+        &dir,
+        t0,
+        &req,
+        ChallengeKind::Proxy,
+    ));
+    let chs = resp.proxy_authenticate().unwrap();
+    assert_eq!(chs[0].get("realm"), Some("pbx.other.net"));
+    let creds = answer(
+        &chs[0],
+        "1004",
+        "secret4",
+        "INVITE",
+        "sip:2000@example.com",
+        1,
+    );
+    let text = format!("{text}").replace(
+        "Content-Length: 0\r\n",
+        &format!("Proxy-Authorization: {creds}\r\nContent-Length: 0\r\n"),
+    );
+    let req = Message::parse_slice(text.as_bytes()).unwrap();
+    match check_request(&mut auth, &dir, t0, &req, ChallengeKind::Proxy) {
+        AuthOutcome::Authorized { device_id } => assert_eq!(device_id, "dev-1004"),
+        other => panic!("expected authorized, got {other:?}"),
     }
 }

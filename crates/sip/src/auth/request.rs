@@ -50,8 +50,9 @@ pub enum AuthOutcome {
 
 /// Authenticates `req`. Credentials are matched to a device by their `username` and `realm`;
 /// without usable credentials the request is challenged in the realm of the device named by
-/// the identity URI (To for [`ChallengeKind::Www`], From for [`ChallengeKind::Proxy`]), else of
-/// the account whose realm is that URI's host, else of the only account, else the host itself.
+/// the identity URI (To for [`ChallengeKind::Www`], From for [`ChallengeKind::Proxy`]; by host
+/// and user, else the only account's realm and user, else the only device with that user),
+/// else of the account whose realm is that URI's host, else of the only account, else the host.
 /// The algorithms offered are the device's (`[MD5]` by default).
 pub fn check_request(
     auth: &mut DigestAuth,
@@ -154,13 +155,19 @@ fn challenge_realm(
         Err(_) => (String::new(), None),
     };
     if let Some(d) = user.as_deref().and_then(|u| {
-        dir.devices()
-            .iter()
-            .find(|d| d.sip.username == u && d.sip.realm == host)
+        dir.device_by_sip(&host, u)
             .or_else(|| {
                 // Phones often register to our IP address: then the single account's realm.
                 dir.single_account()
                     .and_then(|a| dir.device_by_sip(&a.realm, u))
+            })
+            .or_else(|| {
+                // Else the one device with that username in any realm, if it is unique.
+                let mut named = dir.devices().iter().filter(|d| d.sip.username == u);
+                match (named.next(), named.next()) {
+                    (Some(d), None) => Some(d),
+                    _ => None,
+                }
             })
     }) {
         return (d.sip.realm.clone(), user);
