@@ -51,7 +51,7 @@ if [ -z "$TARGET" ]; then
   cp -r "$root/config" "$work/config"
   mkdir -p "$work/data"
   # the example config names ./data; run from $work so it lands in the temp dir
-  (cd "$work" && exec "$BIN" --config "$work/config/callrec.toml" >"$work/callrec.log" 2>&1) &
+  (cd "$work" && NO_COLOR=1 exec "$BIN" --config "$work/config/callrec.toml" >"$work/callrec.log" 2>&1) &
   callrec_pid=$!
   TARGET=127.0.0.1:5060
   up=""
