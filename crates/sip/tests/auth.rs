@@ -564,7 +564,7 @@ fn device_with_its_own_realm_is_challenged_in_it_even_when_calling_our_address()
         "sip:2000@example.com",
         1,
     );
-    let text = format!("{text}").replace(
+    let text = text.replace(
         "Content-Length: 0\r\n",
         &format!("Proxy-Authorization: {creds}\r\nContent-Length: 0\r\n"),
     );
