@@ -50,6 +50,16 @@ pub struct CdrSink {
 #[derive(Debug)]
 pub struct CdrWriterHandle {
     task: tokio::task::JoinHandle<()>,
+    counters: Arc<Counters>,
+}
+
+/// Final counts of a writer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CdrStats {
+    /// CDRs written to the file.
+    pub written: u64,
+    /// CDRs dropped (queue full, writer stopped, or write error).
+    pub dropped: u64,
 }
 
 impl CdrWriter {
@@ -72,7 +82,13 @@ impl CdrWriter {
         let (tx, rx) = mpsc::channel(CDR_QUEUE_CAPACITY);
         let counters = Arc::new(Counters::default());
         let task = tokio::spawn(write_loop(file, rx, counters.clone(), path.to_owned()));
-        Ok((CdrSink { tx, counters }, CdrWriterHandle { task }))
+        Ok((
+            CdrSink {
+                tx,
+                counters: counters.clone(),
+            },
+            CdrWriterHandle { task, counters },
+        ))
     }
 }
 
@@ -141,8 +157,18 @@ impl CdrSink {
 
 impl CdrWriterHandle {
     /// Waits until every queued record is written. The writer ends when every [`CdrSink`] clone
-    /// has been dropped, so drop them first (or this waits for them).
-    pub async fn finish(self) {
+    /// has been dropped, so drop them first (or this waits for them). Returns the final counts.
+    pub async fn finish(self) -> CdrStats {
         let _ = self.task.await;
+        CdrStats {
+            written: self.counters.written.load(Ordering::Relaxed),
+            dropped: self.counters.dropped.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Stops the writer at once; records still queued are lost (and later writes are counted as
+    /// dropped). For an orderly stop use [`CdrWriterHandle::finish`].
+    pub fn abort(self) {
+        self.task.abort();
     }
 }

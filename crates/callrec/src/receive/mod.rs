@@ -197,6 +197,7 @@ fn temp_name(name: &str) -> String {
 
 /// Streams the body into `<dir>/.<name>.<rand>.tmp`, fsyncs and renames it to `<dir>/<name>`.
 async fn store(dir: &Path, name: &str, mut body: Body) -> io::Result<u64> {
+    tokio::fs::create_dir_all(dir).await?;
     let tmp = dir.join(temp_name(name));
     let result = async {
         let mut file = tokio::fs::File::create(&tmp).await?;

@@ -113,7 +113,7 @@ pub struct SpoolEntry {
 }
 
 /// Hook that repairs an audio file a crash left unfinished (e.g. fixing a WAV header's sizes).
-pub type RepairHook = dyn Fn(&Path) -> io::Result<()> + Send + Sync;
+pub type RepairHook<'a> = dyn Fn(&Path) -> io::Result<()> + Send + Sync + 'a;
 
 /// The spool directory.
 #[derive(Debug)]
@@ -417,7 +417,7 @@ impl Spool {
     /// - entries left in `uploading` go back to `finished`.
     ///
     /// Returns the ids of all `finished` entries, to be queued for upload.
-    pub fn recover(&self, repair: &RepairHook) -> Result<Vec<String>, SpoolError> {
+    pub fn recover(&self, repair: &RepairHook<'_>) -> Result<Vec<String>, SpoolError> {
         if let Ok(read_dir) = fs::read_dir(&self.dir) {
             for entry in read_dir.flatten() {
                 let name = entry.file_name();

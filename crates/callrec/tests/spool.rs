@@ -1,0 +1,245 @@
+//! Spool: atomic state transitions, crash recovery, start-up checks.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use callrec::spool::{NewRecording, Spool, SpoolError, SpoolState, UploadMethod, UploadTarget};
+use serde_json::json;
+
+fn new_recording(id: &str) -> NewRecording {
+    NewRecording {
+        id: id.to_owned(),
+        file_name: format!("call_recording_{id}.wav"),
+        content_type: "audio/wav".to_owned(),
+        target: UploadTarget {
+            method: UploadMethod::Put,
+            url: format!("http://127.0.0.1:9/r/call_recording_{id}.wav?call_id={id}"),
+        },
+        metadata: json!({"call_id": id, "format": "wav"}),
+    }
+}
+
+/// The sidecar as stored on disk (not through the API).
+fn on_disk(dir: &Path, id: &str) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(dir.join(format!("{id}.json"))).unwrap()).unwrap()
+}
+
+fn no_temp_files(dir: &Path) -> bool {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .all(|e| !e.unwrap().file_name().to_string_lossy().ends_with(".tmp"))
+}
+
+#[test]
+fn an_entry_goes_from_recording_to_stored_and_each_state_is_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(dir.path(), 0).unwrap();
+    let entry = spool.create(new_recording("r1")).unwrap();
+    assert_eq!(entry.audio_path, dir.path().join("r1.wav"));
+    assert_eq!(on_disk(dir.path(), "r1")["state"], "recording");
+    std::fs::write(&entry.audio_path, b"RIFF....").unwrap();
+
+    spool.finish("r1", 1234).unwrap();
+    let d = on_disk(dir.path(), "r1");
+    assert_eq!(d["state"], "finished");
+    assert_eq!(d["duration_ms"], 1234);
+    assert_eq!(d["metadata"]["duration_ms"], 1234);
+    assert_eq!(d["target"]["method"], "put");
+    assert_eq!(spool.pending().unwrap().len(), 1);
+
+    let r = spool.begin_upload("r1").unwrap();
+    assert_eq!(r.attempts, 1);
+    assert_eq!(on_disk(dir.path(), "r1")["state"], "uploading");
+    assert!(spool.pending().unwrap().is_empty());
+
+    spool
+        .mark_retry("r1", "HTTP status 500".into(), 42)
+        .unwrap();
+    let d = on_disk(dir.path(), "r1");
+    assert_eq!(d["state"], "finished");
+    assert_eq!(d["last_error"], "HTTP status 500");
+    assert_eq!(d["next_attempt_at"], 42);
+
+    spool.begin_upload("r1").unwrap();
+    spool.mark_stored("r1", false).unwrap();
+    let d = on_disk(dir.path(), "r1");
+    assert_eq!(d["state"], "stored");
+    assert_eq!(d["attempts"], 2);
+    assert!(!entry.audio_path.exists(), "audio deleted after upload");
+    assert!(no_temp_files(dir.path()));
+}
+
+#[test]
+fn transitions_out_of_order_are_refused_and_leave_the_state_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(dir.path(), 0).unwrap();
+    spool.create(new_recording("r2")).unwrap();
+    let err = spool.begin_upload("r2").unwrap_err();
+    assert!(matches!(
+        err,
+        SpoolError::BadTransition {
+            from: SpoolState::Recording,
+            to: SpoolState::Uploading,
+            ..
+        }
+    ));
+    assert!(matches!(
+        spool.mark_stored("r2", false),
+        Err(SpoolError::BadTransition { .. })
+    ));
+    spool.finish("r2", 10).unwrap();
+    assert!(matches!(
+        spool.finish("r2", 10),
+        Err(SpoolError::BadTransition { .. })
+    ));
+    assert!(matches!(
+        spool.discard("r2"),
+        Err(SpoolError::BadTransition { .. })
+    ));
+    assert_eq!(spool.get("r2").unwrap().state, SpoolState::Finished);
+    assert!(matches!(
+        spool.create(new_recording("r2")),
+        Err(SpoolError::AlreadyExists(_))
+    ));
+    assert!(matches!(spool.get("nope"), Err(SpoolError::NotFound(_))));
+}
+
+#[test]
+fn ids_that_could_escape_the_spool_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(dir.path(), 0).unwrap();
+    for id in ["../x", "a/b", "", ".hidden", "a\0b"] {
+        assert!(
+            matches!(
+                spool.create(new_recording(id)),
+                Err(SpoolError::InvalidId(_))
+            ),
+            "{id:?}"
+        );
+    }
+}
+
+#[test]
+fn a_discarded_recording_loses_its_file_and_keeps_its_sidecar() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(dir.path(), 0).unwrap();
+    let e = spool.create(new_recording("short")).unwrap();
+    std::fs::write(&e.audio_path, b"x").unwrap();
+    spool.discard("short").unwrap();
+    assert!(!e.audio_path.exists());
+    assert_eq!(on_disk(dir.path(), "short")["state"], "discarded");
+    assert!(spool.pending().unwrap().is_empty());
+}
+
+#[test]
+fn recovery_repairs_unfinished_recordings_and_requeues_interrupted_uploads() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let spool = Spool::open(dir.path(), 0).unwrap();
+        // Crashed mid-recording: a truncated file, sidecar still `recording`.
+        let e = spool.create(new_recording("crashed")).unwrap();
+        std::fs::write(&e.audio_path, b"RIFF\0\0\0\0WAVEtrunc").unwrap();
+        // Crashed mid-upload.
+        let u = spool.create(new_recording("uploading")).unwrap();
+        std::fs::write(&u.audio_path, b"data").unwrap();
+        spool.finish("uploading", 5).unwrap();
+        spool.begin_upload("uploading").unwrap();
+        // Crashed before the recorder created the file.
+        spool.create(new_recording("nofile")).unwrap();
+        // Already stored: left alone.
+        let s = spool.create(new_recording("stored")).unwrap();
+        std::fs::write(&s.audio_path, b"data").unwrap();
+        spool.finish("stored", 5).unwrap();
+        spool.begin_upload("stored").unwrap();
+        spool.mark_stored("stored", false).unwrap();
+        // A torn sidecar write.
+        std::fs::write(dir.path().join("torn.json.tmp"), b"{\"id\":").unwrap();
+    }
+
+    let spool = Spool::open(dir.path(), 0).unwrap();
+    let repaired = Mutex::new(Vec::new());
+    let hook = |p: &Path| {
+        repaired.lock().unwrap().push(p.to_owned());
+        // A stand-in for the WAV header repair: mark the file as fixed.
+        let mut bytes = std::fs::read(p)?;
+        bytes.extend_from_slice(b"-repaired");
+        std::fs::write(p, bytes)
+    };
+    let mut ids = spool.recover(&hook).unwrap();
+    ids.sort();
+    assert_eq!(ids, ["crashed", "uploading"]);
+    assert_eq!(*repaired.lock().unwrap(), [dir.path().join("crashed.wav")]);
+    assert!(std::fs::read(dir.path().join("crashed.wav"))
+        .unwrap()
+        .ends_with(b"-repaired"));
+    assert_eq!(on_disk(dir.path(), "crashed")["state"], "finished");
+    assert_eq!(on_disk(dir.path(), "uploading")["state"], "finished");
+    let nofile = on_disk(dir.path(), "nofile");
+    assert_eq!(nofile["state"], "failed");
+    assert!(nofile["last_error"].as_str().unwrap().contains("missing"));
+    assert_eq!(on_disk(dir.path(), "stored")["state"], "stored");
+    assert!(no_temp_files(dir.path()));
+    let pending: Vec<_> = spool.pending().unwrap().into_iter().map(|r| r.id).collect();
+    assert_eq!(pending.len(), 2);
+}
+
+#[test]
+fn a_failing_repair_marks_the_entry_failed_and_keeps_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(dir.path(), 0).unwrap();
+    let e = spool.create(new_recording("bad")).unwrap();
+    std::fs::write(&e.audio_path, b"junk").unwrap();
+    let ids = spool
+        .recover(&|_: &Path| Err(std::io::Error::other("not a WAV file")))
+        .unwrap();
+    assert!(ids.is_empty());
+    let d = on_disk(dir.path(), "bad");
+    assert_eq!(d["state"], "failed");
+    assert!(d["last_error"].as_str().unwrap().contains("not a WAV file"));
+    assert!(e.audio_path.exists());
+}
+
+#[test]
+fn a_spool_that_cannot_be_created_is_refused_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"x").unwrap();
+    let err = Spool::open(file.join("spool"), 0).unwrap_err();
+    assert!(matches!(err, SpoolError::NotWritable { .. }), "{err:?}");
+    assert!(err.to_string().contains("a-file/spool"), "{err}");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_read_only_spool_directory_is_refused_at_open() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let ro = dir.path().join("ro");
+    std::fs::create_dir(&ro).unwrap();
+    std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o555)).unwrap();
+    // root ignores permission bits; the check is only meaningful for other users.
+    let probe_allowed = std::fs::write(ro.join("p"), b"x").is_ok();
+    let res = Spool::open(&ro, 0);
+    if probe_allowed {
+        assert!(res.is_ok());
+    } else {
+        assert!(matches!(res, Err(SpoolError::NotWritable { .. })));
+    }
+}
+
+#[test]
+fn too_little_free_space_is_refused_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = Spool::open(dir.path(), u64::MAX).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SpoolError::InsufficientSpace {
+                required: u64::MAX,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("min_free_mb"));
+}
