@@ -574,3 +574,11 @@ fn device_with_its_own_realm_is_challenged_in_it_even_when_calling_our_address()
         other => panic!("expected authorized, got {other:?}"),
     }
 }
+
+#[test]
+fn debug_output_of_the_authenticator_hides_its_key() {
+    let auth = authenticator(Instant::now());
+    let text = format!("{auth:?}");
+    assert!(text.contains("DigestAuth"), "{text}");
+    assert!(!text.contains("42"), "{text}");
+}

@@ -117,8 +117,10 @@ fn valid_documents_are_indexed_for_lookups() {
 fn debug_output_never_shows_passwords() {
     let dir = Directory::build(base()).unwrap();
     let d = dir.device("device-1001").unwrap();
-    let text = format!("{:?}", d.sip);
-    assert!(!text.contains("pw1"), "{text}");
+    for text in [format!("{:?}", d.sip), format!("{d:?}"), format!("{dir:?}")] {
+        assert!(!text.contains("pw1"), "{text}");
+        assert!(!text.contains("pw11"), "{text}");
+    }
 }
 
 #[test]

@@ -58,13 +58,23 @@ pub enum Invalid {
 }
 
 /// Digest authenticator: a random key for nonces, its epoch, and the `nc` seen per nonce.
-#[derive(Debug)]
+/// Its Debug output leaves out the key.
 pub struct DigestAuth {
     cfg: DigestConfig,
     key: [u8; 32],
     epoch: Instant,
     /// nonce → (highest nc accepted, when the nonce expires).
     seen: HashMap<String, (u32, Instant)>,
+}
+
+impl std::fmt::Debug for DigestAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DigestAuth")
+            .field("cfg", &self.cfg)
+            .field("epoch", &self.epoch)
+            .field("tracked_nonces", &self.seen.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl DigestAuth {

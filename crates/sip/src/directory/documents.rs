@@ -96,8 +96,8 @@ impl std::fmt::Debug for SipCredentials {
 }
 
 /// A device (phone): `{_id, owner_id?, name, sip, caller_id?, call_recording?, record_call?,
-/// enabled?, digest_algorithms?}`.
-#[derive(Debug, Clone)]
+/// enabled?, digest_algorithms?}`. Its Debug output leaves out the password and `raw`.
+#[derive(Clone)]
 pub struct Device {
     /// `_id`.
     pub id: String,
@@ -120,10 +120,28 @@ pub struct Device {
     /// The algorithms offered in its challenges: its own `digest_algorithms`, else its
     /// account's, else `[MD5]`. Never empty.
     pub digest_algorithms: Vec<Algorithm>,
-    /// The whole document as loaded.
+    /// The whole document as loaded (it holds `sip.password`: never log it).
     pub raw: Value,
     /// Where it came from.
     pub source: String,
+}
+
+impl std::fmt::Debug for Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Device")
+            .field("id", &self.id)
+            .field("account_id", &self.account_id)
+            .field("owner_id", &self.owner_id)
+            .field("name", &self.name)
+            .field("sip", &self.sip)
+            .field("caller_id", &self.caller_id)
+            .field("call_recording", &self.call_recording)
+            .field("record_call", &self.record_call)
+            .field("enabled", &self.enabled)
+            .field("digest_algorithms", &self.digest_algorithms)
+            .field("source", &self.source)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A callflow module we execute.
