@@ -264,3 +264,49 @@ async fn media_timeout_is_reported_once_the_call_is_answered_and_silent() {
     assert_eq!(event, Some(MediaEvent::MediaTimeout));
     call.close().await;
 }
+
+#[tokio::test]
+async fn a_new_sdp_version_from_a_moved_phone_relatches_its_leg() {
+    let engine = engine(43_800);
+    let phone_a = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let phone_a_moved = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let phone_b = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let mut call = engine.open_call("call-5").await.unwrap();
+    let a_port = phone_a.local_addr().unwrap().port();
+    call.rewrite_offer(Leg::A, offer(a_port).as_bytes())
+        .unwrap();
+    call.rewrite_answer(
+        Leg::B,
+        offer(phone_b.local_addr().unwrap().port()).as_bytes(),
+    )
+    .unwrap();
+    let relay_for_a = call.relay_address(Leg::A);
+    let first = rtp(0, 1, 160, 0xa, &[0x10; 160]);
+    phone_a.send_to(&first, relay_for_a).await.unwrap();
+    assert_eq!(recv(&phone_b).await, first);
+
+    // Re-INVITE from A's new address, session version 2.
+    let moved_port = phone_a_moved.local_addr().unwrap().port();
+    let reinvite = offer(moved_port).replace("o=phone 1 1", "o=phone 1 2");
+    call.rewrite_offer(Leg::A, reinvite.as_bytes()).unwrap();
+    let moved = rtp(0, 2, 320, 0xa, &[0x10; 160]);
+    phone_a_moved.send_to(&moved, relay_for_a).await.unwrap();
+    assert_eq!(recv(&phone_b).await, moved, "the new source latched");
+    // The old address is now a stranger; B's packets go to the new one.
+    phone_a.send_to(&first, relay_for_a).await.unwrap();
+    let b = rtp(0, 1, 160, 0xb, &[0x90; 160]);
+    phone_b
+        .send_to(&b, call.relay_address(Leg::B))
+        .await
+        .unwrap();
+    assert_eq!(recv(&phone_a_moved).await, b);
+    let marker = rtp(0, 3, 480, 0xa, &[0x10; 160]);
+    phone_a_moved.send_to(&marker, relay_for_a).await.unwrap();
+    assert_eq!(
+        recv(&phone_b).await,
+        marker,
+        "the old source's packet was dropped"
+    );
+    assert_eq!(engine.counters().dropped_wrong_source, 1);
+    call.close().await;
+}

@@ -141,6 +141,13 @@ impl Output {
     }
 }
 
+impl FinishedRecording {
+    /// The audio length in whole milliseconds (for metadata and the upload query).
+    pub fn duration_ms(&self) -> u64 {
+        u64::try_from(self.duration.as_millis()).unwrap_or(u64::MAX)
+    }
+}
+
 /// One recording in progress.
 pub struct Recorder {
     spec: RecordingSpec,
