@@ -243,3 +243,40 @@ fn too_little_free_space_is_refused_at_open() {
     );
     assert!(err.to_string().contains("min_free_mb"));
 }
+
+#[test]
+fn finish_with_replaces_the_target_and_metadata_built_at_the_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(dir.path(), 0).unwrap();
+    spool.create(new_recording("fw")).unwrap();
+    let target = UploadTarget {
+        method: UploadMethod::Post,
+        url: "http://127.0.0.1:9/r/x.wav?duration_ms=2500".to_owned(),
+    };
+    spool
+        .finish_with(
+            "fw",
+            2500,
+            target.clone(),
+            json!({"call_id": "fw", "origin": "callflow : x"}),
+        )
+        .unwrap();
+    let r = spool.get("fw").unwrap();
+    assert_eq!(r.state, SpoolState::Finished);
+    assert_eq!(r.target, target);
+    assert_eq!(r.metadata["origin"], "callflow : x");
+    assert_eq!(r.metadata["duration_ms"], 2500);
+    assert_eq!(on_disk(dir.path(), "fw")["target"]["method"], "post");
+}
+
+#[test]
+fn a_policy_upload_request_converts_to_a_spool_target() {
+    let req = callrec_policy::UploadRequest {
+        method: callrec_policy::Method::Post,
+        url: "http://h/x.mp3?a=1".to_owned(),
+        content_type: "audio/mpeg",
+    };
+    let t = UploadTarget::from(&req);
+    assert_eq!(t.method, UploadMethod::Post);
+    assert_eq!(t.url, "http://h/x.mp3?a=1");
+}

@@ -317,6 +317,31 @@ impl Spool {
         })
     }
 
+    /// Like [`Spool::finish`], and also replaces the upload target and the metadata: the upload
+    /// URL's query carries `duration_ms`, so the engine rebuilds it (with
+    /// `callrec_policy::upload_request`) once the recording has ended. The metadata's
+    /// `duration_ms` key is set to `duration_ms` as in `finish`.
+    pub fn finish_with(
+        &self,
+        id: &str,
+        duration_ms: u64,
+        target: UploadTarget,
+        metadata: serde_json::Value,
+    ) -> Result<SpoolRecord, SpoolError> {
+        self.update(id, |r| {
+            Self::transition(r, &[SpoolState::Recording], SpoolState::Finished)?;
+            r.duration_ms = Some(duration_ms);
+            r.finished_at = Some(unix_now());
+            r.next_attempt_at = unix_now();
+            r.target = target;
+            r.metadata = metadata;
+            if let Some(obj) = r.metadata.as_object_mut() {
+                obj.insert("duration_ms".to_owned(), duration_ms.into());
+            }
+            Ok(())
+        })
+    }
+
     /// `recording → discarded` (shorter than `record_min_sec`): deletes the audio file and keeps
     /// the sidecar.
     pub fn discard(&self, id: &str) -> Result<SpoolRecord, SpoolError> {

@@ -78,3 +78,21 @@ pub struct SpoolRecord {
     #[serde(default)]
     pub metadata: serde_json::Value,
 }
+
+impl From<callrec_policy::Method> for UploadMethod {
+    fn from(m: callrec_policy::Method) -> Self {
+        match m {
+            callrec_policy::Method::Put => UploadMethod::Put,
+            callrec_policy::Method::Post => UploadMethod::Post,
+        }
+    }
+}
+
+impl From<&callrec_policy::UploadRequest> for UploadTarget {
+    fn from(r: &callrec_policy::UploadRequest) -> Self {
+        UploadTarget {
+            method: r.method.into(),
+            url: r.url.clone(),
+        }
+    }
+}
