@@ -7,6 +7,7 @@ use callrec_media::relay::{CallRelay, Leg, PortPair, PortPool, PortPoolError, Re
 use callrec_media::{Counters, CountersSnapshot};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 use super::call::CallMedia;
 use super::config::MediaEngineConfig;
@@ -131,18 +132,16 @@ impl MediaEngine {
         relay.set_timeout_armed(now, false);
         let (command_tx, command_rx) = mpsc::unbounded_channel();
         let (event_tx, event_rx) = mpsc::unbounded_channel();
-        let task = RelayTask::new(
-            call_id.to_owned(),
-            [sockets_a, sockets_b],
-            relay,
-            command_rx,
-            event_tx,
+        let task = RelayTask::new([sockets_a, sockets_b], relay, command_rx, event_tx);
+        let span = tracing::debug_span!("media", call_id);
+        let join = tokio::spawn(
+            async move {
+                task.run().await;
+                // The sockets are closed now; the ports can go back to the pool.
+                drop(lease);
+            }
+            .instrument(span),
         );
-        let join = tokio::spawn(async move {
-            task.run().await;
-            // The sockets are closed now; the ports can go back to the pool.
-            drop(lease);
-        });
         tracing::debug!(call_id, a = pair_a.rtp, b = pair_b.rtp, "media opened");
         Ok(CallMedia::new(
             call_id.to_owned(),

@@ -56,7 +56,6 @@ struct ActiveRecorder {
 
 /// The relay task's state.
 pub(crate) struct RelayTask {
-    pub(crate) call_id: String,
     pub(crate) legs: [LegSockets; 2],
     pub(crate) relay: CallRelay,
     pub(crate) commands: mpsc::UnboundedReceiver<Command>,
@@ -72,14 +71,12 @@ fn now() -> Instant {
 
 impl RelayTask {
     pub(crate) fn new(
-        call_id: String,
         legs: [LegSockets; 2],
         relay: CallRelay,
         commands: mpsc::UnboundedReceiver<Command>,
         events: mpsc::UnboundedSender<MediaEvent>,
     ) -> Self {
         RelayTask {
-            call_id,
             legs,
             relay,
             commands,
@@ -91,9 +88,8 @@ impl RelayTask {
     }
 
     /// Runs until the call handle closes or is dropped; then stops every recording still fed.
+    /// The caller instruments it with a span carrying the call id.
     pub(crate) async fn run(mut self) {
-        let span = tracing::debug_span!("media", call_id = %self.call_id);
-        let _guard = span.enter();
         let mut bufs = [[0u8; MAX_DATAGRAM]; 4];
         loop {
             let wake = self.next_wake();
