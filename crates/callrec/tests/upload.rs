@@ -116,8 +116,8 @@ async fn a_put_arrives_with_its_body_content_type_and_query_and_the_file_is_remo
     assert_eq!(side["query"]["from"], "1001@demo");
     assert_eq!(side["query"]["to"], "");
     assert_eq!(side["query"]["call_id"], "c1");
+    up.shutdown().await; // waits for the attempt task, so the counters are final
     assert_eq!(up.stats().stored, 1);
-    up.shutdown().await;
 }
 
 #[tokio::test]
@@ -170,9 +170,9 @@ async fn two_server_errors_are_retried_with_backoff_until_the_file_arrives() {
             .load(std::sync::atomic::Ordering::Relaxed),
         2
     );
+    up.shutdown().await;
     let s = up.stats();
     assert_eq!((s.attempts, s.retries, s.stored, s.failed), (3, 2, 1, 0));
-    up.shutdown().await;
 }
 
 #[tokio::test]
@@ -326,9 +326,9 @@ async fn after_the_give_up_window_the_entry_is_failed_and_the_file_kept() {
     assert!(r.attempts >= 2, "{r:?}");
     assert_eq!(r.last_error.as_deref(), Some("HTTP status 500"));
     assert_eq!(std::fs::read(sp_dir.join("g1.wav")).unwrap(), b"keep me");
-    assert_eq!(up.stats().failed, 1);
     assert!(!rx_dir.join("g1.wav").exists());
     up.shutdown().await;
+    assert_eq!(up.stats().failed, 1);
 }
 
 #[tokio::test]
@@ -365,5 +365,31 @@ async fn entries_recovered_after_a_restart_are_uploaded() {
     let k2 = wait_for(&spool, "k2", |r| r.state == SpoolState::Stored).await;
     assert_eq!(k2.attempts, 2, "the interrupted attempt is counted");
     assert_eq!(std::fs::read(rx_dir.join("k2.wav")).unwrap(), b"two");
+    up.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_target_that_is_not_http_fails_at_once_and_keeps_the_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spool = Arc::new(Spool::open(tmp.path(), 0).unwrap());
+    finished_entry(
+        &spool,
+        "u1",
+        UploadMethod::Put,
+        "ftp://example.invalid/x.wav".to_owned(),
+        b"x",
+    );
+    finished_entry(&spool, "u2", UploadMethod::Put, String::new(), b"y");
+    let up = Arc::new(Uploader::spawn(spool.clone(), fast_config()).unwrap());
+    up.enqueue("u1");
+    up.enqueue("u2");
+    for id in ["u1", "u2"] {
+        let r = wait_for(&spool, id, |r| r.state == SpoolState::Failed).await;
+        assert_eq!(r.attempts, 1);
+        assert_eq!(r.last_error.as_deref(), Some("invalid upload URL"));
+    }
+    assert!(tmp.path().join("u1.wav").exists());
+    // A shared handle can be shut down, twice.
+    up.shutdown().await;
     up.shutdown().await;
 }

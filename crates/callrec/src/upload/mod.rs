@@ -8,6 +8,7 @@
 //! - 2xx = `stored` (the file is deleted unless `keep_after_upload`). Any other status, a
 //!   connection error or a timeout = retry after [`backoff_delay`]; once `give_up_after` has passed
 //!   since the first attempt, the entry becomes `failed`, its file is kept and a warning is logged.
+//!   A target URL that does not parse or is not http(s) fails at once (retrying cannot help).
 //! - The state is written to the sidecar before (`uploading`, attempt counted) and after each
 //!   attempt, so a restart resumes where it stopped ([`Spool::recover`] + [`UploaderHandle::enqueue`]).
 //! - At most `concurrency` uploads run at once (a semaphore).
@@ -125,7 +126,7 @@ pub struct UploadStats {
 pub struct UploaderHandle {
     tx: mpsc::UnboundedSender<Command>,
     counters: Arc<Counters>,
-    task: tokio::task::JoinHandle<()>,
+    task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 #[derive(Debug)]
@@ -159,7 +160,11 @@ impl Uploader {
             rng: StdRng::from_os_rng(),
         };
         let task = tokio::spawn(worker.run(rx));
-        Ok(UploaderHandle { tx, counters, task })
+        Ok(UploaderHandle {
+            tx,
+            counters,
+            task: std::sync::Mutex::new(Some(task)),
+        })
     }
 }
 
@@ -183,9 +188,13 @@ impl UploaderHandle {
 
     /// Stops scheduling new attempts and waits for the attempts in flight to end (each bounded by
     /// the request timeout). Waiting entries stay `finished` in the spool for the next start.
-    pub async fn shutdown(self) {
+    /// Takes `&self` so a handle shared in an `Arc` can be shut down; later calls return at once.
+    pub async fn shutdown(&self) {
         let _ = self.tx.send(Command::Shutdown);
-        let _ = self.task.await;
+        let task = self.task.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
     }
 }
 
@@ -332,7 +341,9 @@ async fn attempt(
             let message = err.to_string();
             let first = record.first_attempt_at_ms.unwrap_or_else(unix_now_ms);
             let elapsed = Duration::from_millis(unix_now_ms().saturating_sub(first));
-            if elapsed >= cfg.give_up_after {
+            // A URL that cannot be sent to will never work: give up at once.
+            let permanent = matches!(err, UploadError::BadUrl);
+            if permanent || elapsed >= cfg.give_up_after {
                 let key = id.clone();
                 let msg = message.clone();
                 if let Err(e) = blocking(&spool, move |s| s.mark_failed(&key, msg)).await {
