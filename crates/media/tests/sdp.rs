@@ -219,3 +219,26 @@ fn malformed_bodies_give_typed_errors() {
         Err(SdpError::NotUtf8)
     );
 }
+
+#[test]
+fn srtp_streams_are_marked_encrypted_and_never_decoded() {
+    use callrec_media::record::{Codec, CodecMap};
+    let plain = SessionDescription::parse(OFFER.as_bytes())
+        .unwrap()
+        .audio()
+        .unwrap();
+    assert!(!plain.encrypted);
+    assert_eq!(CodecMap::from_stream(&plain).get(0), Codec::Pcmu);
+    let body = OFFER
+        .replace("RTP/AVP 0 8 101", "RTP/SAVP 0 8 101")
+        .replace(
+            "a=ptime:20",
+            "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:abcd",
+        );
+    let srtp = SessionDescription::parse(body.as_bytes())
+        .unwrap()
+        .audio()
+        .unwrap();
+    assert!(srtp.encrypted);
+    assert_eq!(CodecMap::from_stream(&srtp).get(0), Codec::Unsupported);
+}

@@ -53,8 +53,15 @@ impl Default for CodecMap {
 }
 
 impl CodecMap {
-    /// The static map plus the `rtpmap`s of `stream`.
+    /// The static map plus the `rtpmap`s of `stream`. An encrypted (SRTP) stream maps every
+    /// payload type to [`Codec::Unsupported`]: its payloads are ciphertext, recorded as silence
+    /// and counted, never decoded into noise.
     pub fn from_stream(stream: &AudioStream) -> Self {
+        if stream.encrypted {
+            return CodecMap {
+                table: [Codec::Unsupported; 128],
+            };
+        }
         let mut map = CodecMap::default();
         for p in &stream.payload_types {
             let codec = match p.encoding.to_ascii_uppercase().as_str() {

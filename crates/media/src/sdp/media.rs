@@ -43,6 +43,9 @@ pub struct AudioStream {
     pub direction: Direction,
     /// `a=ptime` in milliseconds, if present.
     pub ptime: Option<u32>,
+    /// Whether the media is encrypted (SRTP: a `SAVP` profile, `a=crypto` or a DTLS
+    /// `a=fingerprint`): the relay forwards it unchanged but cannot record its audio.
+    pub encrypted: bool,
 }
 
 impl AudioStream {
@@ -162,7 +165,15 @@ impl MediaSection {
             .attributes()
             .filter_map(|a| a.strip_prefix("ptime:"))
             .find_map(|v| v.trim().parse().ok());
+        let encrypted = self.proto.contains("SAVP")
+            || self
+                .attributes()
+                .any(|a| a.starts_with("crypto:") || a.starts_with("fingerprint:"))
+            || session
+                .session_attributes()
+                .any(|a| a.starts_with("fingerprint:"));
         AudioStream {
+            encrypted,
             connection: self.connection.or(session.connection),
             port: self.port,
             payload_types,
