@@ -118,3 +118,26 @@ fn reload_applies_new_documents_and_keeps_the_old_state_on_error() {
     let res = reload(&store, |_| Err("validation failed".to_owned()));
     assert!(matches!(res, Err(ReloadError::Apply(ref e)) if e == "validation failed"));
 }
+
+#[test]
+fn the_example_documents_build_a_directory_the_sip_crate_accepts() {
+    use callrec_sip::directory::Directory;
+    let docs = FileStore::new(example_dir()).load_all().unwrap();
+    let dir = Directory::build(docs).expect("example documents are valid");
+    let account = dir.single_account().expect("one account");
+    assert_eq!(account.realm, "demo.callrec.local");
+    for (ext, owner) in [("1001", "user-1001"), ("1002", "user-1002")] {
+        let d = dir
+            .device_by_sip("demo.callrec.local", ext)
+            .unwrap_or_else(|| panic!("device {ext}"));
+        assert_eq!(d.owner_id.as_deref(), Some(owner));
+        assert_eq!(d.sip.password, format!("demo-{ext}"));
+    }
+    assert_eq!(dir.devices_of_user("user-1001").count(), 1);
+    assert_eq!(dir.callflows().len(), 4);
+    let carrier = dir
+        .carrier_by_addr("127.0.0.2".parse().unwrap())
+        .expect("carrier trusted by address");
+    assert_eq!(carrier.id, "carrier");
+    assert!(dir.carrier_by_addr("127.0.0.1".parse().unwrap()).is_none());
+}
