@@ -468,3 +468,27 @@ fn a_refused_update_changes_nothing() {
         Err(RegisterError::InvalidStar)
     );
 }
+
+#[test]
+fn timer_never_fires_late_and_an_early_wakeup_expires_nothing() {
+    let t0 = Instant::now();
+    let mut reg = Registrar::new(RegistrarConfig::default());
+    let aor = Aor::new("example.com", "1001");
+    let c = |e: u32| {
+        [ContactUpdate::One {
+            uri: uri("sip:1001@192.0.2.1"),
+            expires: Some(e),
+        }]
+    };
+    reg.update(t0, &aor, nat_peer(), "cid", 1, &c(120), None)
+        .unwrap();
+    reg.update(t0, &aor, nat_peer(), "cid", 2, &c(600), None)
+        .unwrap();
+    let wake = reg.poll_timeout().unwrap();
+    assert!(wake <= t0 + Duration::from_secs(600));
+    assert_eq!(reg.expire(wake), 0);
+    assert_eq!(reg.poll_timeout(), Some(t0 + Duration::from_secs(600)));
+    assert_eq!(reg.expire(t0 + Duration::from_secs(600)), 1);
+    assert_eq!(reg.poll_timeout(), None);
+    assert!(reg.is_empty());
+}

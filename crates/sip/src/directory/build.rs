@@ -196,6 +196,13 @@ impl Directory {
                 }
                 numbers.insert(key, f.name.clone());
             }
+            let index = dir.callflows.len();
+            for n in &cf.numbers {
+                dir.number_index.entry(n.clone()).or_default().push(index);
+            }
+            if !cf.patterns.is_empty() {
+                dir.pattern_callflows.push(index);
+            }
             dir.callflows.push(cf);
         }
         Ok(dir)

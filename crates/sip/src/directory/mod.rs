@@ -40,6 +40,10 @@ pub struct Directory {
     /// user id → its devices, in load order.
     user_devices: HashMap<String, Vec<usize>>,
     callflows: Vec<Callflow>,
+    /// normalised number (or `no_match`) → callflows claiming it (one per account at most).
+    number_index: HashMap<String, Vec<usize>>,
+    /// Callflows with patterns, in load order.
+    pattern_callflows: Vec<usize>,
     /// Sorted by `weight_cost`, then load order.
     resources: Vec<Resource>,
 }
@@ -117,6 +121,26 @@ impl Directory {
     /// The callflow with `_id` `id`.
     pub fn callflow(&self, id: &str) -> Option<&Callflow> {
         self.callflows.iter().find(|c| c.id == id)
+    }
+
+    /// The callflows whose `numbers` contain `number` (already normalised, or `no_match`):
+    /// at most one per account, in load order.
+    pub fn callflows_with_number<'a>(
+        &'a self,
+        number: &str,
+    ) -> impl Iterator<Item = &'a Callflow> + 'a {
+        self.number_index
+            .get(number)
+            .into_iter()
+            .flatten()
+            .filter_map(|i| self.callflows.get(*i))
+    }
+
+    /// The callflows that have `patterns`, in load order.
+    pub fn callflows_with_patterns(&self) -> impl Iterator<Item = &Callflow> + '_ {
+        self.pattern_callflows
+            .iter()
+            .filter_map(|i| self.callflows.get(*i))
     }
 
     /// All resources, lowest `weight_cost` first, ties in load order (enabled or not).

@@ -111,7 +111,7 @@ pub enum RegisterError {
 pub struct Registrar {
     cfg: RegistrarConfig,
     aors: HashMap<Aor, Vec<Binding>>,
-    /// Earliest expiry of any binding, kept up to date on every change.
+    /// Not after the earliest expiry of any binding (a lower bound, exact after `expire`).
     next_expiry: Option<Instant>,
     /// REGISTERs refused with 403 (see `handle_register`).
     pub(super) refusals: u64,
@@ -226,7 +226,17 @@ impl Registrar {
         if list.is_empty() {
             self.aors.remove(aor);
         }
-        self.recompute_next();
+        // Keep `next_expiry` a lower bound without scanning every binding: a removed or
+        // refreshed binding may leave it early, which costs one idle wake-up in `expire`.
+        let earliest_new = out.iter().map(|b| b.expires_at).min();
+        self.next_expiry = if self.aors.is_empty() {
+            None
+        } else {
+            match (self.next_expiry, earliest_new) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            }
+        };
         Ok(out)
     }
 
@@ -249,7 +259,9 @@ impl Registrar {
         self.bindings(&Aor::new(realm, username), now)
     }
 
-    /// When the next binding expires (for the driver's timer).
+    /// When to call [`Registrar::expire`] next (for the driver's timer). Never after the next
+    /// expiry; may be earlier after refreshes or removals (that wake-up then expires nothing
+    /// and computes the exact next time).
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.next_expiry
     }

@@ -133,22 +133,18 @@ pub fn match_callflow<'d>(
 ) -> Option<Match<'d>> {
     let number = normalize_number(dialled);
     let account = origin.account_id();
-    let candidates = || {
-        dir.callflows()
-            .iter()
-            .filter(move |c| match (account, c.account_id.as_deref()) {
-                (Some(a), Some(b)) => a == b,
-                _ => true,
-            })
+    let ours = move |c: &&Callflow| match (account, c.account_id.as_deref()) {
+        (Some(a), Some(b)) => a == b,
+        _ => true,
     };
     if !number.is_empty() && number != "no_match" {
-        if let Some(c) = candidates().find(|c| c.numbers.contains(&number)) {
+        if let Some(c) = dir.callflows_with_number(&number).find(ours) {
             return Some(Match {
                 callflow: c,
                 kind: MatchKind::Number,
             });
         }
-        for c in candidates() {
+        for c in dir.callflows_with_patterns().filter(ours) {
             if let Some(i) = c.patterns.iter().position(|p| p.is_match(&number)) {
                 return Some(Match {
                     callflow: c,
@@ -158,7 +154,7 @@ pub fn match_callflow<'d>(
         }
     }
     if matches!(origin, Origin::Onnet { .. }) {
-        if let Some(c) = candidates().find(|c| c.numbers.iter().any(|n| n == "no_match")) {
+        if let Some(c) = dir.callflows_with_number("no_match").find(ours) {
             return Some(Match {
                 callflow: c,
                 kind: MatchKind::NoMatch,
