@@ -91,8 +91,13 @@ fn run(steps: &[Step]) {
         match *s {
             Step::CallerCancel => net.deliver(caller.addr, &cancel_for(&a_invite)),
             Step::Ring(i) => {
-                let r = callees[i].respond(&b_invites[i], 180, "Ringing", &format!("t{i}"));
+                let tag = format!("t{i}");
+                let r = callees[i].respond(&b_invites[i], 180, "Ringing", &tag);
                 net.deliver(callees[i].addr, &r);
+                // An early dialog: a later CalleeBye is a (forbidden) BYE on it.
+                if b_dialogs[i].is_none() {
+                    b_dialogs[i] = Some(Phone::uas_dialog(&b_invites[i], &tag));
+                }
             }
             Step::Answer(i) => {
                 let tag = format!("t{i}");

@@ -709,6 +709,12 @@ impl Call {
             self.on_a_cancel(ctx);
             return;
         }
+        if !id.is_a() && self.leg(id).is_some_and(Leg::is_pending) {
+            // A callee must not BYE an early dialog (RFC 3261 §15); its INVITE still ends
+            // with a final response, which decides the leg.
+            debug!(leg = %id, "BYE on an early B-leg dialog ignored");
+            return;
+        }
         let other = self.peer_leg(id);
         if let Some(leg) = self.leg_mut(id) {
             if leg.end.is_none() {
