@@ -582,3 +582,36 @@ fn debug_output_of_the_authenticator_hides_its_key() {
     assert!(text.contains("DigestAuth"), "{text}");
     assert!(!text.contains("42"), "{text}");
 }
+
+#[test]
+fn without_qop_a_nonce_serves_one_request_then_is_stale() {
+    let t0 = Instant::now();
+    let mut auth = authenticator(t0);
+    let nonce = auth.nonce(t0);
+    let response = digest_response(
+        &DigestInput {
+            algorithm: Algorithm::Md5,
+            username: "1001",
+            realm: "example.com",
+            method: "REGISTER",
+            uri: "sip:example.com",
+            nonce: &nonce,
+            qop: None,
+        },
+        "secret",
+    );
+    let creds = AuthHeader::new("Digest")
+        .with("username", "1001", true)
+        .with("realm", "example.com", true)
+        .with("nonce", &nonce, true)
+        .with("uri", "sip:example.com", true)
+        .with("response", &response, true);
+    assert_eq!(
+        auth.verify(t0, &creds, "REGISTER", "secret", &[]),
+        Verdict::Ok
+    );
+    assert_eq!(
+        auth.verify(t0, &creds, "REGISTER", "secret", &[]),
+        Verdict::Stale
+    );
+}

@@ -243,21 +243,23 @@ impl DigestAuth {
         if age > self.cfg.nonce_lifetime.as_secs() {
             return Ok(Verdict::Stale);
         }
-        if let Some(nc) = nc {
-            let expires = now
-                .checked_add(
-                    self.cfg
-                        .nonce_lifetime
-                        .saturating_sub(Duration::from_secs(age)),
-                )
-                .unwrap_or(now);
-            match self.seen.get_mut(nonce_text) {
-                Some((last, _)) if nc <= *last => return Ok(Verdict::Stale),
-                Some((last, _)) => *last = nc,
-                None => {
-                    self.make_room(now);
-                    self.seen.insert(nonce_text.to_owned(), (nc, expires));
-                }
+        // Replay protection: with qop each nc is accepted once and must grow; without qop
+        // (RFC 2069 clients) a nonce is good for one request, then the client is re-challenged
+        // (`nc` 0 marks that use, so a later qop request with nc >= 1 still passes).
+        let nc = nc.unwrap_or(0);
+        let expires = now
+            .checked_add(
+                self.cfg
+                    .nonce_lifetime
+                    .saturating_sub(Duration::from_secs(age)),
+            )
+            .unwrap_or(now);
+        match self.seen.get_mut(nonce_text) {
+            Some((last, _)) if nc <= *last || nc == 0 => return Ok(Verdict::Stale),
+            Some((last, _)) => *last = nc,
+            None => {
+                self.make_room(now);
+                self.seen.insert(nonce_text.to_owned(), (nc, expires));
             }
         }
         Ok(Verdict::Ok)
