@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
 use regex::Regex;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::cidr::Cidr;
 use super::documents::{
@@ -45,9 +45,9 @@ impl Directory {
     /// whole set, naming the document and key: a reload that fails keeps the old directory.
     pub fn build(docs: Vec<(String, Value)>) -> Result<Directory, DirectoryError> {
         let mut seen: HashMap<String, DocName> = HashMap::new();
-        let mut by_kind: Vec<(Kind, DocName, Value)> = Vec::new();
+        let mut by_kind: Vec<(Kind, DocName, Map<String, Value>)> = Vec::new();
         for (source, doc) in docs {
-            let Some(obj) = doc.as_object() else {
+            let Value::Object(obj) = doc else {
                 return Err(DirectoryError::NotAnObject {
                     source_name: source,
                 });
@@ -94,7 +94,7 @@ impl Directory {
                 });
             }
             seen.insert(id, name.clone());
-            by_kind.push((kind, name, doc));
+            by_kind.push((kind, name, obj));
         }
 
         let mut dir = Directory::default();
@@ -209,14 +209,10 @@ impl Directory {
     }
 }
 
-fn fields<'a>(name: &DocName, v: &'a Value) -> Fields<'a> {
-    // Checked to be an object in `build`; an empty map stands in otherwise.
-    static EMPTY: std::sync::OnceLock<serde_json::Map<String, Value>> = std::sync::OnceLock::new();
+fn fields<'a>(name: &DocName, obj: &'a Map<String, Value>) -> Fields<'a> {
     Fields {
         name: name.clone(),
-        obj: v
-            .as_object()
-            .unwrap_or_else(|| EMPTY.get_or_init(serde_json::Map::new)),
+        obj,
     }
 }
 
