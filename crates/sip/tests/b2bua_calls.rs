@@ -529,7 +529,7 @@ fn record_caller_is_answered_by_callrec_itself() {
         call,
         HangupCause::AllottedTimeout,
         &mut net.txl,
-        &mut net.media,
+        &mut *net.media,
     );
     net.pump();
     let bye = net.expect_request(p1001.addr, "BYE");
@@ -728,7 +728,7 @@ fn the_engine_ending_a_ringing_call_answers_the_caller_and_cancels_the_callee() 
         call,
         HangupCause::ManagerRequest,
         &mut net.txl,
-        &mut net.media,
+        &mut *net.media,
     );
     net.pump();
     net.expect_status(p1001.addr, 503);
@@ -768,4 +768,105 @@ fn a_phone_registered_over_tcp_is_called_over_tcp() {
         .transports
         .iter()
         .all(|(a, t)| *a != tcp_desk.addr || *t == callrec_sip::transaction::Transport::Tcp));
+}
+
+/// A media seam that rewrites every SDP so a test can see which way it went, and remembers
+/// what it was asked.
+#[derive(Default)]
+struct Marking {
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl callrec_sip::b2bua::MediaSeam for Marking {
+    fn offer(
+        &mut self,
+        _: callrec_sip::b2bua::CallRef,
+        from: LegId,
+        to: LegId,
+        sdp: &bytes::Bytes,
+    ) -> Result<bytes::Bytes, callrec_sip::b2bua::MediaSeamError> {
+        self.log.lock().unwrap().push(format!("offer {from}->{to}"));
+        Ok(format!(
+            "{}a=relayed-offer:{from}-{to}\r\n",
+            String::from_utf8_lossy(sdp)
+        )
+        .into())
+    }
+    fn answer(
+        &mut self,
+        _: callrec_sip::b2bua::CallRef,
+        from: LegId,
+        to: LegId,
+        sdp: &bytes::Bytes,
+    ) -> Result<bytes::Bytes, callrec_sip::b2bua::MediaSeamError> {
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("answer {from}->{to}"));
+        Ok(format!(
+            "{}a=relayed-answer:{from}-{to}\r\n",
+            String::from_utf8_lossy(sdp)
+        )
+        .into())
+    }
+    fn local_answer(
+        &mut self,
+        _: callrec_sip::b2bua::CallRef,
+        _: LegId,
+        _: &bytes::Bytes,
+    ) -> Result<bytes::Bytes, callrec_sip::b2bua::MediaSeamError> {
+        Err(callrec_sip::b2bua::MediaSeamError::Exhausted)
+    }
+    fn release(&mut self, call: callrec_sip::b2bua::CallRef) {
+        self.log.lock().unwrap().push(format!("release {call}"));
+    }
+}
+
+#[test]
+fn every_sdp_crosses_the_media_seam_in_the_right_direction() {
+    let (mut net, mut p1001, p1002, _) = world();
+    let seam = Marking::default();
+    let log = seam.log.clone();
+    net.media = Box::new(seam);
+    let a_invite = p1001.call(&mut net, "1002");
+    let b_invite = net.expect_request(p1002.addr, "INVITE");
+    assert!(String::from_utf8_lossy(b_invite.body()).contains("a=relayed-offer:A-B1"));
+    let mut early = p1002.respond(&b_invite, 183, "Session Progress", "b");
+    early.set_body("application/sdp", sdp("192.0.2.2", 30000, None));
+    net.deliver(p1002.addr, &early);
+    let early_a = net.expect_status(p1001.addr, 183);
+    assert!(String::from_utf8_lossy(early_a.body()).contains("a=relayed-answer:B1-A"));
+    net.deliver(p1002.addr, &p1002.answer(&b_invite, "b"));
+    let ok = net.expect_status(p1001.addr, 200);
+    assert!(String::from_utf8_lossy(ok.body()).contains("a=relayed-answer:B1-A"));
+    let mut d = Phone::uac_dialog(&a_invite, &ok);
+    let ack = p1001.in_dialog(&mut d, Method::Ack);
+    net.deliver(p1001.addr, &ack);
+    let bye = p1001.in_dialog(&mut d, Method::Bye);
+    net.deliver(p1001.addr, &bye);
+    let bye_b = net.expect_request(p1002.addr, "BYE");
+    net.deliver(p1002.addr, &p1002.respond(&bye_b, 200, "OK", "b"));
+    assert_eq!(
+        *log.lock().unwrap(),
+        ["offer A->B1", "answer B1->A", "answer B1->A", "release c1"]
+    );
+}
+
+#[test]
+fn record_caller_the_media_side_cannot_serve_gets_488() {
+    let (mut net, mut p1001, _p1002, _) = world();
+    net.media = Box::new(Marking::default());
+    p1001.call(&mut net, RECORD_CALLER_NUMBER);
+    net.expect_status(p1001.addr, 488);
+    assert!(call_ended(&net));
+}
+
+#[test]
+fn a_pstn_call_from_the_carrier_back_to_the_pstn_is_refused() {
+    let (mut net, _p1001, _p1002, mut carrier) = world();
+    let inv = carrier.gw1.invite("15559990000", net.server);
+    net.deliver(carrier.gw1.addr, &inv);
+    net.expect_status(carrier.gw1.addr, 403);
+    assert_eq!(b_invites_sent(&net), 0);
+    assert!(!net.has(carrier.gw2.addr, |_| true));
 }

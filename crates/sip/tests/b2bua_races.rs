@@ -155,7 +155,7 @@ fn run(steps: &[Step]) {
             c,
             HangupCause::ManagerRequest,
             &mut net.txl,
-            &mut net.media,
+            &mut *net.media,
         );
         net.pump();
     }

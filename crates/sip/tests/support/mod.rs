@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use callrec_sip::b2bua::{Advertised, CallEvent, Core, CoreConfig, PassthroughMedia};
+use callrec_sip::b2bua::{Advertised, CallEvent, Core, CoreConfig, MediaSeam, PassthroughMedia};
 use callrec_sip::directory::Directory;
 use callrec_sip::message::Message;
 use callrec_sip::transaction::{Peer, TimerConfig, TransactionLayer, Transport};
@@ -26,7 +26,8 @@ pub struct Net {
     pub now: Instant,
     pub txl: TransactionLayer,
     pub core: Core,
-    pub media: PassthroughMedia,
+    /// The media seam (pass-through unless a test sets its own).
+    pub media: Box<dyn MediaSeam>,
     pub server: SocketAddr,
     inbox: HashMap<SocketAddr, VecDeque<Message>>,
     /// Every event the core emitted, in order.
@@ -61,7 +62,7 @@ impl Net {
             now: Instant::now(),
             txl: TransactionLayer::new(TimerConfig::default()),
             core: Core::new(config(), Arc::new(dir)),
-            media: PassthroughMedia,
+            media: Box::new(PassthroughMedia),
             server: SERVER.parse().expect("server address"),
             inbox: HashMap::new(),
             events: Vec::new(),
@@ -92,7 +93,7 @@ impl Net {
             let mut progressed = false;
             while let Some(ev) = self.txl.poll_event() {
                 self.core
-                    .handle_tx_event(self.now, ev, &mut self.txl, &mut self.media);
+                    .handle_tx_event(self.now, ev, &mut self.txl, &mut *self.media);
                 progressed = true;
             }
             while let Some(t) = self.txl.poll_transmit() {
@@ -124,7 +125,7 @@ impl Net {
                     self.txl.handle_timeout(self.now);
                     self.pump();
                     self.core
-                        .handle_timeout(self.now, &mut self.txl, &mut self.media);
+                        .handle_timeout(self.now, &mut self.txl, &mut *self.media);
                     self.pump();
                 }
                 _ => break,
