@@ -870,3 +870,22 @@ fn a_pstn_call_from_the_carrier_back_to_the_pstn_is_refused() {
     assert_eq!(b_invites_sent(&net), 0);
     assert!(!net.has(carrier.gw2.addr, |_| true));
 }
+
+#[test]
+fn an_info_from_the_caller_reaches_the_callee_with_its_body() {
+    let (mut net, mut p1001, mut p1002, _) = world();
+    let (mut a, _b, b_invite) = answered_call(&mut net, &mut p1001, &mut p1002);
+    let mut info = p1001.in_dialog(&mut a, Method::Info);
+    info.set_body("application/dtmf-relay", "Signal=5\r\nDuration=160\r\n");
+    net.deliver(p1001.addr, &info);
+    let relayed = net.expect_request(p1002.addr, "INFO");
+    assert_eq!(relayed.call_id().unwrap(), b_invite.call_id().unwrap());
+    assert_eq!(
+        relayed.media_type().unwrap().as_deref(),
+        Some("application/dtmf-relay")
+    );
+    assert!(String::from_utf8_lossy(relayed.body()).contains("Signal=5"));
+    net.deliver(p1002.addr, &p1002.respond(&relayed, 200, "OK", "b-tag"));
+    let ok = net.expect_status(p1001.addr, 200);
+    assert_eq!(ok.cseq().unwrap().method, Method::Info);
+}
