@@ -492,3 +492,46 @@ fn timer_never_fires_late_and_an_early_wakeup_expires_nothing() {
     assert_eq!(reg.poll_timeout(), None);
     assert!(reg.is_empty());
 }
+
+#[test]
+fn reload_drops_bindings_of_deleted_or_disabled_devices() {
+    let mut w = World::new();
+    w.register(
+        "1001",
+        "secret",
+        &["<sip:1001@192.168.1.10:5062>"],
+        Some(600),
+    );
+    w.challenge = None;
+    let resp = w.register(
+        "1002",
+        "other",
+        &["<sip:1002@192.168.1.11:5062>"],
+        Some(600),
+    );
+    assert_eq!(resp.status(), Some(200), "{resp:?}");
+    assert_eq!(w.reg.len(), 2);
+    let d = w.dir.device("dev-1002").unwrap().clone();
+    assert_eq!(w.reg.device_bindings(&d, w.now).len(), 1);
+    // The new documents disable 1002 and delete nothing else.
+    let reloaded = Directory::build(vec![
+        (
+            "account.json".into(),
+            json!({"_id": "acc", "pvt_type": "account", "name": "A", "realm": "example.com"}),
+        ),
+        (
+            "devices/1001.json".into(),
+            json!({"_id": "dev-1001", "pvt_type": "device", "name": "1001",
+                   "sip": {"username": "1001", "password": "secret"}}),
+        ),
+        (
+            "devices/1002.json".into(),
+            json!({"_id": "dev-1002", "pvt_type": "device", "name": "1002", "enabled": false,
+                   "sip": {"username": "1002", "password": "other"}}),
+        ),
+    ])
+    .unwrap();
+    assert_eq!(w.reg.retain_known(&reloaded), 1);
+    assert_eq!(w.contacts_of("1001").len(), 1);
+    assert!(w.contacts_of("1002").is_empty());
+}

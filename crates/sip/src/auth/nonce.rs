@@ -1,4 +1,6 @@
-//! Stateless nonces: `hex(issued seconds) . hex(HMAC-SHA-256(key, issued)[..16])`. The key is
+//! Stateless nonces: `hex(issued seconds) . hex(salt) . hex(HMAC-SHA-256(key, issued . salt)[..16])`
+//! with 8 random salt bytes, so that two challenges in the same second never share a nonce
+//! (nonce-count replay tracking would otherwise refuse the second client). The key is
 //! random per process, so nonces from an earlier run are unknown (a client using one is
 //! re-challenged with `stale=true`). `issued` counts seconds from the authenticator's epoch
 //! (an `Instant` given at construction), so no wall clock is read.
@@ -23,26 +25,32 @@ pub(crate) fn hmac_sha256(key: &[u8; 32], msg: &[u8]) -> [u8; 32] {
     outer.finalize().into()
 }
 
-/// Makes the nonce for `issued` (seconds since the epoch).
+/// Makes a fresh nonce for `issued` (seconds since the epoch).
 pub(crate) fn make(key: &[u8; 32], issued: u64) -> String {
-    let ts = issued.to_be_bytes();
-    let mac = hmac_sha256(key, &ts);
+    make_salted(key, issued, rand::random())
+}
+
+fn make_salted(key: &[u8; 32], issued: u64, salt: [u8; 8]) -> String {
+    let mut msg = [0u8; 16];
+    msg[..8].copy_from_slice(&issued.to_be_bytes());
+    msg[8..].copy_from_slice(&salt);
+    let mac = hmac_sha256(key, &msg);
     format!(
         "{}{}",
-        hex::encode(ts),
+        hex::encode(msg),
         hex::encode(mac.get(..16).unwrap_or_default())
     )
 }
 
 /// The issue time of a nonce we made, or None if we did not make it (or it was altered).
 pub(crate) fn open(key: &[u8; 32], nonce: &str) -> Option<u64> {
-    if nonce.len() != 48 {
+    if nonce.len() != 64 {
         return None;
     }
     let raw = hex::decode(nonce).ok()?;
-    let (ts, mac) = raw.split_at_checked(8)?;
-    let ts: [u8; 8] = ts.try_into().ok()?;
-    let want = hmac_sha256(key, &ts);
+    let (msg, mac) = raw.split_at_checked(16)?;
+    let ts: [u8; 8] = msg.get(..8)?.try_into().ok()?;
+    let want = hmac_sha256(key, msg);
     constant_time_eq(mac, want.get(..16)?).then(|| u64::from_be_bytes(ts))
 }
 
@@ -67,9 +75,16 @@ mod tests {
         let n = make(&key, 1234);
         assert_eq!(open(&key, &n), Some(1234));
         let mut bad = n.clone().into_bytes();
-        bad[47] = if bad[47] == b'0' { b'1' } else { b'0' };
+        bad[63] = if bad[63] == b'0' { b'1' } else { b'0' };
         assert_eq!(open(&key, &String::from_utf8(bad).unwrap()), None);
         assert_eq!(open(&[8u8; 32], &n), None);
         assert_eq!(open(&key, "zz"), None);
+    }
+
+    #[test]
+    fn two_nonces_in_the_same_second_differ() {
+        let key = [7u8; 32];
+        assert_ne!(make(&key, 5), make(&key, 5));
+        assert_ne!(make_salted(&key, 5, [1; 8]), make_salted(&key, 5, [2; 8]));
     }
 }

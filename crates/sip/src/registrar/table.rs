@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use crate::directory::{Device, Directory};
 use crate::message::Uri;
 use crate::transaction::Peer;
 
@@ -257,6 +258,30 @@ impl Registrar {
     /// The live bindings of the device registering as `username` in `realm`.
     pub fn lookup(&self, realm: &str, username: &str, now: Instant) -> Vec<&Binding> {
         self.bindings(&Aor::new(realm, username), now)
+    }
+
+    /// The live bindings of `device` (by its realm and username).
+    pub fn device_bindings(&self, device: &Device, now: Instant) -> Vec<&Binding> {
+        self.lookup(&device.sip.realm, &device.sip.username, now)
+    }
+
+    /// After a directory reload: drops the bindings of AORs that no longer belong to an
+    /// enabled device (deleted, renamed, moved to another realm or disabled). Returns how many.
+    pub fn retain_known(&mut self, dir: &Directory) -> usize {
+        let mut removed = 0;
+        self.aors.retain(|aor, list| {
+            let keep = dir
+                .device_by_sip(&aor.realm, &aor.username)
+                .is_some_and(|d| d.enabled);
+            if !keep {
+                removed += list.len();
+            }
+            keep
+        });
+        if self.aors.is_empty() {
+            self.next_expiry = None;
+        }
+        removed
     }
 
     /// When to call [`Registrar::expire`] next (for the driver's timer). Never after the next
