@@ -535,3 +535,88 @@ fn reload_drops_bindings_of_deleted_or_disabled_devices() {
     assert_eq!(w.contacts_of("1001").len(), 1);
     assert!(w.contacts_of("1002").is_empty());
 }
+
+mod invariants {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Register {
+            aor: u8,
+            contact: u8,
+            expires: Option<u32>,
+            header: Option<u32>,
+        },
+        Star {
+            aor: u8,
+        },
+        Advance(u16),
+        Expire,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        let exp = prop_oneof![Just(None), (0u32..5000).prop_map(Some)];
+        prop_oneof![
+            4 => (0u8..3, 0u8..5, exp.clone(), exp).prop_map(|(aor, contact, expires, header)| {
+                Op::Register { aor, contact, expires, header }
+            }),
+            1 => (0u8..3).prop_map(|aor| Op::Star { aor }),
+            2 => (0u16..4000).prop_map(Op::Advance),
+            1 => Just(Op::Expire),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn bindings_stay_unique_bounded_within_limits_and_the_timer_is_never_late(
+            ops in prop::collection::vec(op(), 1..40)
+        ) {
+            let cfg = RegistrarConfig { max_contacts: 3, ..RegistrarConfig::default() };
+            let mut reg = Registrar::new(cfg);
+            let t0 = Instant::now();
+            let mut now = t0;
+            let mut cseq = 0u32;
+            for op in ops {
+                cseq += 1;
+                match op {
+                    Op::Register { aor, contact, expires, header } => {
+                        let c = [ContactUpdate::One {
+                            uri: uri(&format!("sip:u@192.0.2.{contact}")),
+                            expires,
+                        }];
+                        let aor = Aor::new("example.com", &format!("u{aor}"));
+                        let res = reg.update(now, &aor, nat_peer(), "cid", cseq, &c, header);
+                        let asked = expires.or(header).unwrap_or(cfg.default_expires);
+                        let too_brief = asked > 0 && asked < cfg.min_expires;
+                        prop_assert_eq!(res.is_err(), too_brief);
+                    }
+                    Op::Star { aor } => {
+                        let aor = Aor::new("example.com", &format!("u{aor}"));
+                        reg.update(now, &aor, nat_peer(), "cid", cseq, &[ContactUpdate::All], Some(0)).unwrap();
+                        prop_assert!(reg.bindings(&aor, now).is_empty());
+                    }
+                    Op::Advance(s) => now += Duration::from_secs(u64::from(s)),
+                    Op::Expire => {
+                        reg.expire(now);
+                    }
+                }
+                for a in 0..3u8 {
+                    let aor = Aor::new("example.com", &format!("u{a}"));
+                    let live = reg.bindings(&aor, now);
+                    prop_assert!(live.len() <= cfg.max_contacts);
+                    let mut uris: Vec<_> = live.iter().map(|b| b.contact.to_string()).collect();
+                    uris.sort();
+                    uris.dedup();
+                    prop_assert_eq!(uris.len(), live.len());
+                    for b in live {
+                        prop_assert!(b.expires_in(now) <= u64::from(cfg.max_expires));
+                        let wake = reg.poll_timeout();
+                        prop_assert!(wake.is_some_and(|w| w <= b.expires_at));
+                    }
+                }
+            }
+        }
+    }
+}
