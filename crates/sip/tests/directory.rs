@@ -275,6 +275,20 @@ fn a_bad_pattern_is_refused_with_its_index() {
 }
 
 #[test]
+fn a_bad_resource_rule_is_refused_with_its_index() {
+    let err = build_with(vec![(
+        "r.json",
+        json!({"_id": "r", "pvt_type": "resource", "gateways": [], "rules": ["^\\+1", "("]}),
+    )])
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("resource r (r.json): rules.1 is not a valid regular expression"),
+        "{err}"
+    );
+}
+
+#[test]
 fn several_accounts_require_account_id_on_devices() {
     let err = error_text(vec![
         (

@@ -330,6 +330,35 @@ fn accounts_only_see_their_own_callflows_and_resources() {
     );
 }
 
+#[test]
+fn resource_rules_restrict_which_numbers_a_carrier_takes() {
+    let mut docs = docs();
+    docs.retain(|(s, _)| s != "r2.json");
+    docs.push((
+        "r2.json".into(),
+        json!({"_id": "carrier-b", "pvt_type": "resource", "name": "B", "weight_cost": 1,
+               "rules": ["^\\+44\\d+$"], "gateways": [{"server": "198.51.100.1"}]}),
+    ));
+    let dir = Directory::build(docs).unwrap();
+    let uk = route(&dir, ONNET, "+442079460000", &RoutingPolicy::default());
+    assert_eq!(
+        uk.target,
+        Target::Carriers(vec![
+            gw("carrier-b", "198.51.100.1", 5060, Transport::Udp),
+            gw("carrier-a", "203.0.113.10", 5060, Transport::Udp),
+            gw("carrier-a", "203.0.113.11", 5080, Transport::Tcp),
+        ])
+    );
+    let us = route(&dir, ONNET, "+14155550199", &RoutingPolicy::default());
+    assert_eq!(
+        us.target,
+        Target::Carriers(vec![
+            gw("carrier-a", "203.0.113.10", 5060, Transport::Udp),
+            gw("carrier-a", "203.0.113.11", 5080, Transport::Tcp),
+        ])
+    );
+}
+
 mod never_panics {
     use super::*;
     use callrec_sip::routing::normalize_number;

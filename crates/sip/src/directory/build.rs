@@ -447,8 +447,22 @@ fn read_resource(f: &Fields<'_>, account_id: Option<String>) -> Result<Resource,
         origination,
         enabled: f.bool_or("enabled", true)?,
         weight_cost,
+        rules: read_regexes(f, "rules")?,
         source: f.name.source.clone(),
     })
+}
+
+/// An optional array of regular expressions at `key`.
+fn read_regexes(f: &Fields<'_>, key: &str) -> Result<Vec<Regex>, DirectoryError> {
+    let mut out = Vec::new();
+    for (i, p) in f.opt_strs(key)?.unwrap_or_default().iter().enumerate() {
+        out.push(Regex::new(p).map_err(|error| DirectoryError::BadRegex {
+            doc: Box::new(f.name.clone()),
+            path: format!("{key}.{i}"),
+            error,
+        })?);
+    }
+    Ok(out)
 }
 
 /// Prefixes the key path of a field error read from a nested object.
@@ -489,19 +503,7 @@ fn read_callflow(
         })
         .filter(|n| !n.is_empty())
         .collect::<Vec<_>>();
-    let mut patterns = Vec::new();
-    for (i, p) in f
-        .opt_strs("patterns")?
-        .unwrap_or_default()
-        .iter()
-        .enumerate()
-    {
-        patterns.push(Regex::new(p).map_err(|error| DirectoryError::BadRegex {
-            doc: Box::new(f.name.clone()),
-            path: format!("patterns.{i}"),
-            error,
-        })?);
-    }
+    let patterns = read_regexes(f, "patterns")?;
     let Some(flow) = f.get("flow") else {
         return Err(f.missing("flow"));
     };

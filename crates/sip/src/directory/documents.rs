@@ -215,7 +215,7 @@ pub struct Gateway {
 }
 
 /// A carrier: `{_id, name, gateways[], origination_cidrs?, account_id?, enabled?,
-/// weight_cost?}`.
+/// weight_cost?, rules?}`.
 #[derive(Debug, Clone)]
 pub struct Resource {
     /// `_id`.
@@ -233,6 +233,9 @@ pub struct Resource {
     pub enabled: bool,
     /// `weight_cost` (default 50): resources are tried lowest first, ties in load order.
     pub weight_cost: i64,
+    /// `rules` (KAZOO): regexes on the normalised number; when any are given the resource
+    /// takes only numbers matching one of them.
+    pub rules: Vec<Regex>,
     /// Where it came from.
     pub source: String,
 }

@@ -100,7 +100,8 @@ pub enum Target {
         owner_user: Option<String>,
     },
     /// Try these gateways in order (failover): enabled gateways of the enabled resources that
-    /// serve the caller's account, lowest `weight_cost` first. May be empty (503).
+    /// serve the caller's account and whose `rules` (if any) match the number, lowest
+    /// `weight_cost` first. May be empty (503).
     Carriers(Vec<GatewayRef>),
     /// Answer and record the caller only; the node's `data`.
     RecordCaller(RecordData),
@@ -189,13 +190,13 @@ pub fn route(dir: &Directory, origin: Origin<'_>, dialled: &str, policy: &Routin
                     Module::RecordCaller => Target::RecordCaller(flow.data.clone()),
                     Module::Device => device_target(dir, &flow.data),
                     Module::User => user_target(dir, &flow.data),
-                    Module::Resources => carriers(dir, origin.account_id()),
+                    Module::Resources => carriers(dir, origin.account_id(), &out.number),
                 };
             }
         }
         None => {
             if matches!(origin, Origin::Onnet { .. }) && dir.resources().iter().any(|r| r.enabled) {
-                out.target = carriers(dir, origin.account_id());
+                out.target = carriers(dir, origin.account_id(), &out.number);
             }
         }
     }
@@ -248,11 +249,12 @@ fn user_target(dir: &Directory, data: &RecordData) -> Target {
     }
 }
 
-fn carriers(dir: &Directory, account_id: Option<&str>) -> Target {
+fn carriers(dir: &Directory, account_id: Option<&str>, number: &str) -> Target {
     Target::Carriers(
         dir.resources()
             .iter()
             .filter(|r| r.enabled)
+            .filter(|r| r.rules.is_empty() || r.rules.iter().any(|re| re.is_match(number)))
             .filter(|r| match (r.account_id.as_deref(), account_id) {
                 (None, _) => true,
                 (Some(a), Some(b)) => a == b,
