@@ -425,3 +425,33 @@ mod never_panics {
         }
     }
 }
+
+#[test]
+fn the_example_documents_shipped_in_config_build() {
+    let dir_path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/documents");
+    let Ok(entries) = std::fs::read_dir(&dir_path) else {
+        // The example directory is optional for this crate's tests.
+        return;
+    };
+    let mut docs = Vec::new();
+    for e in entries.flatten() {
+        let path = e.path();
+        if path.extension().is_some_and(|x| x == "json") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            let v: Value = serde_json::from_str(&text).unwrap();
+            docs.push((path.display().to_string(), v));
+        }
+    }
+    docs.sort_by(|a, b| a.0.cmp(&b.0));
+    let n = docs.len();
+    assert!(n > 0, "no documents in {}", dir_path.display());
+    let dir = Directory::build(docs).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        dir.accounts().len()
+            + dir.users().len()
+            + dir.devices().len()
+            + dir.callflows().len()
+            + dir.resources().len(),
+        n
+    );
+}
