@@ -136,11 +136,11 @@ async fn server_main(config: Config) -> anyhow::Result<()> {
         Spool::open(config.spool_dir(), config.spool_min_free_bytes())
             .context("spool check failed")?,
     );
-    // WAV header repair belongs to the media lane; until the integrator passes it here, an
-    // unfinished file is uploaded as it is.
+    // A crash leaves WAV headers with zero sizes: repair them from the file length (MP3
+    // frames are whole already).
     let recovered = {
         let spool = spool.clone();
-        tokio::task::spawn_blocking(move || spool.recover(&|_path: &Path| Ok(())))
+        tokio::task::spawn_blocking(move || spool.recover(&repair_audio))
             .await
             .context("spool recovery task")??
     };
@@ -154,20 +154,39 @@ async fn server_main(config: Config) -> anyhow::Result<()> {
         "spool ready"
     );
     let (cdrs, cdr_writer) = CdrWriter::spawn(&config.cdr_path()).await?;
-    let store = FileStore::new(&config.paths.documents_dir);
-    let documents = store.load_all()?;
-    tracing::info!(count = documents.len(), "documents loaded");
-
-    // ---- PLACEHOLDER until the integrator adds `callrec::server::run(config, shutdown)` ----
-    // The engine will take `config`, `spool`, `uploader`, `cdrs` and `store` and run until the
-    // shutdown future completes. Until then callrec only keeps the uploader running.
-    tracing::warn!("SIP engine not wired yet: only the uploader runs; press ctrl-c to stop");
-    let _ = tokio::signal::ctrl_c().await;
-    // ---- end of placeholder ----
-
+    let store: Arc<dyn DocumentStore> = Arc::new(FileStore::new(&config.paths.documents_dir));
+    let uploader = Arc::new(uploader);
+    let services = callrec::server::Services {
+        spool: spool.clone(),
+        uploader: uploader.clone(),
+        cdrs: cdrs.clone(),
+        store,
+    };
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let shutdown = async move {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = shutdown => {}
+            _ = term.recv() => {}
+        }
+    };
+    let result = callrec::server::run(config, services, shutdown, None).await;
     tracing::info!("shutting down");
     uploader.shutdown().await;
     drop(cdrs);
     cdr_writer.finish().await;
+    result
+}
+
+fn repair_audio(path: &Path) -> std::io::Result<()> {
+    if path.extension().and_then(|e| e.to_str()) == Some("wav") {
+        callrec_media::record::repair_wav(path)
+            .map(|_| ())
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+    }
     Ok(())
 }

@@ -188,6 +188,13 @@ impl CallMedia {
         handle.wait().await
     }
 
+    /// Asks the recorder `id` to stop now without waiting for its file; whoever holds its
+    /// [`RecordingHandle`] learns the result from [`RecordingHandle::wait`]. Used by the
+    /// engine, which must not wait on disk.
+    pub fn request_stop(&self, id: RecordingId) {
+        let _ = self.send(Command::StopRecorder { id, at: now() });
+    }
+
     /// The next event; `None` once the call's media is closed.
     pub async fn next_event(&mut self) -> Option<MediaEvent> {
         self.events.recv().await
