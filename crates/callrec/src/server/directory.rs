@@ -78,4 +78,7 @@ impl DocLookup for Directory {
     fn device_doc(&self, id: &str) -> Option<&Value> {
         self.device(id).map(|d| &d.raw)
     }
+    fn default_account_id(&self) -> Option<&str> {
+        self.single_account().map(|a| a.id.as_str())
+    }
 }

@@ -277,7 +277,11 @@ impl Engine {
         let unix = self.clock.unix_secs(now);
         if let CallEvent::LegEnded { call, leg, cdr } = &ev {
             let recs = self.coordinator.recordings_for_leg(now, *call, *leg);
-            let record = cdr_json(cdr, &recs, &self.clock);
+            let mut facts = (**cdr).clone();
+            if facts.account_id.is_none() {
+                facts.account_id = self.dir.single_account().map(|a| a.id.clone());
+            }
+            let record = cdr_json(&facts, &recs, &self.clock);
             if !self.services.cdrs.write(record) {
                 tracing::warn!(%call, "CDR dropped: the CDR writer is behind");
             }

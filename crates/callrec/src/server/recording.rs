@@ -33,6 +33,9 @@ pub trait DocLookup {
     fn user_doc(&self, id: &str) -> Option<&Value>;
     /// The device document with this id.
     fn device_doc(&self, id: &str) -> Option<&Value>;
+    /// The id of the account a leg without an account belongs to (a single-account install:
+    /// carrier legs and devices that omit `account_id`).
+    fn default_account_id(&self) -> Option<&str>;
 }
 
 /// What audio a recording takes.
@@ -144,6 +147,8 @@ struct CallState {
     running: Vec<Running>,
     stack: RecordCallStack,
     ended: bool,
+    /// The account the call belongs to, once known.
+    account_id: Option<String>,
 }
 
 /// The per-process recording coordinator.
@@ -333,8 +338,14 @@ impl Coordinator {
         let (Some(a), Some(bl)) = (st.a.as_ref(), st.b.get(&b)) else {
             return;
         };
-        let account_id = a.tags.account_id.clone().or(bl.tags.account_id.clone());
+        let account_id = a
+            .tags
+            .account_id
+            .clone()
+            .or(bl.tags.account_id.clone())
+            .or_else(|| docs.default_account_id().map(str::to_owned));
         let account_doc = account_id.as_deref().and_then(|id| docs.account_doc(id));
+        st.account_id = account_id.clone();
         let account = account_doc
             .map(RecordingTable::for_account)
             .unwrap_or_default();
@@ -622,7 +633,8 @@ fn metadata_for(
             .or_else(|| recorded_leg.and_then(|l| l.tags.authorizing_id.clone())),
         account_id: recorded_leg
             .and_then(|l| l.tags.account_id.clone())
-            .or_else(|| a.and_then(|l| l.tags.account_id.clone())),
+            .or_else(|| a.and_then(|l| l.tags.account_id.clone()))
+            .or_else(|| st.account_id.clone()),
         start_unix_secs: unix_secs,
         duration_ms: 0,
         format: settings.format,
