@@ -242,3 +242,30 @@ fn srtp_streams_are_marked_encrypted_and_never_decoded() {
     assert!(srtp.encrypted);
     assert_eq!(CodecMap::from_stream(&srtp).get(0), Codec::Unsupported);
 }
+
+#[test]
+fn offer_is_narrowed_to_recordable_codecs_keeping_dtmf() {
+    let body = OFFER
+        .replace("RTP/AVP 0 8 101", "RTP/AVP 9 96 0 8 101")
+        .replace(
+            "a=rtpmap:0 PCMU/8000\r\n",
+            "a=rtpmap:9 G722/8000\r\na=rtpmap:96 opus/48000/2\r\na=fmtp:96 useinbandfec=1\r\n\
+             a=rtcp-fb:96 nack\r\na=rtpmap:0 PCMU/8000\r\n",
+        );
+    let sdp = SessionDescription::parse(body.as_bytes()).unwrap();
+    let keep = ["PCMU", "PCMA", "telephone-event", "CN"];
+    let narrowed = sdp.retain_audio_codecs(&keep, &["PCMU", "PCMA"]);
+    let text = narrowed.to_sdp_string();
+    assert!(text.contains("m=audio 49170 RTP/AVP 0 8 101\r\n"), "{text}");
+    for gone in ["G722", "opus", "useinbandfec", "rtcp-fb"] {
+        assert!(!text.contains(gone), "{gone} kept: {text}");
+    }
+    assert!(text.contains("a=fmtp:101 0-16\r\n"));
+    // Nothing recordable offered: left unchanged so the call still works.
+    let g729 = OFFER.replace("RTP/AVP 0 8 101", "RTP/AVP 18 101").replace(
+        "a=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n",
+        "a=rtpmap:18 G729/8000\r\n",
+    );
+    let sdp = SessionDescription::parse(g729.as_bytes()).unwrap();
+    assert_eq!(sdp.retain_audio_codecs(&keep, &["PCMU", "PCMA"]), sdp);
+}

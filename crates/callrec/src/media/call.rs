@@ -23,6 +23,7 @@ pub struct CallMedia {
     relay_ip: IpAddr,
     ports: [PortPair; 2],
     queue_capacity: usize,
+    recordable_codecs_only: bool,
     counters: Arc<Counters>,
     commands: mpsc::UnboundedSender<Command>,
     events: mpsc::UnboundedReceiver<MediaEvent>,
@@ -33,6 +34,9 @@ pub struct CallMedia {
     next_recording: u64,
     timeout_armed: bool,
 }
+
+/// The encodings the recorder handles (audio it decodes, and DTMF and comfort noise).
+const RECORDABLE: [&str; 4] = ["PCMU", "PCMA", "telephone-event", "CN"];
 
 fn now() -> std::time::Instant {
     tokio::time::Instant::now().into_std()
@@ -45,6 +49,7 @@ impl CallMedia {
         relay_ip: IpAddr,
         ports: [PortPair; 2],
         queue_capacity: usize,
+        recordable_codecs_only: bool,
         counters: Arc<Counters>,
         commands: mpsc::UnboundedSender<Command>,
         events: mpsc::UnboundedReceiver<MediaEvent>,
@@ -55,6 +60,7 @@ impl CallMedia {
             relay_ip,
             ports,
             queue_capacity,
+            recordable_codecs_only,
             counters,
             commands,
             events,
@@ -90,17 +96,24 @@ impl CallMedia {
     /// Takes an offer received from `from`'s party and returns it rewritten for the other party:
     /// addresses and port point at the relay socket of the other leg. Learns `from`'s address,
     /// payload types and hold state; a new SDP version or address makes that leg latch again.
+    /// With [`MediaEngineConfig::recordable_codecs_only`](super::MediaEngineConfig) the audio
+    /// codecs offered are narrowed to G.711 (plus telephone-event and CN) when G.711 is offered.
     pub fn rewrite_offer(&mut self, from: Leg, sdp: &[u8]) -> Result<String, MediaError> {
-        self.rewrite(from, sdp)
+        self.rewrite(from, sdp, self.recordable_codecs_only)
     }
 
     /// Takes an answer received from `from`'s party and returns it rewritten for the other
     /// party (same rules as [`rewrite_offer`](Self::rewrite_offer)).
     pub fn rewrite_answer(&mut self, from: Leg, sdp: &[u8]) -> Result<String, MediaError> {
-        self.rewrite(from, sdp)
+        self.rewrite(from, sdp, false)
     }
 
-    fn rewrite(&mut self, from: Leg, sdp: &[u8]) -> Result<String, MediaError> {
+    fn rewrite(
+        &mut self,
+        from: Leg,
+        sdp: &[u8],
+        narrow_codecs: bool,
+    ) -> Result<String, MediaError> {
         let parsed = SessionDescription::parse(sdp)?;
         let audio = parsed.audio().ok_or(MediaError::NoAudio)?;
         let version = parsed.origin.as_ref().map(|o| o.session_version.clone());
@@ -127,6 +140,11 @@ impl CallMedia {
         let relay = RelayEndpoint {
             ip: self.relay_ip,
             rtp_port: leg_pair(&self.ports, from.other()).rtp,
+        };
+        let parsed = if narrow_codecs {
+            parsed.retain_audio_codecs(&RECORDABLE, &["PCMU", "PCMA"])
+        } else {
+            parsed
         };
         Ok(parsed.rewrite(relay).to_sdp_string())
     }

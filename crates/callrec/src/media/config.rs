@@ -21,6 +21,10 @@ pub struct MediaEngineConfig {
     /// Frames a recorder queue holds before the relay drops (and counts) frames. Default 1000
     /// (10 s of both legs at 20 ms).
     pub recorder_queue: usize,
+    /// Narrow every offer's audio codecs to those the recorder decodes (PCMU, PCMA, plus
+    /// telephone-event and CN) when it offers PCMU or PCMA, so endpoints do not settle on a codec
+    /// that would record as silence (G.722, Opus, G.729 ...). Default `true`.
+    pub recordable_codecs_only: bool,
 }
 
 impl Default for MediaEngineConfig {
@@ -32,6 +36,7 @@ impl Default for MediaEngineConfig {
             media_timeout: Duration::from_secs(60),
             hold_timeout: None,
             recorder_queue: 1000,
+            recordable_codecs_only: true,
         }
     }
 }

@@ -148,6 +148,7 @@ impl MediaEngine {
             self.config.relay_ip,
             [pair_a, pair_b],
             self.config.recorder_queue,
+            self.config.recordable_codecs_only,
             Arc::clone(&self.counters),
             command_tx,
             event_rx,

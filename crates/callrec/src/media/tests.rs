@@ -310,3 +310,21 @@ async fn a_new_sdp_version_from_a_moved_phone_relatches_its_leg() {
     assert_eq!(engine.counters().dropped_wrong_source, 1);
     call.close().await;
 }
+
+#[tokio::test]
+async fn offers_are_narrowed_to_recordable_codecs_and_answers_are_not() {
+    let engine = engine(44_000);
+    let mut call = engine.open_call("call-6").await.unwrap();
+    let wideband = offer(5000)
+        .replace("RTP/AVP 0 101", "RTP/AVP 9 0 101")
+        .replace("a=rtpmap:0 PCMU", "a=rtpmap:9 G722/8000\r\na=rtpmap:0 PCMU");
+    let to_b = call.rewrite_offer(Leg::A, wideband.as_bytes()).unwrap();
+    assert!(to_b.contains(" RTP/AVP 0 101\r\n"), "{to_b}");
+    assert!(!to_b.contains("G722"), "{to_b}");
+    let to_a = call.rewrite_answer(Leg::B, wideband.as_bytes()).unwrap();
+    assert!(
+        to_a.contains(" RTP/AVP 9 0 101\r\n"),
+        "answers pass as given: {to_a}"
+    );
+    call.close().await;
+}

@@ -6,6 +6,7 @@
 //! the addresses and ports and keeps payload types, `rtpmap`, `fmtp`, `ptime`, telephone-event
 //! and direction attributes byte for byte.
 
+mod codecs;
 mod direction;
 mod error;
 mod media;
