@@ -397,3 +397,21 @@ fn mono_mixes_both_legs_and_caller_only_keeps_leg_a() {
     assert_eq!((ch, stereo.len()), (2, 16000));
     assert_eq!((stereo[8000], stereo[8001]), (a, b));
 }
+
+#[test]
+fn timeline_moves_a_stream_earlier_when_its_first_packet_was_delayed() {
+    // Frame 0 arrives 100 ms late; every later frame on time.
+    let arrivals: Vec<(u64, u64)> = (0..30u64)
+        .map(|k| (5000 + k * 160, if k == 0 { 100 } else { k * 20 }))
+        .collect();
+    let (out, stats) = timeline_run(&arrivals);
+    assert_eq!(stats.reanchors, 0);
+    assert_eq!(stats.anchor_advance_samples, 800);
+    for k in 0..30usize {
+        assert_eq!(
+            out[k * 160],
+            (k + 1) as i16,
+            "frame {k} at its sending time"
+        );
+    }
+}

@@ -11,9 +11,12 @@
 //!   [`TimelineConfig::ahead`] ahead of it (a timestamp jump), the stream is re-anchored at the
 //!   arrival time as for a first packet.
 //!
-//! Known limit: a stream is anchored on the arrival of its first packet, so if that packet was
-//! delayed (a jitter spike), the whole stream sits that much late relative to the other leg
-//! (bounded by [`TimelineConfig::behind`] for later spikes, which re-anchor only past it).
+//! A stream is anchored on the arrival of its first packet. If a later packet arrives earlier
+//! than its RTP position says (the anchor packet was delayed), the stream is moved earlier by the
+//! difference, over the silence before it, as long as none of it has been released (the first
+//! [`TimelineConfig::latency`]); so each stream settles on its least-delayed packet. Known limit:
+//! a delay of the anchor packet discovered only after that stays in the placement (bounded by
+//! [`TimelineConfig::behind`]).
 //!
 //! Audio is released up to a watermark that trails the newest arrival time by
 //! [`TimelineConfig::latency`], and at the end up to the stop time. Audio that arrives for a place
@@ -57,6 +60,9 @@ pub struct TimelineStats {
     pub late_samples: u64,
     /// Times a stream was re-anchored on arrival time (besides its first packet).
     pub reanchors: u64,
+    /// Samples by which streams were moved earlier because a later packet showed their anchor
+    /// packet had been delayed.
+    pub anchor_advance_samples: u64,
 }
 
 #[derive(Debug, Default)]
@@ -65,6 +71,9 @@ struct Track {
     anchor: Option<(u64, u64)>,
     /// End position of the last placed audio.
     end: u64,
+    /// End of the audio placed before the current anchor (by an earlier stream): the anchor is
+    /// never moved earlier than this.
+    floor: u64,
     /// Samples from the timeline's `released` position on.
     buffer: VecDeque<i16>,
 }
@@ -151,12 +160,36 @@ impl Timeline {
             _ => None,
         };
         let pos = match by_rtp {
-            Some(p) => p,
+            Some(p) => {
+                // Arrived earlier than its place: the anchor packet was delayed. While nothing of
+                // this stream has been released, move the stream earlier by that much (only
+                // over the silence before it).
+                let early = p.saturating_sub(arrival);
+                match track.anchor {
+                    Some((anchor_ts, anchor_pos)) if early > 0 => {
+                        let lowest = self.released.max(track.floor);
+                        let shift = early.min(anchor_pos.saturating_sub(lowest));
+                        let from = (anchor_pos - shift).saturating_sub(self.released) as usize;
+                        let to = anchor_pos.saturating_sub(self.released) as usize;
+                        if shift > 0 && to <= track.buffer.len() {
+                            track.buffer.drain(from..to);
+                            track.anchor = Some((anchor_ts, anchor_pos - shift));
+                            track.end = track.end.saturating_sub(shift).max(track.floor);
+                            self.stats.anchor_advance_samples += shift;
+                            p - shift
+                        } else {
+                            p
+                        }
+                    }
+                    _ => p,
+                }
+            }
             None => {
                 if track.anchor.is_some() {
                     self.stats.reanchors += u64::from(!discontinuity);
                 }
                 let p = arrival.max(track.end);
+                track.floor = track.end;
                 track.anchor = Some((timestamp, p));
                 p
             }
