@@ -85,9 +85,7 @@ proptest! {
     fn recorder_never_panics_and_lasts_until_stop_on_arbitrary_packets(
         packets in proptest::collection::vec((any::<bool>(), proptest::collection::vec(any::<u8>(), 12..200), 0u64..3000), 0..80),
     ) {
-        let dir = std::env::temp_dir().join(format!("callrec-media-prop-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("p.wav");
+        let path = std::env::temp_dir().join(format!("callrec-media-prop-{}.wav", std::process::id()));
         let mut spec = RecordingSpec::new(&path);
         spec.format = Format::Wav;
         let t0 = Instant::now();
