@@ -129,6 +129,8 @@ impl MediaSeam for RelaySeam {
             })
             .ok_or(MediaSeamError::BadSdp("neither PCMU nor PCMA offered"))?;
         let addr = media.relay_address(leg_of(leg));
+        // No other leg will send SDP: arm the media timeout now.
+        media.start_media_timeout();
         Ok(Bytes::from(local_answer_sdp(
             addr,
             codec.pt,
