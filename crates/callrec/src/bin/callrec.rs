@@ -2,7 +2,8 @@
 //!
 //! - `callrec [--config PATH]` runs the server (no `--config`: the embedded default, which is
 //!   `config/callrec.toml`).
-//! - `callrec check-config --config PATH` validates a config file and exits 0 or 1.
+//! - `callrec check-config --config PATH` validates a config file and its documents (including
+//!   every `call_recording` setting) and exits 0 or 1.
 //! - `callrec receive --listen ADDR --dir DIR [--fail-first N]` runs the HTTP recording receiver.
 //!
 //! Start-up order of the server: config → tracing → spool (writable, free space) → recovery →
@@ -67,9 +68,18 @@ fn init_tracing(default_filter: &str) {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Some(Command::CheckConfig) => match load_config(cli.config.as_deref()) {
-            Ok(_) => {
-                println!("config ok");
+        Some(Command::CheckConfig) => match load_config(cli.config.as_deref()).and_then(|c| {
+            let store = FileStore::new(&c.paths.documents_dir);
+            callrec::server::load_directory(&store, &callrec::server::policy_config(&c))
+        }) {
+            Ok(dir) => {
+                println!(
+                    "config ok; documents ok ({} accounts, {} devices, {} callflows, {} resources)",
+                    dir.accounts().len(),
+                    dir.devices().len(),
+                    dir.callflows().len(),
+                    dir.resources().len()
+                );
                 std::process::ExitCode::SUCCESS
             }
             Err(e) => {
