@@ -196,12 +196,19 @@ fn a_missing_file_is_reported_with_its_path() {
 #[test]
 fn check_config_exits_zero_for_the_example_and_one_for_a_bad_file() {
     let bin = env!("CARGO_BIN_EXE_callrec");
+    // Relative paths in the example (documents_dir) are relative to the repository root.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let ok = std::process::Command::new(bin)
+        .current_dir(&root)
         .args(["check-config", "--config"])
         .arg(example_path())
         .output()
         .unwrap();
     assert!(ok.status.success(), "{ok:?}");
+    assert!(
+        String::from_utf8_lossy(&ok.stdout).contains("documents ok (1 accounts, 2 devices"),
+        "{ok:?}"
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.toml");

@@ -130,7 +130,7 @@ impl MediaSeam for RelaySeam {
             .ok_or(MediaSeamError::BadSdp("neither PCMU nor PCMA offered"))?;
         let addr = media.relay_address(leg_of(leg));
         // No other leg will send SDP: arm the media timeout now.
-        media.start_media_timeout();
+        media.start_media_timeout().map_err(seam_error)?;
         Ok(Bytes::from(local_answer_sdp(
             addr,
             codec.pt,
