@@ -8,7 +8,8 @@
 #
 # By default it starts callrec itself from target/release/callrec (build it first with
 # `cargo build --release -p callrec`) on a copy of config/ in a temporary directory (data dir and
-# spool there too), so the example config in the tree is never touched.
+# spool there too), on free ports instead of 5060 (callrec, and the carrier at 127.0.0.2), so the
+# example config in the tree is never touched.
 #   -m p2p        (default) 1001 calls 1002: digest challenge on every call (INVITE, 407, ACK,
 #                 INVITE with credentials, 200, ACK, BYE), no recording (onnet call).
 #   -m p2carrier  1001 calls an offnet number; the carrier UAS on 127.0.0.2 answers (recorded by the
@@ -44,16 +45,42 @@ cleanup() {
 trap cleanup EXIT
 
 # free_port: a UDP port nobody uses right now on 127.0.0.1
-free_port() { python3 -c 'import socket;s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+free_port() { python3 -c 'import socket,sys;s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.bind((sys.argv[1] if len(sys.argv)>1 else "127.0.0.1",0));print(s.getsockname()[1])' "$@"; }
+carrier_port=5060
 
 if [ -z "$TARGET" ]; then
   [ -x "$BIN" ] || { echo "callrec binary $BIN not found: cargo build --release -p callrec" >&2; exit 2; }
   cp -r "$root/config" "$work/config"
   mkdir -p "$work/data"
+  # free ports instead of the example's 5060 (for callrec and for the carrier at 127.0.0.2), so
+  # that the load test does not collide with anything else running on this machine
+  sip_port=$(free_port 127.0.0.1) carrier_port=$(free_port 127.0.0.2)
+  sed -i "s/127\.0\.0\.1:5060/127.0.0.1:$sip_port/" "$work/config/callrec.toml"
+  python3 - "$carrier_port" "$work/config/documents" <<'PY'
+import json, pathlib, sys
+port, root = int(sys.argv[1]), pathlib.Path(sys.argv[2])
+def walk(v):
+    if isinstance(v, dict):
+        if v.get("server") == "127.0.0.2":
+            v["port"] = port
+        for x in v.values():
+            walk(x)
+    elif isinstance(v, list):
+        for x in v:
+            walk(x)
+for f in root.rglob("*.json"):
+    doc = json.loads(f.read_text())
+    walk(doc)
+    f.write_text(json.dumps(doc, indent=2))
+PY
+  grep -q "127.0.0.1:$sip_port" "$work/config/callrec.toml" \
+    || { echo "could not set sip.listen in the copied config" >&2; exit 1; }
+  grep -rq "\"port\": $carrier_port" "$work/config/documents/" \
+    || { echo "could not set the carrier gateway port in the copied documents" >&2; exit 1; }
   # the example config names ./data; run from $work so it lands in the temp dir
   (cd "$work" && NO_COLOR=1 exec "$BIN" --config "$work/config/callrec.toml" >"$work/callrec.log" 2>&1) &
   callrec_pid=$!
-  TARGET=127.0.0.1:5060
+  TARGET=127.0.0.1:$sip_port
   up=""
   for _ in $(seq 1 50); do
     if (cd "$work" && sipp -sf "$here/options.xml" -m 1 -nostdin -timeout 1s -timeout_error \
@@ -78,12 +105,12 @@ case "$MODE" in
     uac=(-sf "$here/phone_uac.xml" -inf "$here/data/call_1001_to_1002.csv" -auth_uri "1002@$TARGET" -i 127.0.0.1 -p "$uac_port") ;;
   p2carrier)
     [ -n "$callrec_pid" ] && register 1001 "$uac_port"
-    uas=(-sf "$here/carrier_uas.xml" -i 127.0.0.2 -p 5060)
+    uas=(-sf "$here/carrier_uas.xml" -i 127.0.0.2 -p "$carrier_port")
     uac=(-sf "$here/phone_uac.xml" -inf "$here/data/call_1001_to_offnet.csv" -auth_uri "+15559990000@$TARGET" -i 127.0.0.1 -p "$uac_port") ;;
   carrier2p)
     [ -n "$callrec_pid" ] && register 1001 "$uas_port"
     uas=(-sf "$here/phone_uas.xml" -i 127.0.0.1 -p "$uas_port")
-    uac=(-sf "$here/carrier_uac.xml" -inf "$here/data/carrier_to_did.csv" -i 127.0.0.2 -p 5060) ;;
+    uac=(-sf "$here/carrier_uac.xml" -inf "$here/data/carrier_to_did.csv" -i 127.0.0.2 -p "$carrier_port") ;;
   *) echo "unknown mode $MODE" >&2; exit 2 ;;
 esac
 
@@ -133,4 +160,6 @@ if [ "$uac_rc" -ne 0 ] || [ "$failed" -ne 0 ] || [ "$ok" -ne "$CALLS" ]; then
   trap - EXIT; cleanup
   exit 1
 fi
+trap - EXIT
+cleanup
 rm -rf "$work"
