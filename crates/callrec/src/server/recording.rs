@@ -146,6 +146,9 @@ struct CallState {
     pending: Vec<Pending>,
     running: Vec<Running>,
     stack: RecordCallStack,
+    /// Recordings that finished while the call goes on (`record_call` stop, time limit), by
+    /// the leg whose CDR names them: the CDR is written later, at that leg's end.
+    finished: Vec<(LegId, LegRecording)>,
     ended: bool,
     /// The account the call belongs to, once known.
     account_id: Option<String>,
@@ -262,6 +265,14 @@ impl Coordinator {
             .get(&call)
             .map(|s| s.running.iter().collect::<Vec<_>>())
             .unwrap_or_default();
+        let finished = self
+            .calls
+            .get(&call)
+            .map(|s| s.finished.as_slice())
+            .unwrap_or_default()
+            .iter()
+            .filter(|(l, _)| *l == leg)
+            .map(|(_, rec)| rec.clone());
         running
             .into_iter()
             .chain(self.closing.values().filter(|r| r.call == call))
@@ -276,6 +287,7 @@ impl Coordinator {
                     discarded: secs < f64::from(r.min_sec),
                 }
             })
+            .chain(finished)
             .collect()
     }
 
@@ -298,9 +310,23 @@ impl Coordinator {
                 found?
             }
         };
+        let discard = duration_ms < u64::from(r.min_sec) * 1000;
+        if let (Some(st), true) = (self.calls.get_mut(&r.call), duration_ms > 0) {
+            // The call goes on: its CDRs, written later, must still name this recording
+            // (not one that never got any audio: the engine reports a recorder that could
+            // not start or failed as finished with 0 ms).
+            st.finished.push((
+                r.cdr_leg,
+                LegRecording {
+                    id: r.id.clone(),
+                    file_name: r.metadata.file_name.clone(),
+                    origin: r.metadata.origin.clone(),
+                    discarded: discard,
+                },
+            ));
+        }
         let mut metadata = r.metadata;
         metadata.duration_ms = duration_ms;
-        let discard = duration_ms < u64::from(r.min_sec) * 1000;
         metadata.upload = if discard {
             UploadState::Discarded {
                 reason: policy::DiscardReason::TooShort,
@@ -525,9 +551,7 @@ impl Coordinator {
         let a_call_id = st.a.as_ref().map(|a| a.call_id.clone()).unwrap_or_default();
         let fixed = rc.upload_url(&a_call_id);
         let file_name = format!("{a_call_id}.{}", rc.settings.format.extension());
-        let origin = Origin::Callflow {
-            label: Some("record_caller".to_owned()),
-        };
+        let origin = Origin::RecordCaller;
         let mut metadata = metadata_for(
             st,
             st.a.as_ref(),
