@@ -7,7 +7,9 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use callrec::server::recording::{Command, Coordinator, DocLookup, RecordingKind, StartRecording};
-use callrec_policy::{hex_id, DiscardReason, Format, LegDirection, PolicyConfig, UploadState};
+use callrec_policy::{
+    hex_id, DiscardReason, Format, LegDirection, Method, PolicyConfig, UploadState,
+};
 use callrec_sip::b2bua::{
     CallDirection, CallEvent, CallRef, CdrFacts, EndUserDirection, HangupCause, LegId, LegInfo,
     LegTags, Network, ResourceType,
@@ -476,10 +478,16 @@ fn a_finished_recording_without_any_url_is_kept_locally() {
 
 #[test]
 fn an_onnet_call_to_the_pstn_is_recorded_by_the_account_outbound_offnet_rule() {
-    let docs = Docs::account_rules(json!({"outbound": {"offnet": {"enabled": true}}}));
+    let docs = Docs::account_rules(json!({"outbound": {"offnet": enabled(json!({
+        "record_sample_rate": 16000, "method": "post", "url": "https://rec.example.com/in"
+    }))}}));
     let mut h = Harness::new(docs);
     let s = only_start(&start_outbound_call(&mut h));
     assert_eq!(s.metadata.origin, "outbound to offnet from account");
+    assert_eq!(s.sample_rate, Some(16000));
+    assert_eq!(s.metadata.method, Method::Post);
+    assert_eq!(s.metadata.direction, LegDirection::Inbound);
+    assert_eq!(s.metadata.callee_id_number, "+14155550100");
     assert_eq!(s.metadata.file_name, "call_recording_a-call-1.mp3");
     assert_eq!(s.metadata.account_id.as_deref(), Some(ACCOUNT));
     assert!(h.answer_and_bridge(4, B1).is_empty());
