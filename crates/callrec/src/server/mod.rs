@@ -168,6 +168,7 @@ pub async fn run(
         services,
         clock: WallClock::new(Instant::now(), unix_now_ms()),
         recorders: HashMap::new(),
+        early_stops: std::collections::HashSet::new(),
         channels: match config.media.channels {
             ConfigChannels::Stereo => Channels::Stereo,
             ConfigChannels::Mono => Channels::Mono,
@@ -243,6 +244,8 @@ struct Engine {
     clock: WallClock,
     /// Running recorders: recording id → (call, the call media's recorder id).
     recorders: HashMap<String, (CallRef, RecordingId)>,
+    /// Stops that arrived while the recording's spool entry was still being created.
+    early_stops: std::collections::HashSet<String>,
     channels: Channels,
     /// Calls answered by `record_caller`: they end on any DTMF digit.
     record_caller_calls: HashMap<CallRef, ()>,
@@ -336,6 +339,8 @@ impl Engine {
 
     fn stop_recorder(&mut self, call: CallRef, id: &str) {
         let Some((_, rid)) = self.recorders.get(id).copied() else {
+            // Not started yet (the spool entry is being written): stop it as soon as it starts.
+            self.early_stops.insert(id.to_owned());
             return;
         };
         if let Some(media) = self.seam.call_mut(call) {
@@ -401,6 +406,9 @@ impl Engine {
         };
         match media.start_recording(spec).await {
             Ok(handle) => {
+                if self.early_stops.remove(&id) {
+                    media.request_stop(handle.id());
+                }
                 self.recorders.insert(id.clone(), (start.call, handle.id()));
                 tokio::spawn(async move {
                     let result = handle.wait().await;
@@ -421,6 +429,7 @@ impl Engine {
 
     fn recording_done(&mut self, id: String, result: Result<FinishedRecording, MediaError>) {
         self.recorders.remove(&id);
+        self.early_stops.remove(&id);
         let duration_ms = match &result {
             Ok(f) => f.duration.as_millis() as u64,
             Err(e) => {
