@@ -100,7 +100,8 @@ if ! wait_for "PHASE steady_start"; then
   tail -20 "$work/callrec.log" >&2; exit 1
 fi
 w_c0=$(cpu_ticks "$callrec_pid"); w_t0=$(date +%s.%N)
-lg_c0=$(cpu_ticks "$lg_pid")
+lg_child=$(pgrep -P "$lg_pid" | head -1 || true)
+lg_c0=$(cpu_ticks "${lg_child:-$lg_pid}")
 rss_sum=0 rss_n=0 rss_max=0
 while ! grep -q "PHASE steady_end" "$work/loadgen.out"; do
   kill -0 "$lg_pid" 2>/dev/null || break
@@ -109,7 +110,7 @@ while ! grep -q "PHASE steady_end" "$work/loadgen.out"; do
   sleep 1
 done
 w_c1=$(cpu_ticks "$callrec_pid"); w_t1=$(date +%s.%N)
-lg_c1=$(cpu_ticks "$lg_pid" 2>/dev/null || echo "$lg_c0")
+lg_c1=$(cpu_ticks "${lg_child:-$lg_pid}" 2>/dev/null || echo "$lg_c0")
 load=$(cut -d' ' -f1-3 /proc/loadavg)
 lg_rc=0
 wait "$lg_pid" || lg_rc=$?

@@ -86,7 +86,7 @@ pub async fn run_leg(
     let mut seq: u16 = rand::random();
     let mut ts: u32 = rand::random();
     let mut tick = tokio::time::interval(PTIME);
-    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    tick.set_missed_tick_behavior(MissedTickBehavior::Burst);
     let mut buf = [0u8; 2048];
     let mut sending = !*phases.stop_send.borrow();
     loop {
