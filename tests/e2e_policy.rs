@@ -454,7 +454,6 @@ fn record_call_in_a_callflow_records_the_call_with_its_label_as_origin() {
 }
 
 #[test]
-#[ignore = "bug: a record_call stop that arrives before the recorder is running (its spool entry is created asynchronously) is dropped, and the recording runs until the hangup"]
 fn record_call_stop_in_a_callflow_ends_the_newest_recording_at_once() {
     let _serial = support::serial();
     // record_call{outer} -> record_call{inner} -> record_call{stop} -> device 1002: the stop
