@@ -434,7 +434,6 @@ fn a_receiver_that_is_down_at_first_gets_the_recording_once_it_is_up() {
 }
 
 #[test]
-#[ignore = "bug: start-up recovery looks for <id>.wav but a recording in progress is <id>.wav.part, so after SIGKILL it is marked failed (audio file missing after crash); and a recovered entry's upload target is the bare document url (no call_recording_<call_id>.wav, no query): nginx answers 409 forever"]
 fn a_callrec_killed_mid_call_repairs_and_uploads_the_partial_recording_after_a_restart() {
     let _serial = support::serial();
     let nginx = Nginx::start();

@@ -150,9 +150,16 @@ async fn server_main(config: Config) -> anyhow::Result<()> {
     // frames are whole already).
     let recovered = {
         let spool = spool.clone();
-        tokio::task::spawn_blocking(move || spool.recover(&repair_audio))
-            .await
-            .context("spool recovery task")??
+        tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<String>> {
+            let ids = spool.recover(&repair_audio)?;
+            let fixed = callrec::server::recovery::finalize_recovered(&spool, &ids)?;
+            if fixed > 0 {
+                tracing::info!(recordings = fixed, "recordings cut off by a crash repaired");
+            }
+            Ok(ids)
+        })
+        .await
+        .context("spool recovery task")??
     };
     let uploader = Uploader::spawn(spool.clone(), config.upload_config())?;
     for id in &recovered {

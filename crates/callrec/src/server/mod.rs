@@ -14,6 +14,7 @@ pub mod cdr_record;
 pub mod directory;
 pub mod media_seam;
 pub mod recording;
+pub mod recovery;
 
 use std::collections::HashMap;
 use std::future::Future;

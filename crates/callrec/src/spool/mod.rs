@@ -437,7 +437,8 @@ impl Spool {
 
     /// Start-up recovery after a crash or restart:
     /// - stale temporary sidecars are removed;
-    /// - entries left in `recording` get `repair` called on their audio file and become
+    /// - entries left in `recording` get their `<file>.part` renamed to the final name and
+    ///   `repair` called on the audio file, and become
     ///   `finished` (a missing audio file makes them `failed`, with the reason in `last_error`);
     /// - entries left in `uploading` go back to `finished`.
     ///
@@ -456,6 +457,12 @@ impl Spool {
             match record.state {
                 SpoolState::Recording => {
                     let audio = self.audio_path(&record);
+                    // A recorder writes `<file>.part` and renames it when finished: after a
+                    // crash the audio is still under that name.
+                    let part = callrec_media::record::part_path(&audio);
+                    if !audio.exists() && part.exists() {
+                        fs::rename(&part, &audio).map_err(io_err(&audio))?;
+                    }
                     let outcome = if audio.exists() {
                         repair(&audio).map_err(|e| format!("repair after crash failed: {e}"))
                     } else {
