@@ -20,6 +20,8 @@
 # unauth     an INVITE without credentials from 127.0.0.1 to an offnet number: must get 401/403/407
 # wrongpass  1001 with a wrong password: must be refused
 #
+# Media ports: 1001 uses 16000, 1002 16010, the carrier 16020 (SIPp binds audio at -mp and
+# video at -mp + 2, so they are 10 apart).
 # Environment: CALLREC (default 127.0.0.1:5060), CARRIER_IP (127.0.0.2), CARRIER_PORT (5060),
 # HOLD_MS (call length, default 2000), SIPP (sipp binary). Exit status 0 = every SIPp instance
 # succeeded. SIPp's logs are written in a temporary directory that is printed on failure.
@@ -78,19 +80,19 @@ case "$scenario" in
     register 1001 $P1001 && register 1002 $P1002 || rc=$? ;;
   p2p)
     register 1001 $P1001 && register 1002 $P1002 || rc=$?
-    sipp_bg callee -sf "$here/phone_uas.xml" -i "$PHONE_IP" -p $P1002 -mp 16002 -rtp_echo "$CALLREC"
+    sipp_bg callee -sf "$here/phone_uas.xml" -i "$PHONE_IP" -p $P1002 -mp 16010 -rtp_echo "$CALLREC"
     uac_and_wait $last_pid caller -sf "$here/phone_uac.xml" -inf "$data/call_1001_to_1002.csv" \
       -auth_uri "$(auth_uri 1002)" -i "$PHONE_IP" -p $P1001 -mp 16000 -d "$HOLD_MS" "$CALLREC" || rc=$? ;;
   p2carrier)
     register 1001 $P1001 || rc=$?
-    sipp_bg carrier -sf "$here/carrier_uas.xml" -i "$CARRIER_IP" -p "$CARRIER_PORT" -mp 16004 -rtp_echo "$CALLREC"
+    sipp_bg carrier -sf "$here/carrier_uas.xml" -i "$CARRIER_IP" -p "$CARRIER_PORT" -mp 16020 -rtp_echo "$CALLREC"
     uac_and_wait $last_pid caller -sf "$here/phone_uac.xml" -inf "$data/call_1001_to_offnet.csv" \
       -auth_uri "$(auth_uri +15559990000)" -i "$PHONE_IP" -p $P1001 -mp 16000 -d "$HOLD_MS" "$CALLREC" || rc=$? ;;
   carrier2p)
     register 1001 $P1001 || rc=$?
     sipp_bg callee -sf "$here/phone_uas.xml" -i "$PHONE_IP" -p $P1001 -mp 16000 -rtp_echo "$CALLREC"
     uac_and_wait $last_pid carrier -sf "$here/carrier_uac.xml" -inf "$data/carrier_to_did.csv" \
-      -i "$CARRIER_IP" -p "$CARRIER_PORT" -mp 16004 -d "$HOLD_MS" "$CALLREC" || rc=$? ;;
+      -i "$CARRIER_IP" -p "$CARRIER_PORT" -mp 16020 -d "$HOLD_MS" "$CALLREC" || rc=$? ;;
   cancel)
     register 1001 $P1001 && register 1002 $P1002 || rc=$?
     sipp_bg callee -sf "$here/ring_uas.xml" -i "$PHONE_IP" -p $P1002 "$CALLREC"
@@ -103,13 +105,13 @@ case "$scenario" in
       -auth_uri "$(auth_uri 1002)" -i "$PHONE_IP" -p $P1001 -mp 16000 "$CALLREC" || rc=$? ;;
   hold)
     register 1001 $P1001 && register 1002 $P1002 || rc=$?
-    sipp_bg callee -sf "$here/phone_uas.xml" -i "$PHONE_IP" -p $P1002 -mp 16002 -rtp_echo "$CALLREC"
+    sipp_bg callee -sf "$here/phone_uas.xml" -i "$PHONE_IP" -p $P1002 -mp 16010 -rtp_echo "$CALLREC"
     uac_and_wait $last_pid caller -sf "$here/hold_uac.xml" -inf "$data/call_1001_to_1002.csv" \
       -auth_uri "$(auth_uri 1002)" -i "$PHONE_IP" -p $P1001 -mp 16000 -d 1000 "$CALLREC" || rc=$? ;;
   pcap)
     register 1001 $P1001 || rc=$?
     [ -f "$fixtures/pcap/g711a.pcap" ] || python3 "$fixtures/make_g711a_pcap.py"
-    sipp_bg carrier -sf "$here/carrier_uas.xml" -i "$CARRIER_IP" -p "$CARRIER_PORT" -mp 16004 -rtp_echo "$CALLREC"
+    sipp_bg carrier -sf "$here/carrier_uas.xml" -i "$CARRIER_IP" -p "$CARRIER_PORT" -mp 16020 -rtp_echo "$CALLREC"
     # play_pcap_audio opens pcap/g711a.pcap relative to SIPp's working directory
     (cd "$fixtures" && "$SIPP" -sf "$here/uac_pcap.xml" -inf "$data/call_1001_to_offnet.csv" \
       -auth_uri "$(auth_uri +15559990000)" -i "$PHONE_IP" -p $P1001 -mp 16000 -m 1 -nostdin \
