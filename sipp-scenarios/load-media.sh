@@ -10,6 +10,7 @@
 #   -m mp3    relay + recording as MP3
 #   -n CALLS  concurrent calls (default 100, at most 5000); -d SECONDS steady window (default 30)
 #   -k        keep the temporary directory (logs, spool, received recordings)
+#   -s        skip the build: use the release binaries already in the target directory
 #
 # It builds callrec and callrec-loadgen in release mode (CARGO_TARGET_DIR is honoured), runs
 # callrec on a copy of config/ in a temporary directory with SIP on 127.0.0.1:5090, relay ports
@@ -24,17 +25,17 @@ set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/.." && pwd)"
-MODE=wav CALLS=100 DURATION=30 KEEP=""
-while getopts "m:n:d:kh" opt; do
+MODE=wav CALLS=100 DURATION=30 KEEP="" BUILD=1
+while getopts "m:n:d:ksh" opt; do
   case "$opt" in
-    m) MODE="$OPTARG" ;; n) CALLS="$OPTARG" ;; d) DURATION="$OPTARG" ;; k) KEEP=1 ;;
+    m) MODE="$OPTARG" ;; n) CALLS="$OPTARG" ;; d) DURATION="$OPTARG" ;; k) KEEP=1 ;; s) BUILD="" ;;
     *) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 2 ;;
   esac
 done
 case "$MODE" in none|wav|mp3) ;; *) echo "-m none|wav|mp3" >&2; exit 2 ;; esac
 
 target="${CARGO_TARGET_DIR:-$root/target}"
-(cd "$root" && cargo build --release -q -p callrec -p callrec-loadgen)
+[ -z "$BUILD" ] || (cd "$root" && cargo build --release -q -p callrec -p callrec-loadgen)
 BIN="$target/release/callrec" LOADGEN="$target/release/callrec-loadgen"
 
 work="$(mktemp -d -t callrec-media.XXXXXX)"
