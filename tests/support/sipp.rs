@@ -54,13 +54,14 @@ impl Outcome {
         assert!(
             self.status.success() && self.failed == 0 && self.successful == calls,
             "SIPp `{}`: exit {}, {} successful / {} failed calls (expected {calls} successful)\n\
-             errors:\n{}\noutput:\n{}",
+             errors:\n{}\noutput:\n{}\nlast SIP messages:\n{}",
             self.name,
             self.status,
             self.successful,
             self.failed,
             super::callrec::tail(&self.errors, 60),
-            super::callrec::tail(&self.output, 30)
+            super::callrec::tail(&self.output, 30),
+            super::callrec::tail(&self.messages, 80)
         );
         self
     }
