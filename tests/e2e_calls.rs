@@ -208,8 +208,6 @@ fn calls_in_all_three_directions_succeed_and_their_cdrs_carry_the_seeds_tags() {
 }
 
 #[test]
-#[ignore = "engine: a carrier's call to the account's DID gets no account_id (A and B legs), so \
-            the account's inbound offnet rule never records it"]
 fn a_carrier_call_to_the_did_belongs_to_the_account_and_is_recorded() {
     let _serial = support::serial();
     let callrec = Callrec::start(Options::default());

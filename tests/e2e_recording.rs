@@ -381,8 +381,6 @@ fn matrix_row(index: usize) {
 // One test per row of ROWS: the seed's matrix, for each call type under a set of settings.
 
 #[test]
-#[ignore = "engine: a carrier's call to the account's DID gets no account_id (A and B legs), so \
-            the account's inbound offnet rule never records it"]
 fn matrix_example_account_records_offnet_calls_both_ways_and_no_internal_call() {
     matrix_row(0);
 }
@@ -413,8 +411,6 @@ fn matrix_internal_call_is_recorded_once_for_the_caller_and_once_for_the_callee(
 }
 
 #[test]
-#[ignore = "engine: a carrier's call to the account's DID gets no account_id (A and B legs), so \
-            the account's inbound offnet rule never records it"]
 fn offnet_calls_of_the_example_account_upload_wav_recordings_with_metadata() {
     let _serial = support::serial();
     let s = setup(|_| {});
