@@ -303,11 +303,11 @@ async fn run(args: Args) -> i32 {
     let (p2c_s, p2c_r) = snap(&p2c);
     let rate = |sent: u64| sent as f64 / window.max(0.001) / set_up.max(1) as f64;
     say(&format!(
-        "carrier->phone: sent {c2p_s} received {c2p_r} loss {:.3} %; in the {window:.1} s window: sent {} received {} loss {:.3} % ({:.1} packets/s per call)",
+        "carrier->phone: sent {c2p_s} received {c2p_r} loss {:.3} %; in the {window:.1} s window: sent {} received {} loss {:.3} % (packets in flight at the window edges count) ({:.1} packets/s per call)",
         loss(c2p_s, c2p_r), c2p_s1 - c2p_s0, c2p_r1 - c2p_r0, loss(c2p_s1 - c2p_s0, c2p_r1 - c2p_r0), rate(c2p_s1 - c2p_s0)
     ));
     say(&format!(
-        "phone->carrier: sent {p2c_s} received {p2c_r} loss {:.3} %; in the {window:.1} s window: sent {} received {} loss {:.3} % ({:.1} packets/s per call)",
+        "phone->carrier: sent {p2c_s} received {p2c_r} loss {:.3} %; in the {window:.1} s window: sent {} received {} loss {:.3} % (packets in flight at the window edges count) ({:.1} packets/s per call)",
         loss(p2c_s, p2c_r), p2c_s1 - p2c_s0, p2c_r1 - p2c_r0, loss(p2c_s1 - p2c_s0, p2c_r1 - p2c_r0), rate(p2c_s1 - p2c_s0)
     ));
     let send_errors =
