@@ -181,6 +181,8 @@ pub async fn run(
     #[cfg(unix)]
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .context("cannot install the SIGHUP handler")?;
+    let mut stats_tick = tokio::time::interval(Duration::from_secs(30));
+    stats_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut media_tick = tokio::time::interval(Duration::from_millis(100));
     media_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(shutdown);
@@ -220,11 +222,13 @@ pub async fn run(
                 engine.pump(now);
             }
             _ = media_tick.tick() => engine.poll_media_events(),
+            _ = stats_tick.tick() => engine.log_stats(),
             _ = hup_recv => engine.reload(),
         }
     }
 
     engine.shutdown().await;
+    engine.log_stats();
     transport.shutdown();
     Ok(())
 }
@@ -507,6 +511,29 @@ impl Engine {
                 .hangup(now, call, cause, &mut self.txl, &mut self.seam);
         }
         self.pump(now);
+    }
+
+    /// Counters an operator watches: calls, relay packets and drops, recorder frames dropped
+    /// (must stay 0), uploads, CDRs.
+    fn log_stats(&self) {
+        let m = self.seam.engine().counters();
+        let u = self.services.uploader.stats();
+        tracing::info!(
+            calls = self.core.call_count(),
+            media_calls = self.seam.open_calls(),
+            rtp_relayed = m.relayed,
+            rtp_dropped_not_rtp = m.dropped_not_rtp,
+            rtp_dropped_wrong_source = m.dropped_wrong_source,
+            rtp_dropped_no_destination = m.dropped_destination_unknown,
+            recorder_frames_queued = m.recorder_frames_queued,
+            recorder_frames_dropped = m.recorder_frames_dropped,
+            uploads_stored = u.stored,
+            uploads_retried = u.retries,
+            uploads_failed = u.failed,
+            cdrs_written = self.services.cdrs.written(),
+            cdrs_dropped = self.services.cdrs.dropped(),
+            "stats"
+        );
     }
 
     fn reload(&self) {
