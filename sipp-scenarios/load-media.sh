@@ -51,7 +51,8 @@ cp -r "$root/config" "$work/config"
 mkdir -p "$work/data" "$work/received"
 sed -i -e 's/^listen = .*/listen = ["127.0.0.1:5090"]/' -e 's/^tcp = true/tcp = false/' \
        -e 's/^port_min = .*/port_min = 40000/' -e 's/^port_max = .*/port_max = 49999/' \
-       -e 's/^min_free_mb = .*/min_free_mb = 10/' "$work/config/callrec.toml"
+       -e 's/^min_free_mb = .*/min_free_mb = 10/' \
+       -e 's/^keep_after_upload = .*/keep_after_upload = true/' "$work/config/callrec.toml"
 python3 - "$work/config/documents/account-demo.json" "$MODE" <<'PY'
 import json, sys
 path, mode = sys.argv[1], sys.argv[2]
@@ -152,8 +153,22 @@ printf 'loadgen itself: %.1f %% of one core in the window\n' "$lg_pct"
 if [ "$MODE" != none ]; then
   echo "recordings received: $(find "$work/received" -type f ! -name '*.json' | wc -l) (sizes: $(find "$work/received" -type f ! -name '*.json' -printf '%s\n' | sort -n | awk '{a[NR]=$1} END{if(NR) print "min", a[1], "max", a[NR]}'))"
 fi
-drops=$(grep -ci 'drop' "$work/callrec.log" || true)
-echo "callrec log lines mentioning 'drop': $drops (callrec exposes no recorder-frame drop counter: MediaEngine::counters() is not logged)"
+# Stop callrec (SIGTERM: it finishes and logs its counters), then read its last stats line.
+kill -TERM "$callrec_pid" 2>/dev/null || true
+for _ in $(seq 1 40); do kill -0 "$callrec_pid" 2>/dev/null || break; sleep 0.25; done
+stats=$(grep ' stats ' "$work/callrec.log" | tail -n 1)
+field() { echo "$stats" | grep -o "$1=[0-9]*" | cut -d= -f2; }
+echo "callrec counters at exit: rtp_relayed=$(field rtp_relayed) recorder_frames_queued=$(field recorder_frames_queued) recorder_frames_dropped=$(field recorder_frames_dropped) rtp_dropped_wrong_source=$(field rtp_dropped_wrong_source) uploads_stored=$(field uploads_stored) uploads_failed=$(field uploads_failed)"
+if [ "$MODE" != none ]; then
+  # Every spooled recording (kept after upload for this check) arrived once, byte for byte.
+  spooled=$(find "$work/data/spool" -type f \( -name '*.wav' -o -name '*.mp3' \) -exec sha256sum {} + | cut -d' ' -f1 | sort)
+  received=$(find "$work/received" -type f ! -name '*.json' -exec sha256sum {} + | cut -d' ' -f1 | sort)
+  if [ -n "$spooled" ] && [ "$spooled" = "$received" ]; then
+    echo "checksums: all $(echo "$spooled" | wc -l) received files are byte-identical to the spooled recordings (none missing, none twice)"
+  else
+    echo "checksums: MISMATCH between spooled ($(echo "$spooled" | grep -c . || true)) and received ($(echo "$received" | grep -c . || true)) recordings"
+  fi
+fi
 echo "callrec log warnings/errors: $(grep -cE ' (WARN|ERROR) ' "$work/callrec.log" || true)"
 grep -E ' (WARN|ERROR) ' "$work/callrec.log" | sed 's/^[^ ]* //' | cut -c1-160 | sort | uniq -c | sort -rn | head -5 || true
 exit "$lg_rc"
