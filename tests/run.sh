@@ -3,6 +3,8 @@
 # Used by the README's test command and by .ci/run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# nginx lives in /usr/sbin, which a non-login shell may not have on its PATH.
+export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
 need=()
 command -v sipp   >/dev/null 2>&1 || need+=(sip-tester)
