@@ -16,7 +16,7 @@ pub mod media_seam;
 pub mod recording;
 pub mod recovery;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -169,12 +169,12 @@ pub async fn run(
         services,
         clock: WallClock::new(Instant::now(), unix_now_ms()),
         recorders: HashMap::new(),
-        early_stops: std::collections::HashSet::new(),
+        early_stops: HashSet::new(),
         channels: match config.media.channels {
             ConfigChannels::Stereo => Channels::Stereo,
             ConfigChannels::Mono => Channels::Mono,
         },
-        record_caller_calls: HashMap::new(),
+        record_caller_calls: HashSet::new(),
         internal: mpsc::unbounded_channel(),
     };
 
@@ -250,10 +250,10 @@ struct Engine {
     /// Running recorders: recording id → (call, the call media's recorder id).
     recorders: HashMap<String, (CallRef, RecordingId)>,
     /// Stops that arrived while the recording's spool entry was still being created.
-    early_stops: std::collections::HashSet<String>,
+    early_stops: HashSet<String>,
     channels: Channels,
     /// Calls answered by `record_caller`: they end on any DTMF digit.
-    record_caller_calls: HashMap<CallRef, ()>,
+    record_caller_calls: HashSet<CallRef>,
     internal: (
         mpsc::UnboundedSender<Internal>,
         mpsc::UnboundedReceiver<Internal>,
@@ -285,18 +285,14 @@ impl Engine {
         let unix = self.clock.unix_secs(now);
         if let CallEvent::LegEnded { call, leg, cdr } = &ev {
             let recs = self.coordinator.recordings_for_leg(now, *call, *leg);
-            let mut facts = (**cdr).clone();
-            if facts.account_id.is_none() {
-                facts.account_id = self.dir.single_account().map(|a| a.id.clone());
-            }
-            let record = cdr_json(&facts, &recs, &self.clock);
+            let record = cdr_json(cdr, &recs, &self.clock);
             if !self.services.cdrs.write(record) {
                 tracing::warn!(%call, "CDR dropped: the CDR writer is behind");
             }
         }
         match &ev {
             CallEvent::RecordCaller { call, .. } => {
-                self.record_caller_calls.insert(*call, ());
+                self.record_caller_calls.insert(*call);
             }
             CallEvent::CallEnded { call } => {
                 self.record_caller_calls.remove(call);
@@ -493,7 +489,7 @@ impl Engine {
                 match ev {
                     MediaEvent::MediaTimeout => hangups.push((*call, HangupCause::MediaTimeout)),
                     MediaEvent::Dtmf { digit, .. } => {
-                        if self.record_caller_calls.contains_key(call) {
+                        if self.record_caller_calls.contains(call) {
                             tracing::debug!(%call, %digit, "DTMF ends record_caller");
                             hangups.push((*call, HangupCause::NormalClearing));
                         }

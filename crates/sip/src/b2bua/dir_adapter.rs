@@ -144,10 +144,13 @@ pub(crate) fn admit(
     from: Peer,
     req: &Message,
 ) -> Decision {
+    // Documents may omit account_id when there is a single account (a global carrier, a
+    // device of the only account): the call then belongs to that account, so its rules apply.
+    let default_account = || dir.single_account().map(|a| a.id.clone());
     if let Some(res) = dir.carrier_by_addr(from.addr.ip()) {
         return Decision::Admit(Caller::Carrier {
             resource_id: res.id.clone(),
-            account_id: res.account_id.clone(),
+            account_id: res.account_id.clone().or_else(default_account),
         });
     }
     match check_request(adm.auth(now), dir, now, req, ChallengeKind::Proxy) {
@@ -168,7 +171,7 @@ pub(crate) fn admit(
             };
             Decision::Admit(Caller::Device {
                 device_id: dev.id.clone(),
-                account_id: dev.account_id.clone(),
+                account_id: dev.account_id.clone().or_else(default_account),
                 owner_id: dev.owner_id.clone(),
                 internal: pick(
                     &dev.caller_id.internal,
