@@ -1,13 +1,14 @@
-//! callrec: the binary's library half. It owns the sockets and the clock and wires the sans-IO
-//! crates (`callrec-sip`, `callrec-media`, `callrec-policy`) together with tokio.
+//! callrec: the binary's library half. It owns the sockets, the clock, the threads, the disk
+//! and HTTP, and drives the sans-IO call engine (`callrec-engine`, over `callrec-sip`,
+//! `callrec-kazoo` and `callrec-media`) with tokio. It decides nothing about calls.
 //!
 //! | module | what |
 //! | --- | --- |
 //! | [`config`] | typed configuration (TOML), defaults, validation naming the key |
 //! | [`documents`] | loading KAZOO-shaped documents from the config directory; reload |
 //! | [`transport`] | SIP over UDP and TCP (IPv4/IPv6): sockets, framing, rport/received, keep-alives |
-//! | [`media`] | RTP relay sockets and the recording fork to encoder threads |
-//! | [`server`] | the engine: transactions, B2BUA, media and recording policy joined; `run(config, shutdown)` |
+//! | [`media`] | the media driver: relay sockets per call, the recording fork to encoder threads |
+//! | [`server`] | drives the engine: `run(listeners, config, services, shutdown)`; crash recovery of the spool |
 //! | [`spool`] | the durable recording spool: files plus metadata sidecars, state machine, recovery |
 //! | [`upload`] | the uploader: HTTP PUT/POST with retries and backoff |
 //! | [`receive`] | `callrec receive`: a small HTTP receiver for recordings |

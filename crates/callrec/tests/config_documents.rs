@@ -121,7 +121,7 @@ fn reload_applies_new_documents_and_keeps_the_old_state_on_error() {
 
 #[test]
 fn the_example_documents_build_a_directory_the_sip_crate_accepts() {
-    use callrec_sip::directory::Directory;
+    use callrec_kazoo::directory::Directory;
     let docs = FileStore::new(example_dir()).load_all().unwrap();
     let dir = Directory::build(docs).expect("example documents are valid");
     let account = dir.single_account().expect("one account");

@@ -271,8 +271,8 @@ fn finish_with_replaces_the_target_and_metadata_built_at_the_end() {
 
 #[test]
 fn a_policy_upload_request_converts_to_a_spool_target() {
-    let req = callrec_policy::UploadRequest {
-        method: callrec_policy::Method::Post,
+    let req = callrec_kazoo::recording::UploadRequest {
+        method: callrec_kazoo::recording::Method::Post,
         url: "http://h/x.mp3?a=1".to_owned(),
         content_type: "audio/mpeg",
     };

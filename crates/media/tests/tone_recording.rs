@@ -19,9 +19,9 @@ use std::time::{Duration, Instant};
 
 use callrec_media::record::{
     frame_queue, g711, CodecMap, Format, FrameReceiver, Received, Recorder, RecorderConfig,
-    RecorderEvent, RecordingSpec,
+    RecordingSpec,
 };
-use callrec_media::relay::{CallRelay, Channel, Decision, Leg, RelayConfig};
+use callrec_media::relay::{CallRelay, Channel, Decision, Leg, RelayConfig, RelayEvent};
 use callrec_media::sdp::SessionDescription;
 use callrec_media::Counters;
 use rand::rngs::StdRng;
@@ -133,19 +133,17 @@ fn network(t0: Instant, rng: &mut StdRng) -> Vec<Arrival> {
     arrivals
 }
 
-fn drain(rx: &FrameReceiver, recorder: &mut Recorder, events: &mut Vec<RecorderEvent>) {
+fn drain(rx: &FrameReceiver, recorder: &mut Recorder) {
     while let Received::Frame(frame) = rx.recv_timeout(Duration::ZERO) {
         recorder.push_frame(frame).expect("recorder push");
-        while let Some(e) = recorder.poll_event() {
-            events.push(e);
-        }
     }
 }
 
 struct Recorded {
     start: Instant,
     stop: Instant,
-    events: Vec<RecorderEvent>,
+    /// What the relay reported (DTMF digits among them).
+    events: Vec<RelayEvent>,
     counters: callrec_media::CountersSnapshot,
 }
 
@@ -169,6 +167,8 @@ fn record_call(spec: RecordingSpec) -> Recorded {
     let mut relay = CallRelay::new(start, RelayConfig::default(), Arc::clone(&counters));
     relay.update_remote(Leg::A, sdp_a.remote_rtp());
     relay.update_remote(Leg::B, sdp_b.remote_rtp());
+    relay.set_telephone_event(Leg::A, sdp_a.telephone_event_pt);
+    relay.set_telephone_event(Leg::B, sdp_b.telephone_event_pt);
     let source = |leg| -> SocketAddr {
         match leg {
             Leg::A => "192.0.2.1:4000".parse().unwrap(),
@@ -194,10 +194,11 @@ fn record_call(spec: RecordingSpec) -> Recorded {
             }
             other => panic!("relay did not forward: {other:?}"),
         }
-        drain(&rx, &mut recorder, &mut events);
+        events.extend(std::iter::from_fn(|| relay.poll_event()));
+        drain(&rx, &mut recorder);
     }
     tx.stop(stop);
-    drain(&rx, &mut recorder, &mut events);
+    drain(&rx, &mut recorder);
     assert_eq!(
         rx.recv_timeout(Duration::ZERO),
         Received::Stopped(Some(stop))
@@ -330,7 +331,7 @@ fn stereo_wav_keeps_each_party_on_its_channel_and_fills_the_hold_with_silence() 
         .events
         .iter()
         .filter_map(|e| match e {
-            RecorderEvent::Dtmf { leg, digit, .. } => Some((*leg, *digit)),
+            RelayEvent::Dtmf { leg, digit } => Some((*leg, *digit)),
             _ => None,
         })
         .collect();

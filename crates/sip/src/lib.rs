@@ -1,23 +1,19 @@
-//! callrec-sip: SIP signalling for callrec, sans-IO.
+//! callrec-sip: SIP signalling (RFC 3261 and companions), sans-IO.
 //!
 //! Nothing in this crate opens a socket or reads a clock: inputs carry `now: Instant`, outputs
-//! (datagrams to send, timer deadlines, events) are drained by the caller. The `callrec` binary
-//! owns the sockets and the clock.
+//! (datagrams to send, timer deadlines, events) are drained by the caller. It knows nothing of
+//! any application document: credentials come through the [`auth::Credentials`] trait.
 //!
 //! | module | what |
 //! | --- | --- |
-//! | [`message`] | parse, inspect, build and print SIP messages; framing; RFC-mandated rejections |
+//! | [`message`] | parse, inspect, build and print SIP messages; framing; RFC-mandated rejections; Via stamping of received requests ([`message::inbound`]) |
 //! | [`transaction`] | RFC 3261 §17 client and server transactions with timers A–K |
-//! | [`auth`] | digest authentication (RFC 8760 SHA-256 and MD5): challenges and verification |
+//! | [`auth`] | digest authentication (RFC 8760 SHA-256 and MD5): challenges and verification against a [`auth::Credentials`] store |
 //! | [`registrar`] | REGISTER bindings with expiry |
-//! | [`directory`] | KAZOO-shaped documents the signalling needs: accounts, users, devices, callflows, resources |
-//! | [`routing`] | dialled number → callflow → targets |
-//! | [`b2bua`] | call state: A leg, B legs, forking, leg tags, CDR facts |
+//! | [`token`] | the one source of random tags, branches and nonce salts (seedable per thread in tests) |
 
 pub mod auth;
-pub mod b2bua;
-pub mod directory;
 pub mod message;
 pub mod registrar;
-pub mod routing;
+pub mod token;
 pub mod transaction;

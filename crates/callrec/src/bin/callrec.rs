@@ -18,6 +18,8 @@ use callrec::cdr::CdrWriter;
 use callrec::config::Config;
 use callrec::documents::{DocumentStore, FileStore};
 use callrec::receive::{self, ReceiverConfig};
+use callrec::server::recovery::{finalize_recovered, RecoveryOutcome};
+use callrec::server::Listeners;
 use callrec::spool::Spool;
 use callrec::upload::Uploader;
 use clap::{Parser, Subcommand};
@@ -150,26 +152,32 @@ async fn server_main(config: Config) -> anyhow::Result<()> {
     // frames are whole already).
     let recovered = {
         let spool = spool.clone();
-        tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<String>> {
+        tokio::task::spawn_blocking(move || -> anyhow::Result<RecoveryOutcome> {
             let ids = spool.recover(&repair_audio)?;
-            let fixed = callrec::server::recovery::finalize_recovered(&spool, &ids)?;
-            if fixed > 0 {
-                tracing::info!(recordings = fixed, "recordings cut off by a crash repaired");
+            let outcome = finalize_recovered(&spool, &ids)?;
+            if outcome.repaired > 0 {
+                tracing::info!(
+                    recordings = outcome.repaired,
+                    "recordings cut off by a crash repaired"
+                );
             }
-            Ok(ids)
+            Ok(outcome)
         })
         .await
         .context("spool recovery task")??
     };
     let uploader = Uploader::spawn(spool.clone(), config.upload_config())?;
-    for id in &recovered {
+    for id in &recovered.upload {
         uploader.enqueue(id.clone());
     }
     tracing::info!(
-        pending = recovered.len(),
+        pending = recovered.upload.len(),
+        kept_local = recovered.kept_local.len(),
         dir = %spool.dir().display(),
         "spool ready"
     );
+    // Bind SIP before anything else can fail late: a port in use is refused at start-up.
+    let listeners = Listeners::bind(&config).await?;
     let (cdrs, cdr_writer) = CdrWriter::spawn(&config.cdr_path()).await?;
     let store: Arc<dyn DocumentStore> = Arc::new(FileStore::new(&config.paths.documents_dir));
     let uploader = Arc::new(uploader);
@@ -191,7 +199,7 @@ async fn server_main(config: Config) -> anyhow::Result<()> {
             _ = term.recv() => {}
         }
     };
-    let result = callrec::server::run(config, services, shutdown, None).await;
+    let result = callrec::server::run(listeners, config, services, shutdown).await;
     tracing::info!("shutting down");
     uploader.shutdown().await;
     drop(cdrs);

@@ -1,7 +1,7 @@
 //! Loading the KAZOO-shaped JSON documents (accounts, users, devices, resources, callflows).
 //!
 //! A [`DocumentStore`] returns every document as raw JSON with the place it came from; turning
-//! them into `callrec_sip::directory::Directory` and validating `call_recording` with the policy
+//! them into `callrec_kazoo::directory::Directory` and validating `call_recording` with the policy
 //! crate is the engine's job. [`FileStore`] reads every `*.json` file under a directory
 //! (recursively, in sorted path order, one document per file; hidden files and directories are
 //! skipped). A persistent store with an HTTP API can later implement the same trait.
@@ -55,7 +55,7 @@ pub enum DocumentsError {
 
 /// One loaded document: where it came from (a path relative to the store's root, with `/`
 /// separators) and its JSON.
-pub type RawDocument = (String, serde_json::Value);
+pub use callrec_kazoo::load::RawDocument;
 
 /// A source of documents.
 pub trait DocumentStore: Send + Sync {

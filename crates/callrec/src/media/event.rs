@@ -1,10 +1,8 @@
-//! Events a call's media reports to the signalling side.
+//! Events a call's relay reports to the engine.
 
 use callrec_media::relay::Leg;
 
-use super::recording::RecordingId;
-
-/// Something the call's owner should act on.
+/// Something the engine should act on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MediaEvent {
     /// No RTP from either leg for the media timeout: hang the call up.
@@ -15,11 +13,5 @@ pub enum MediaEvent {
         leg: Leg,
         /// `0`-`9`, `*`, `#`, `A`-`D`.
         digit: char,
-    },
-    /// A recording reached its time limit and was stopped; collect it with
-    /// [`CallMedia::stop_recording`](super::CallMedia::stop_recording).
-    RecordingTimeLimit {
-        /// Which recording.
-        recording: RecordingId,
     },
 }

@@ -15,8 +15,7 @@ use super::error::MediaError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RecordingId(pub u64);
 
-/// A running recording; pass it to [`CallMedia::stop_recording`](super::CallMedia::stop_recording)
-/// to end it and get the finished file.
+/// A running recording; [`wait`](Self::wait) for its file.
 #[derive(Debug)]
 pub struct RecordingHandle {
     pub(crate) id: RecordingId,
@@ -25,7 +24,7 @@ pub struct RecordingHandle {
 }
 
 impl RecordingHandle {
-    /// The recording's id (as in [`MediaEvent::RecordingTimeLimit`](super::MediaEvent)).
+    /// The recording's id within its call.
     pub fn id(&self) -> RecordingId {
         self.id
     }
@@ -35,7 +34,7 @@ impl RecordingHandle {
         self.deadline
     }
 
-    /// Waits until the recording has been stopped (by `stop_recording`, its time limit or the
+    /// Waits until the recording has been stopped (by `request_stop`, its time limit or the
     /// call closing) and the file is finished.
     pub async fn wait(self) -> Result<FinishedRecording, MediaError> {
         match self.done.await {
@@ -55,37 +54,25 @@ const IDLE_WAIT: Duration = Duration::from_millis(500);
 /// queue (1000 frames by default) holds 10 s of a call's packets.
 const BATCH_INTERVAL: Duration = Duration::from_millis(100);
 
-/// Starts the recorder thread; returns once the file has been created (or failed to be).
-pub(crate) async fn spawn_recorder(
+/// Starts the recorder thread, which creates the file and then records; does not wait for
+/// either. A file that cannot be created is reported through the returned receiver.
+pub(crate) fn spawn_recorder(
     name: String,
     spec: RecordingSpec,
     start: Instant,
     codecs: [CodecMap; 2],
     frames: FrameReceiver,
 ) -> Result<oneshot::Receiver<Result<FinishedRecording, RecordError>>, MediaError> {
-    let (created_tx, created_rx) = oneshot::channel();
     let (done_tx, done_rx) = oneshot::channel();
     std::thread::Builder::new()
         .name(name)
         .spawn(move || {
-            let recorder = match Recorder::new(spec, start, codecs, RecorderConfig::default()) {
-                Ok(r) => {
-                    let _ = created_tx.send(Ok(()));
-                    r
-                }
-                Err(e) => {
-                    let _ = created_tx.send(Err(e));
-                    return;
-                }
-            };
-            let _ = done_tx.send(run(recorder, &frames, start));
+            let result = Recorder::new(spec, start, codecs, RecorderConfig::default())
+                .and_then(|recorder| run(recorder, &frames, start));
+            let _ = done_tx.send(result);
         })
         .map_err(MediaError::Thread)?;
-    match created_rx.await {
-        Ok(Ok(())) => Ok(done_rx),
-        Ok(Err(e)) => Err(MediaError::Record(e)),
-        Err(_) => Err(MediaError::Closed),
-    }
+    Ok(done_rx)
 }
 
 /// The thread's loop: push frames until the stop, then finish the file.
@@ -100,15 +87,12 @@ fn run(
             Received::Frame(frame) => {
                 last = last.max(frame.at);
                 recorder.push_frame(frame)?;
-                // DTMF is reported by the relay task; the time limit is enforced by it too.
-                while recorder.poll_event().is_some() {}
                 // Drain what else is queued, then let frames accumulate for a while.
                 loop {
                     match frames.recv_timeout(Duration::ZERO) {
                         Received::Frame(frame) => {
                             last = last.max(frame.at);
                             recorder.push_frame(frame)?;
-                            while recorder.poll_event().is_some() {}
                         }
                         Received::Idle => break,
                         Received::Stopped(at) => return finish(recorder, at.unwrap_or(last)),

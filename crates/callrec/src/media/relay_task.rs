@@ -1,13 +1,14 @@
 //! The per-call relay task: four UDP sockets (RTP and RTCP of legs A and B), the sans-IO
-//! `CallRelay` deciding each datagram, the recorder queues fed with recordable RTP, DTMF
-//! detection, the media timeout and the recordings' time limits.
+//! `CallRelay` deciding each datagram (and noticing DTMF, the media timeout and recordings'
+//! time limits), and the recorder queues fed with recordable RTP. The task only does I/O.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use callrec_media::record::{DtmfDetector, FrameSender};
-use callrec_media::relay::{CallRelay, Channel, Decision, Leg, RelayEvent, RtpHeader};
+use callrec_media::record::FrameSender;
+use callrec_media::relay::{CallRelay, Channel, Decision, Leg, RelayEvent};
+use callrec_media::session::SessionCommand;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 
@@ -27,19 +28,9 @@ pub(crate) struct LegSockets {
 /// Commands from the call handle to its relay task.
 #[derive(Debug)]
 pub(crate) enum Command {
-    /// A new SDP from `leg`: its address (`None` = rejected or held with 0.0.0.0), whether to
-    /// forget the latched source, its telephone-event payload type.
-    Remote {
-        leg: Leg,
-        rtp: Option<SocketAddr>,
-        relatch: bool,
-        telephone_event_pt: Option<u8>,
-    },
-    /// The call is (or is no longer) on hold.
-    Hold(bool),
-    /// Start the media timeout (the call is answered).
-    ArmTimeout,
-    /// Feed this recording from now on.
+    /// A session change decided by the engine.
+    Session(SessionCommand),
+    /// Feed this recording from now on, until `deadline`.
     AddRecorder {
         id: RecordingId,
         sender: FrameSender,
@@ -49,20 +40,13 @@ pub(crate) enum Command {
     StopRecorder { id: RecordingId, at: Instant },
 }
 
-struct ActiveRecorder {
-    sender: FrameSender,
-    deadline: Instant,
-}
-
 /// The relay task's state.
 pub(crate) struct RelayTask {
     pub(crate) legs: [LegSockets; 2],
     pub(crate) relay: CallRelay,
     pub(crate) commands: mpsc::UnboundedReceiver<Command>,
     pub(crate) events: mpsc::UnboundedSender<MediaEvent>,
-    pub(crate) telephone_event_pt: [Option<u8>; 2],
-    pub(crate) dtmf: [DtmfDetector; 2],
-    recorders: HashMap<RecordingId, ActiveRecorder>,
+    recorders: HashMap<RecordingId, FrameSender>,
 }
 
 fn now() -> Instant {
@@ -81,8 +65,6 @@ impl RelayTask {
             relay,
             commands,
             events,
-            telephone_event_pt: [None; 2],
-            dtmf: [DtmfDetector::default(), DtmfDetector::default()],
             recorders: HashMap::new(),
         }
     }
@@ -92,7 +74,7 @@ impl RelayTask {
     pub(crate) async fn run(mut self) {
         let mut bufs = [[0u8; MAX_DATAGRAM]; 4];
         loop {
-            let wake = self.next_wake();
+            let wake = self.relay.poll_timeout();
             let [buf_a_rtp, buf_a_rtcp, buf_b_rtp, buf_b_rtcp] = &mut bufs;
             let [a, b] = &self.legs;
             tokio::select! {
@@ -104,21 +86,13 @@ impl RelayTask {
                     Some(command) => self.command(command),
                     None => break,
                 },
-                () = sleep_until(wake), if wake.is_some() => self.timeout(now()),
+                () = sleep_until(wake), if wake.is_some() => self.relay.handle_timeout(now()),
             }
             self.drain_relay_events();
         }
         let at = now();
-        for (_, r) in self.recorders.drain() {
-            r.sender.stop(at);
-        }
-    }
-
-    fn next_wake(&self) -> Option<Instant> {
-        let recorder = self.recorders.values().map(|r| r.deadline).min();
-        match (self.relay.poll_timeout(), recorder) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
+        for (_, sender) in self.recorders.drain() {
+            sender.stop(at);
         }
     }
 
@@ -143,10 +117,9 @@ impl RelayTask {
         let at = now();
         let decision = self.relay.on_packet(at, leg, channel, src, bytes);
         if decision.is_recordable() {
-            for r in self.recorders.values() {
-                r.sender.push(leg, at, bytes);
+            for sender in self.recorders.values() {
+                sender.push(leg, at, bytes);
             }
-            self.detect_dtmf(leg, bytes);
         }
         if let Decision::Forward {
             to, via, channel, ..
@@ -165,74 +138,36 @@ impl RelayTask {
         }
     }
 
-    fn detect_dtmf(&mut self, leg: Leg, bytes: &[u8]) {
-        let Some(Some(pt)) = self.telephone_event_pt.get(leg.index()) else {
-            return;
-        };
-        let Ok(header) = RtpHeader::parse(bytes) else {
-            return;
-        };
-        if header.payload_type != *pt {
-            return;
-        }
-        let Some(detector) = self.dtmf.get_mut(leg.index()) else {
-            return;
-        };
-        if let Some(digit) =
-            detector.on_packet(header.ssrc, header.timestamp, header.payload(bytes))
-        {
-            tracing::debug!(leg = leg.as_str(), "dtmf digit");
-            let _ = self.events.send(MediaEvent::Dtmf { leg, digit });
-        }
-    }
-
     fn command(&mut self, command: Command) {
         match command {
-            Command::Remote {
+            Command::Session(SessionCommand::Remote {
                 leg,
                 rtp,
                 relatch,
                 telephone_event_pt,
-            } => {
+            }) => {
                 if relatch {
                     self.relay.update_remote(leg, rtp);
                 }
-                if let Some(slot) = self.telephone_event_pt.get_mut(leg.index()) {
-                    *slot = telephone_event_pt;
-                }
+                self.relay.set_telephone_event(leg, telephone_event_pt);
             }
-            Command::Hold(on_hold) => self.relay.set_hold(now(), on_hold),
-            Command::ArmTimeout => self.relay.set_timeout_armed(now(), true),
+            Command::Session(SessionCommand::Hold(on_hold)) => self.relay.set_hold(now(), on_hold),
+            Command::Session(SessionCommand::ArmTimeout) => {
+                self.relay.set_timeout_armed(now(), true)
+            }
             Command::AddRecorder {
                 id,
                 sender,
                 deadline,
             } => {
-                self.recorders
-                    .insert(id, ActiveRecorder { sender, deadline });
+                self.relay.add_recording(id.0, deadline);
+                self.recorders.insert(id, sender);
             }
             Command::StopRecorder { id, at } => {
-                if let Some(r) = self.recorders.remove(&id) {
-                    r.sender.stop(at.min(r.deadline));
+                self.relay.remove_recording(id.0);
+                if let Some(sender) = self.recorders.remove(&id) {
+                    sender.stop(at);
                 }
-            }
-        }
-    }
-
-    fn timeout(&mut self, now: Instant) {
-        self.relay.handle_timeout(now);
-        let expired: Vec<RecordingId> = self
-            .recorders
-            .iter()
-            .filter(|(_, r)| r.deadline <= now)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in expired {
-            if let Some(r) = self.recorders.remove(&id) {
-                r.sender.stop(r.deadline);
-                let _ = self
-                    .events
-                    .send(MediaEvent::RecordingTimeLimit { recording: id });
             }
         }
     }
@@ -243,6 +178,18 @@ impl RelayTask {
                 RelayEvent::MediaTimeout { .. } => {
                     tracing::debug!("media timeout");
                     let _ = self.events.send(MediaEvent::MediaTimeout);
+                }
+                RelayEvent::Dtmf { leg, digit } => {
+                    tracing::debug!(leg = leg.as_str(), "dtmf digit");
+                    let _ = self.events.send(MediaEvent::Dtmf { leg, digit });
+                }
+                RelayEvent::RecordingTimeLimit {
+                    recording,
+                    deadline,
+                } => {
+                    if let Some(sender) = self.recorders.remove(&RecordingId(recording)) {
+                        sender.stop(deadline);
+                    }
                 }
                 RelayEvent::Latched {
                     leg,

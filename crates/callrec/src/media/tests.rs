@@ -1,11 +1,14 @@
-//! The driver through real UDP sockets on 127.0.0.1: two fake phones, SDP rewriting, relaying
-//! both ways, latching, DTMF, a recording, the time limit, and ports going back to the pool.
+//! The driver through real UDP sockets on 127.0.0.1: two fake phones, the engine's session
+//! decisions applied to the relay, relaying both ways, latching, DTMF, a recording, the time
+//! limit, and the sockets closing.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use callrec_media::relay::PortPair;
 use callrec_media::sdp::SessionDescription;
+use callrec_media::session::MediaSession;
 use tokio::net::UdpSocket;
 use tokio::time::timeout;
 
@@ -66,48 +69,86 @@ fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
-fn engine(base: u16) -> MediaEngine {
-    MediaEngine::new(MediaEngineConfig {
-        port_min: base,
-        port_max: base + 99,
-        ..MediaEngineConfig::default()
-    })
-    .unwrap()
+/// A call's relay opened by the driver on ports `base..base+4`, with the session the engine
+/// would keep for it (its SDP decisions applied to the relay as the engine's driver does).
+struct Fixture {
+    driver: MediaDriver,
+    call: CallMedia,
+    session: MediaSession,
+}
+
+fn ports(base: u16) -> [PortPair; 2] {
+    [PortPair { rtp: base }, PortPair { rtp: base + 2 }]
+}
+
+fn fixture_with(base: u16, config: MediaDriverConfig) -> Fixture {
+    let driver = MediaDriver::new(config.clone());
+    let call = driver.open_call("test", ports(base)).unwrap();
+    Fixture {
+        driver,
+        call,
+        session: MediaSession::new(config.relay_ip, ports(base), true),
+    }
+}
+
+fn fixture(base: u16) -> Fixture {
+    fixture_with(base, MediaDriverConfig::default())
+}
+
+impl Fixture {
+    fn apply(&mut self) {
+        while let Some(c) = self.session.poll_command() {
+            self.call.apply(c).unwrap();
+        }
+    }
+
+    fn offer(&mut self, from: Leg, sdp: &str) -> String {
+        let out = self.session.rewrite_offer(from, sdp.as_bytes()).unwrap();
+        self.apply();
+        out
+    }
+
+    fn answer(&mut self, from: Leg, sdp: &str) -> String {
+        let out = self.session.rewrite_answer(from, sdp.as_bytes()).unwrap();
+        self.apply();
+        out
+    }
+
+    fn start_recording(&mut self, spec: RecordingSpec) -> RecordingHandle {
+        let codecs = self.session.codecs();
+        self.call.start_recording(spec, codecs).unwrap()
+    }
+}
+
+/// Every relay port of the call can be bound again: its sockets are closed.
+fn assert_ports_free(base: u16) {
+    for port in base..base + 4 {
+        std::net::UdpSocket::bind(("127.0.0.1", port))
+            .unwrap_or_else(|e| panic!("port {port} still bound after close: {e}"));
+    }
 }
 
 #[tokio::test]
 async fn relay_forwards_both_ways_records_both_legs_and_returns_its_ports() {
-    let engine = engine(43_000);
+    let mut f = fixture(43_000);
     let phone_a = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let phone_b = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let stranger = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let mut call = engine.open_call("call-1").await.unwrap();
-    assert_eq!(engine.ports_in_use(), 2);
 
     // A's offer goes to B pointing at the relay's B socket, B's answer to A at the A socket.
-    let to_b = call
-        .rewrite_offer(
-            Leg::A,
-            offer(phone_a.local_addr().unwrap().port()).as_bytes(),
-        )
-        .unwrap();
+    let to_b = f.offer(Leg::A, &offer(phone_a.local_addr().unwrap().port()));
     let relay_for_b = port_of(&to_b);
-    assert_eq!(relay_for_b, call.relay_address(Leg::B));
+    assert_eq!(relay_for_b, f.session.relay_address(Leg::B));
     assert!(to_b.contains("a=rtpmap:101 telephone-event/8000\r\n"));
-    let to_a = call
-        .rewrite_answer(
-            Leg::B,
-            offer(phone_b.local_addr().unwrap().port()).as_bytes(),
-        )
-        .unwrap();
+    let to_a = f.answer(Leg::B, &offer(phone_b.local_addr().unwrap().port()));
     let relay_for_a = port_of(&to_a);
-    assert_eq!(relay_for_a, call.relay_address(Leg::A));
+    assert_eq!(relay_for_a, f.session.relay_address(Leg::A));
 
     let dir = temp_dir("both");
     let path = dir.join("rec.wav");
     let mut spec = RecordingSpec::new(&path);
     spec.format = Format::Wav;
-    let handle = call.start_recording(spec).await.unwrap();
+    let handle = f.start_recording(spec);
 
     // Ten 20 ms frames from each phone, paced like a phone sends them: the recording follows
     // the wall clock, so audio sent faster than real time would not fit in it.
@@ -138,7 +179,7 @@ async fn relay_forwards_both_ways_records_both_legs_and_returns_its_ports() {
         got = recv(&phone_b).await;
     }
     assert_eq!(got, marker, "the stranger's packet was not forwarded");
-    assert_eq!(engine.counters().dropped_wrong_source, 1);
+    assert_eq!(f.driver.counters().dropped_wrong_source, 1);
 
     // DTMF '1' from A, sent three times (one event).
     for _ in 0..3 {
@@ -148,7 +189,7 @@ async fn relay_forwards_both_ways_records_both_legs_and_returns_its_ports() {
             .unwrap();
         recv(&phone_b).await;
     }
-    let event = timeout(Duration::from_secs(5), call.next_event())
+    let event = timeout(Duration::from_secs(5), f.call.next_event())
         .await
         .unwrap();
     assert_eq!(
@@ -158,9 +199,10 @@ async fn relay_forwards_both_ways_records_both_legs_and_returns_its_ports() {
             digit: '1'
         })
     );
-    assert_eq!(call.try_event(), None, "one event per key press");
+    assert_eq!(f.call.try_event(), None, "one event per key press");
 
-    let done = call.stop_recording(handle).await.unwrap();
+    f.call.request_stop(handle.id());
+    let done = handle.wait().await.unwrap();
     assert_eq!(done.path, path);
     assert!(done.frames > 0);
     let (channels, samples) = read_wav(&path);
@@ -186,101 +228,80 @@ async fn relay_forwards_both_ways_records_both_legs_and_returns_its_ports() {
     );
     assert_eq!(loud(&left, false), 0, "B leaked into the left channel");
     assert_eq!(loud(&right, true), 0, "A leaked into the right channel");
-    assert!(engine.counters().relayed >= 20);
+    assert!(f.driver.counters().relayed >= 20);
 
-    call.close().await;
-    assert_eq!(engine.ports_in_use(), 0, "ports returned after close");
+    f.call.close().await;
+    assert_ports_free(43_000);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
 // tokio's paused clock needs the `test-util` feature, which this crate does not enable: the
-// limit is short (100 ms) and the test waits for the engine's own timer, not a sleep.
+// limit is short (100 ms) and the test waits for the relay's own timer, not a sleep.
 #[tokio::test]
-async fn recording_stops_at_its_time_limit_with_an_event_and_full_length() {
-    let engine = engine(43_200);
-    let mut call = engine.open_call("call-2").await.unwrap();
+async fn recording_stops_at_its_time_limit_by_itself_with_full_length() {
+    let mut f = fixture(43_200);
     let dir = temp_dir("limit");
     let path = dir.join("limit.wav");
     let mut spec = RecordingSpec::new(&path);
     spec.format = Format::Wav;
     spec.time_limit = Duration::from_millis(100);
-    let handle = call.start_recording(spec).await.unwrap();
-    let id = handle.id();
-    loop {
-        let event = timeout(Duration::from_secs(5), call.next_event())
-            .await
-            .expect("time limit event within 5 s");
-        match event {
-            Some(MediaEvent::RecordingTimeLimit { recording }) => {
-                assert_eq!(recording, id);
-                break;
-            }
-            Some(_) => continue,
-            None => panic!("events ended before the time limit"),
-        }
-    }
-    let done = call.stop_recording(handle).await.unwrap();
+    let handle = f.start_recording(spec);
+    let done = timeout(Duration::from_secs(5), handle.wait())
+        .await
+        .expect("the recording stops at its time limit")
+        .unwrap();
     // No packets at all: the file is 100 ms of silence (800 frames), not empty.
     assert_eq!(done.frames, 800);
     let (channels, samples) = read_wav(&path);
     assert_eq!(samples.len(), 800 * usize::from(channels));
     assert!(samples.iter().all(|s| *s == 0));
-    call.close().await;
+    f.call.close().await;
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[tokio::test]
-async fn dropping_the_handle_returns_ports_and_sdp_without_audio_is_refused() {
-    let engine = engine(43_400);
-    let mut call = engine.open_call("call-3").await.unwrap();
-    assert!(matches!(
-        call.rewrite_offer(Leg::A, b"v=0\r\ns=-\r\n"),
-        Err(MediaError::NoAudio)
-    ));
-    assert!(matches!(
-        call.rewrite_offer(Leg::A, b"nonsense"),
-        Err(MediaError::Sdp(_))
-    ));
-    call.close().await;
-    assert_eq!(engine.ports_in_use(), 0);
+async fn a_port_in_use_is_refused_and_nothing_stays_bound() {
+    let taken = std::net::UdpSocket::bind("127.0.0.1:43402").unwrap();
+    let driver = MediaDriver::new(MediaDriverConfig::default());
+    let err = driver.open_call("busy", ports(43_400)).unwrap_err();
+    assert!(
+        matches!(err, MediaError::Bind { port: 43_402, .. }),
+        "{err}"
+    );
+    drop(taken);
+    assert_ports_free(43_400);
 }
 
 #[tokio::test]
 async fn media_timeout_is_reported_once_the_call_is_answered_and_silent() {
-    let engine = MediaEngine::new(MediaEngineConfig {
-        port_min: 43_600,
-        port_max: 43_699,
-        media_timeout: Duration::from_millis(100),
-        ..MediaEngineConfig::default()
-    })
-    .unwrap();
-    let mut call = engine.open_call("call-4").await.unwrap();
-    call.rewrite_offer(Leg::A, offer(5000).as_bytes()).unwrap();
-    assert_eq!(call.try_event(), None);
-    call.rewrite_answer(Leg::B, offer(5002).as_bytes()).unwrap();
-    let event = timeout(Duration::from_secs(5), call.next_event())
+    let mut f = fixture_with(
+        43_600,
+        MediaDriverConfig {
+            media_timeout: Duration::from_millis(100),
+            ..MediaDriverConfig::default()
+        },
+    );
+    f.offer(Leg::A, &offer(5000));
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(f.call.try_event(), None, "no timeout while the call rings");
+    f.answer(Leg::B, &offer(5002));
+    let event = timeout(Duration::from_secs(5), f.call.next_event())
         .await
         .expect("media timeout within 5 s");
     assert_eq!(event, Some(MediaEvent::MediaTimeout));
-    call.close().await;
+    f.call.close().await;
 }
 
 #[tokio::test]
 async fn a_new_sdp_version_from_a_moved_phone_relatches_its_leg() {
-    let engine = engine(43_800);
+    let mut f = fixture(43_800);
     let phone_a = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let phone_a_moved = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let phone_b = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let mut call = engine.open_call("call-5").await.unwrap();
     let a_port = phone_a.local_addr().unwrap().port();
-    call.rewrite_offer(Leg::A, offer(a_port).as_bytes())
-        .unwrap();
-    call.rewrite_answer(
-        Leg::B,
-        offer(phone_b.local_addr().unwrap().port()).as_bytes(),
-    )
-    .unwrap();
-    let relay_for_a = call.relay_address(Leg::A);
+    f.offer(Leg::A, &offer(a_port));
+    f.answer(Leg::B, &offer(phone_b.local_addr().unwrap().port()));
+    let relay_for_a = f.session.relay_address(Leg::A);
     let first = rtp(0, 1, 160, 0xa, &[0x10; 160]);
     phone_a.send_to(&first, relay_for_a).await.unwrap();
     assert_eq!(recv(&phone_b).await, first);
@@ -288,7 +309,7 @@ async fn a_new_sdp_version_from_a_moved_phone_relatches_its_leg() {
     // Re-INVITE from A's new address, session version 2.
     let moved_port = phone_a_moved.local_addr().unwrap().port();
     let reinvite = offer(moved_port).replace("o=phone 1 1", "o=phone 1 2");
-    call.rewrite_offer(Leg::A, reinvite.as_bytes()).unwrap();
+    f.offer(Leg::A, &reinvite);
     let moved = rtp(0, 2, 320, 0xa, &[0x10; 160]);
     phone_a_moved.send_to(&moved, relay_for_a).await.unwrap();
     assert_eq!(recv(&phone_b).await, moved, "the new source latched");
@@ -296,7 +317,7 @@ async fn a_new_sdp_version_from_a_moved_phone_relatches_its_leg() {
     phone_a.send_to(&first, relay_for_a).await.unwrap();
     let b = rtp(0, 1, 160, 0xb, &[0x90; 160]);
     phone_b
-        .send_to(&b, call.relay_address(Leg::B))
+        .send_to(&b, f.session.relay_address(Leg::B))
         .await
         .unwrap();
     assert_eq!(recv(&phone_a_moved).await, b);
@@ -307,24 +328,6 @@ async fn a_new_sdp_version_from_a_moved_phone_relatches_its_leg() {
         marker,
         "the old source's packet was dropped"
     );
-    assert_eq!(engine.counters().dropped_wrong_source, 1);
-    call.close().await;
-}
-
-#[tokio::test]
-async fn offers_are_narrowed_to_recordable_codecs_and_answers_are_not() {
-    let engine = engine(44_000);
-    let mut call = engine.open_call("call-6").await.unwrap();
-    let wideband = offer(5000)
-        .replace("RTP/AVP 0 101", "RTP/AVP 9 0 101")
-        .replace("a=rtpmap:0 PCMU", "a=rtpmap:9 G722/8000\r\na=rtpmap:0 PCMU");
-    let to_b = call.rewrite_offer(Leg::A, wideband.as_bytes()).unwrap();
-    assert!(to_b.contains(" RTP/AVP 0 101\r\n"), "{to_b}");
-    assert!(!to_b.contains("G722"), "{to_b}");
-    let to_a = call.rewrite_answer(Leg::B, wideband.as_bytes()).unwrap();
-    assert!(
-        to_a.contains(" RTP/AVP 9 0 101\r\n"),
-        "answers pass as given: {to_a}"
-    );
-    call.close().await;
+    assert_eq!(f.driver.counters().dropped_wrong_source, 1);
+    f.call.close().await;
 }

@@ -1,51 +1,50 @@
-//! The engine: one tokio task that owns the SIP transaction layer, the B2BUA core, the media
-//! seam and the recording coordinator, fed by the transport, its own timers, and messages from
-//! the helper tasks (spool writes, finished recordings, document reloads).
+//! The server: one tokio task that drives the sans-IO [`Engine`] (`callrec-engine`) with the
+//! SIP sockets, the clock and the helpers that do I/O, and carries out its commands.
 //!
-//! The data path of one call: transport → [`TransactionLayer`] → B2BUA [`Core`] (which asks the
-//! [`RelaySeam`] to rewrite SDP onto relay ports) → `CallEvent`s → [`Coordinator`] (policy:
-//! which recordings start, when) → spool entry (blocking pool) → the call's recorder thread →
-//! finished file → spool `finished` → uploader. CDRs are written per leg as legs end.
+//! The data path of one call: transport → [`Engine::handle_message`] (transactions, B2BUA,
+//! media plan, recording coordinator) → commands: open the call's relay
+//! ([`MediaDriver::open_call`]), write the spool entry (blocking pool), start the recorder
+//! thread, write CDRs, finish or discard the recording (blocking pool) and hand it to the
+//! uploader. Each command that does I/O reports back to the engine as an event.
 //!
-//! Nothing on the signalling path waits on disk or HTTP: spool writes run on the blocking pool,
-//! the uploader and CDR writer are tasks of their own.
+//! Nothing here waits on disk or HTTP: spool writes run on the blocking pool, the uploader and
+//! CDR writer are tasks of their own, recorders are threads, and opening a call's relay binds
+//! its sockets without waiting.
 
-pub mod cdr_record;
-pub mod directory;
-pub mod media_seam;
-pub mod recording;
 pub mod recovery;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use callrec_policy::{PolicyConfig, UploadState};
-use callrec_sip::b2bua::{Advertised, CallEvent, CallRef, Core, CoreConfig, HangupCause};
-use callrec_sip::directory::Directory;
-use callrec_sip::transaction::{TimerConfig, TransactionLayer, Transport as Proto};
+use callrec_engine::b2bua::{Advertised, CallRef, CoreConfig};
+use callrec_engine::upload_target::Disposition;
+use callrec_engine::wall_clock::WallClock;
+use callrec_engine::{
+    Command, Engine, EngineConfig, FinishedRecording, MediaCommand, MediaEvent as EngineMediaEvent,
+    RecordedAudio, RecorderStart, SpoolEntry,
+};
+use callrec_kazoo::directory::Directory;
+use callrec_kazoo::load::build_directory;
+use callrec_kazoo::recording::PolicyConfig;
+use callrec_sip::transaction::{TimerConfig, Transport as Proto};
 use tokio::sync::mpsc;
 
 use crate::cdr::CdrSink;
 use crate::config::{Channels as ConfigChannels, Config};
 use crate::documents::DocumentStore;
 use crate::media::{
-    Channels, FinishedRecording, Format as MediaFormat, MediaEngine, MediaEngineConfig, MediaError,
-    MediaEvent, RecordingId, RecordingSpec,
+    CallMedia, Channels, MediaDriver, MediaDriverConfig, MediaEvent, RecordingId, RecordingSpec,
 };
-use crate::spool::{unix_now, unix_now_ms, NewRecording, Spool, UploadMethod, UploadTarget};
-use crate::transport::Transport;
+use crate::spool::{unix_now_ms, NewRecording, Spool, UploadTarget};
+use crate::transport::{Incoming, Transport};
 use crate::upload::UploaderHandle;
 
-use cdr_record::{cdr_json, WallClock};
-use directory::build_directory;
-use media_seam::RelaySeam;
-use recording::{Command, Coordinator, RecordingKind, StartRecording};
-
-/// The long-lived services the engine uses, started by the binary before it.
+/// The long-lived services the server uses, started by the binary before it.
 pub struct Services {
     /// The recording spool.
     pub spool: Arc<Spool>,
@@ -57,10 +56,33 @@ pub struct Services {
     pub store: Arc<dyn DocumentStore>,
 }
 
+/// The bound SIP sockets and what they receive.
+pub struct Listeners {
+    /// The transport (UDP sockets, TCP listeners).
+    pub transport: Transport,
+    /// Messages received.
+    pub incoming: mpsc::Receiver<Incoming>,
+}
+
+impl Listeners {
+    /// Binds SIP on `config.sip.listen` (tests use port 0 and read
+    /// [`Transport::local_addrs`]).
+    pub async fn bind(config: &Config) -> anyhow::Result<Listeners> {
+        let (transport, incoming) =
+            Transport::bind(&config.sip.listen, config.sip.udp, config.sip.tcp)
+                .await
+                .context("cannot bind the SIP sockets (sip.listen)")?;
+        Ok(Listeners {
+            transport,
+            incoming,
+        })
+    }
+}
+
 /// The policy settings taken from the config.
 pub fn policy_config(config: &Config) -> PolicyConfig {
     let mut p = PolicyConfig::default();
-    if let Some(f) = callrec_policy::Format::parse(&config.recording.default_format) {
+    if let Some(f) = callrec_kazoo::recording::Format::parse(&config.recording.default_format) {
         p.default_format = f;
     }
     p.max_time_limit_secs = u32::try_from(config.recording.max_time_limit_s).unwrap_or(u32::MAX);
@@ -76,30 +98,66 @@ pub fn load_directory(
     build_directory(docs, policy).context("documents refused")
 }
 
-/// Messages from helper tasks to the engine.
-enum Internal {
-    /// A spool entry was created for a recording that should start.
-    SpoolReady {
-        start: Box<StartRecording>,
-        result: Result<std::path::PathBuf, String>,
+/// The engine's settings from the config and the bound SIP addresses.
+pub fn engine_config(config: &Config, local: &[(Proto, SocketAddr)]) -> EngineConfig {
+    let timers = TimerConfig {
+        t1: Duration::from_millis(config.sip.t1_ms),
+        t2: Duration::from_millis(config.sip.t2_ms),
+        t4: Duration::from_millis(config.sip.t4_ms),
+    };
+    EngineConfig {
+        core: CoreConfig {
+            advertised: local
+                .iter()
+                .map(|(proto, addr)| Advertised {
+                    transport: *proto,
+                    host: addr.ip().to_string(),
+                    port: addr.port(),
+                })
+                .collect(),
+            user_agent: config.sip.user_agent.clone(),
+            no_answer_timeout: Duration::from_secs(config.sip.no_answer_timeout_s),
+            t1: timers.t1,
+            t2: timers.t2,
+            ..CoreConfig::default()
+        },
+        timers,
+        policy: policy_config(config),
+        relay_ip: config.media.relay_ip,
+        port_min: config.media.port_min,
+        port_max: config.media.port_max,
+        recordable_codecs_only: true,
+        channels: match config.media.channels {
+            ConfigChannels::Stereo => Channels::Stereo,
+            ConfigChannels::Mono => Channels::Mono,
+        },
+    }
+}
+
+/// Reports from the helpers that do I/O for the engine.
+enum Report {
+    /// A spool entry was created (its audio path), or could not be.
+    SpoolCreated {
+        id: String,
+        result: Result<PathBuf, String>,
     },
     /// A recorder closed its file (or failed).
     RecordingDone {
         id: String,
-        result: Box<Result<FinishedRecording, MediaError>>,
+        result: Result<RecordedAudio, String>,
     },
+    /// A call's relay sockets are closed.
+    MediaClosed(CallRef),
     /// A document reload finished.
     Reloaded(Box<Result<Directory, String>>),
 }
 
-/// Runs callrec until `shutdown` completes. Binds SIP on `config.sip.listen` and relays media
-/// on `config.media`. Returns the bound SIP addresses through `bound` as soon as they are known
-/// (tests bind port 0).
+/// Runs callrec on `listeners` until `shutdown` completes.
 pub async fn run(
+    listeners: Listeners,
     config: Config,
     services: Services,
     shutdown: impl Future<Output = ()>,
-    bound: Option<tokio::sync::oneshot::Sender<Vec<(Proto, SocketAddr)>>>,
 ) -> anyhow::Result<()> {
     let policy = policy_config(&config);
     let dir = Arc::new(load_directory(services.store.as_ref(), &policy)?);
@@ -110,72 +168,39 @@ pub async fn run(
         resources = dir.resources().len(),
         "documents loaded"
     );
-
-    let (transport, mut incoming) =
-        Transport::bind(&config.sip.listen, config.sip.udp, config.sip.tcp)
-            .await
-            .context("cannot bind the SIP sockets (sip.listen)")?;
+    let Listeners {
+        transport,
+        mut incoming,
+    } = listeners;
     let local = transport.local_addrs();
     for (proto, addr) in &local {
         tracing::info!(transport = ?proto, %addr, "SIP listening");
     }
-    if let Some(tx) = bound {
-        let _ = tx.send(local.clone());
-    }
-
-    let media_cfg = MediaEngineConfig {
+    let engine = Engine::new(
+        engine_config(&config, &local),
+        dir,
+        WallClock::new(Instant::now(), unix_now_ms()),
+        Box::new(callrec_sip::token::random_u128),
+    )
+    .context("media.port_min/port_max")?;
+    let media = MediaDriver::new(MediaDriverConfig {
         relay_ip: config.media.relay_ip,
-        port_min: config.media.port_min,
-        port_max: config.media.port_max,
         media_timeout: Duration::from_secs(config.media.media_timeout_s),
         hold_timeout: config
             .media
             .media_timeout_on_hold
             .then(|| Duration::from_secs(config.media.media_timeout_s)),
-        ..MediaEngineConfig::default()
-    };
-    let media = MediaEngine::new(media_cfg).context("media.port_min/port_max")?;
-
-    let timers = TimerConfig {
-        t1: Duration::from_millis(config.sip.t1_ms),
-        t2: Duration::from_millis(config.sip.t2_ms),
-        t4: Duration::from_millis(config.sip.t4_ms),
-    };
-    let core_cfg = CoreConfig {
-        advertised: local
-            .iter()
-            .map(|(proto, addr)| Advertised {
-                transport: *proto,
-                host: addr.ip().to_string(),
-                port: addr.port(),
-            })
-            .collect(),
-        user_agent: config.sip.user_agent.clone(),
-        no_answer_timeout: Duration::from_secs(config.sip.no_answer_timeout_s),
-        t1: timers.t1,
-        t2: timers.t2,
-        gregorian_now,
-        ..CoreConfig::default()
-    };
-
-    let mut engine = Engine {
-        txl: TransactionLayer::new(timers),
-        core: Core::new(core_cfg, dir.clone()),
-        seam: RelaySeam::new(media),
-        coordinator: Coordinator::new(policy.clone(), Box::new(rand::random::<u128>)),
-        dir,
+        ..MediaDriverConfig::default()
+    });
+    let mut server = Server {
+        engine,
+        media,
+        calls: HashMap::new(),
+        recorders: HashMap::new(),
         policy,
         transport: transport.clone(),
         services,
-        clock: WallClock::new(Instant::now(), unix_now_ms()),
-        recorders: HashMap::new(),
-        early_stops: HashSet::new(),
-        channels: match config.media.channels {
-            ConfigChannels::Stereo => Channels::Stereo,
-            ConfigChannels::Mono => Channels::Mono,
-        },
-        record_caller_calls: HashSet::new(),
-        internal: mpsc::unbounded_channel(),
+        reports: mpsc::unbounded_channel(),
     };
 
     #[cfg(unix)]
@@ -188,10 +213,7 @@ pub async fn run(
     tokio::pin!(shutdown);
 
     loop {
-        let deadline = [engine.txl.poll_timeout(), engine.core.poll_timeout()]
-            .into_iter()
-            .flatten()
-            .min();
+        let deadline = server.engine.poll_timeout();
         let sleep = async {
             match deadline {
                 Some(d) => tokio::time::sleep_until(d.into()).await,
@@ -207,273 +229,219 @@ pub async fn run(
             msg = incoming.recv() => {
                 let Some(inc) = msg else { break };
                 let now = Instant::now();
-                engine.txl.handle_message(now, inc.from, inc.msg);
-                engine.pump(now);
+                server.engine.handle_message(now, inc.from, inc.msg);
+                server.drive(now);
             }
-            msg = engine.internal.1.recv() => {
-                if let Some(msg) = msg {
-                    engine.on_internal(msg).await;
+            report = server.reports.1.recv() => {
+                if let Some(report) = report {
+                    server.on_report(report);
                 }
             }
             _ = sleep => {
                 let now = Instant::now();
-                engine.txl.handle_timeout(now);
-                engine.core.handle_timeout(now, &mut engine.txl, &mut engine.seam);
-                engine.pump(now);
+                server.engine.handle_timeout(now);
+                server.drive(now);
             }
-            _ = media_tick.tick() => engine.poll_media_events(),
-            _ = stats_tick.tick() => engine.log_stats(),
-            _ = hup_recv => engine.reload(),
+            _ = media_tick.tick() => server.poll_media_events(),
+            _ = stats_tick.tick() => server.log_stats(),
+            _ = hup_recv => server.reload(),
         }
     }
 
-    engine.shutdown().await;
-    engine.log_stats();
+    server.shutdown().await;
+    server.log_stats();
     transport.shutdown();
     Ok(())
 }
 
-fn gregorian_now() -> u64 {
-    unix_now() + cdr_record::GREGORIAN_UNIX_OFFSET_SECS
-}
-
-struct Engine {
-    txl: TransactionLayer,
-    core: Core,
-    seam: RelaySeam,
-    coordinator: Coordinator,
-    dir: Arc<Directory>,
+struct Server {
+    engine: Engine,
+    media: MediaDriver,
+    /// Open relays.
+    calls: HashMap<CallRef, CallMedia>,
+    /// Running recorders: recording id → (call, the recorder's id in its call's relay).
+    recorders: HashMap<String, (CallRef, RecordingId)>,
     policy: PolicyConfig,
     transport: Transport,
     services: Services,
-    clock: WallClock,
-    /// Running recorders: recording id → (call, the call media's recorder id).
-    recorders: HashMap<String, (CallRef, RecordingId)>,
-    /// Stops that arrived while the recording's spool entry was still being created.
-    early_stops: HashSet<String>,
-    channels: Channels,
-    /// Calls answered by `record_caller`: they end on any DTMF digit.
-    record_caller_calls: HashSet<CallRef>,
-    internal: (
-        mpsc::UnboundedSender<Internal>,
-        mpsc::UnboundedReceiver<Internal>,
+    reports: (
+        mpsc::UnboundedSender<Report>,
+        mpsc::UnboundedReceiver<Report>,
     ),
 }
 
-impl Engine {
-    /// After any input: send what the transaction layer wants sent, hand its events to the
-    /// core, and the core's events to the coordinator, until all are drained.
-    fn pump(&mut self, now: Instant) {
+impl Server {
+    /// After any input to the engine: send what it wants sent, carry out its commands (which
+    /// may feed it more input), until both are drained.
+    fn drive(&mut self, now: Instant) {
         loop {
-            while let Some(t) = self.txl.poll_transmit() {
+            while let Some(t) = self.engine.poll_transmit() {
                 self.transport.send(t);
             }
-            if let Some(ev) = self.txl.poll_event() {
-                self.core
-                    .handle_tx_event(now, ev, &mut self.txl, &mut self.seam);
-                continue;
-            }
-            if let Some(ev) = self.core.poll_event() {
-                self.on_call_event(now, ev);
-                continue;
-            }
-            break;
+            let Some(command) = self.engine.poll_command() else {
+                break;
+            };
+            self.execute(now, command);
         }
     }
 
-    fn on_call_event(&mut self, now: Instant, ev: CallEvent) {
-        let unix = self.clock.unix_secs(now);
-        if let CallEvent::LegEnded { call, leg, cdr } = &ev {
-            let recs = self.coordinator.recordings_for_leg(now, *call, *leg);
-            let record = cdr_json(cdr, &recs, &self.clock);
-            if !self.services.cdrs.write(record) {
-                tracing::warn!(%call, "CDR dropped: the CDR writer is behind");
+    fn execute(&mut self, now: Instant, command: Command) {
+        match command {
+            Command::Media(MediaCommand::Open { call, ports }) => {
+                match self.media.open_call(&call.to_string(), ports) {
+                    Ok(media) => {
+                        self.calls.insert(call, media);
+                    }
+                    Err(e) => {
+                        tracing::warn!(%call, error = %e, "cannot open the call's relay");
+                        self.engine.handle_media_failed(now, call);
+                    }
+                }
             }
-        }
-        match &ev {
-            CallEvent::RecordCaller { call, .. } => {
-                self.record_caller_calls.insert(*call);
+            Command::Media(MediaCommand::Relay { call, command }) => {
+                if let Some(media) = self.calls.get(&call) {
+                    let _ = media.apply(command);
+                }
             }
-            CallEvent::CallEnded { call } => {
-                self.record_caller_calls.remove(call);
-            }
-            _ => {}
-        }
-        let commands = self.coordinator.handle(now, unix, &ev, self.dir.as_ref());
-        for c in commands {
-            match c {
-                Command::Start(start) => self.create_spool_entry(start),
-                Command::Stop { call, id } => self.stop_recorder(call, &id),
-            }
-        }
-    }
-
-    /// Creates the spool entry on the blocking pool; the recorder starts when it is there.
-    fn create_spool_entry(&self, start: Box<StartRecording>) {
-        let spool = self.services.spool.clone();
-        let tx = self.internal.0.clone();
-        let new = NewRecording {
-            id: start.id.clone(),
-            file_name: start.metadata.file_name.clone(),
-            content_type: start.format.content_type().to_owned(),
-            target: UploadTarget {
-                method: match start.metadata.method {
-                    callrec_policy::Method::Put => UploadMethod::Put,
-                    callrec_policy::Method::Post => UploadMethod::Post,
-                },
-                url: start
-                    .fixed_upload_url
-                    .clone()
-                    .or_else(|| start.metadata.url.clone())
-                    .unwrap_or_default(),
+            Command::Media(MediaCommand::Close { call }) => match self.calls.remove(&call) {
+                Some(media) => {
+                    let tx = self.reports.0.clone();
+                    tokio::spawn(async move {
+                        // Closing stops the call's recorders; their waiters report the files.
+                        media.close().await;
+                        let _ = tx.send(Report::MediaClosed(call));
+                    });
+                }
+                None => self.engine.handle_media_closed(call),
             },
-            metadata: serde_json::to_value(&start.metadata).unwrap_or_default(),
+            Command::CreateSpoolEntry(entry) => self.create_spool_entry(*entry),
+            Command::StartRecorder(start) => self.start_recorder(now, *start),
+            Command::StopRecorder { call, id } => {
+                if let (Some((_, rid)), Some(media)) =
+                    (self.recorders.get(&id), self.calls.get(&call))
+                {
+                    media.request_stop(*rid);
+                }
+                // If the call's media is gone, closing it already stopped the recorder.
+            }
+            Command::FinishRecording(finished) => self.finish_recording(*finished),
+            Command::DiscardRecording { id } => {
+                let spool = self.services.spool.clone();
+                tokio::task::spawn_blocking(move || match spool.discard(&id) {
+                    Ok(_) => tracing::info!(recording = %id, "recording discarded"),
+                    Err(e) => tracing::error!(recording = %id, error = %e, "spool update failed"),
+                });
+            }
+            Command::WriteCdr(cdr) => {
+                if !self.services.cdrs.write(*cdr) {
+                    tracing::warn!("CDR dropped: the CDR writer is behind");
+                }
+            }
+        }
+    }
+
+    /// Writes the spool entry on the blocking pool; the engine starts the recorder when it is
+    /// there.
+    fn create_spool_entry(&self, entry: SpoolEntry) {
+        let spool = self.services.spool.clone();
+        let tx = self.reports.0.clone();
+        let new = NewRecording {
+            id: entry.id.clone(),
+            file_name: entry.file_name,
+            content_type: entry.content_type.to_owned(),
+            target: UploadTarget {
+                method: entry.metadata.method.into(),
+                url: entry.metadata.url.clone().unwrap_or_default(),
+            },
+            metadata: serde_json::to_value(&entry.metadata).unwrap_or_default(),
         };
         tokio::task::spawn_blocking(move || {
             let result = spool
                 .create(new)
                 .map(|e| e.audio_path)
                 .map_err(|e| e.to_string());
-            let _ = tx.send(Internal::SpoolReady { start, result });
+            let _ = tx.send(Report::SpoolCreated {
+                id: entry.id,
+                result,
+            });
         });
     }
 
-    fn stop_recorder(&mut self, call: CallRef, id: &str) {
-        let Some((_, rid)) = self.recorders.get(id).copied() else {
-            // Not started yet (the spool entry is being written): stop it as soon as it starts.
-            self.early_stops.insert(id.to_owned());
-            return;
-        };
-        if let Some(media) = self.seam.call_mut(call) {
-            media.request_stop(rid);
-        }
-        // If the call's media is gone, closing it already stopped the recorder.
-    }
-
-    async fn on_internal(&mut self, msg: Internal) {
-        match msg {
-            Internal::SpoolReady { start, result } => self.start_recorder(start, result).await,
-            Internal::RecordingDone { id, result } => self.recording_done(id, *result),
-            Internal::Reloaded(r) => match *r {
-                Ok(dir) => {
-                    let dir = Arc::new(dir);
-                    self.core.set_directory(dir.clone());
-                    self.dir = dir;
-                    tracing::info!("documents reloaded");
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "document reload refused; keeping the old documents");
-                }
-            },
-        }
-    }
-
-    async fn start_recorder(
-        &mut self,
-        start: Box<StartRecording>,
-        result: Result<std::path::PathBuf, String>,
-    ) {
-        let path = match result {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::error!(recording = %start.id, error = %e, "cannot create the spool entry; not recording");
-                let _ = self.coordinator.finished(&start.id, 0);
-                return;
-            }
-        };
+    fn start_recorder(&mut self, now: Instant, start: RecorderStart) {
         let spec = RecordingSpec {
-            path,
+            path: start.path,
             format: match start.format {
-                callrec_policy::Format::Mp3 => MediaFormat::Mp3,
-                callrec_policy::Format::Wav => MediaFormat::Wav,
+                callrec_kazoo::recording::Format::Mp3 => crate::media::Format::Mp3,
+                callrec_kazoo::recording::Format::Wav => crate::media::Format::Wav,
             },
-            channels: match start.kind {
-                RecordingKind::Call => self.channels,
-                RecordingKind::CallerOnly => Channels::CallerOnly,
-            },
+            channels: start.channels,
             sample_rate: start.sample_rate,
             time_limit: start.time_limit,
-            ..RecordingSpec::new(std::path::PathBuf::new())
+            ..RecordingSpec::new(PathBuf::new())
         };
-        let tx = self.internal.0.clone();
-        let id = start.id.clone();
-        let Some(media) = self.seam.call_mut(start.call) else {
-            // The call ended (or never had media) before the spool entry was ready.
-            let _ = tx.send(Internal::RecordingDone {
-                id,
-                result: Box::new(Err(MediaError::Closed)),
-            });
+        let Some(media) = self.calls.get_mut(&start.call) else {
+            self.engine.handle_recording_finished(
+                now,
+                &start.id,
+                Err("the call's media is closed".to_owned()),
+            );
             return;
         };
-        match media.start_recording(spec).await {
+        match media.start_recording(spec, start.codecs) {
             Ok(handle) => {
-                if self.early_stops.remove(&id) {
-                    media.request_stop(handle.id());
-                }
-                self.recorders.insert(id.clone(), (start.call, handle.id()));
+                self.recorders
+                    .insert(start.id.clone(), (start.call, handle.id()));
+                let tx = self.reports.0.clone();
+                let id = start.id;
                 tokio::spawn(async move {
-                    let result = handle.wait().await;
-                    let _ = tx.send(Internal::RecordingDone {
-                        id,
-                        result: Box::new(result),
-                    });
+                    let result = handle
+                        .wait()
+                        .await
+                        .map(|f| RecordedAudio {
+                            duration_ms: f.duration_ms(),
+                            sample_rate: f.sample_rate,
+                            channels: f.channels,
+                        })
+                        .map_err(|e| e.to_string());
+                    let _ = tx.send(Report::RecordingDone { id, result });
                 });
             }
-            Err(e) => {
-                let _ = tx.send(Internal::RecordingDone {
-                    id,
-                    result: Box::new(Err(e)),
-                });
-            }
+            Err(e) => self
+                .engine
+                .handle_recording_finished(now, &start.id, Err(e.to_string())),
         }
     }
 
-    fn recording_done(&mut self, id: String, result: Result<FinishedRecording, MediaError>) {
-        self.recorders.remove(&id);
-        self.early_stops.remove(&id);
-        let duration_ms = match &result {
-            Ok(f) => f.duration.as_millis() as u64,
-            Err(e) => {
-                tracing::warn!(recording = %id, error = %e, "recorder failed");
-                0
-            }
-        };
-        let Some(done) = self.coordinator.finished(&id, duration_ms) else {
-            return;
-        };
+    /// Updates the spool entry on the blocking pool and hands the recording to the uploader
+    /// (or keeps it locally), as the engine decided.
+    fn finish_recording(&self, finished: FinishedRecording) {
         let spool = self.services.spool.clone();
         let uploader = self.services.uploader.clone();
-        let mut metadata = done.metadata;
-        if let Ok(f) = &result {
-            metadata.sample_rate = f.sample_rate;
-            metadata.channels = f.channels;
-        }
-        let recorded = result.is_ok();
         tokio::task::spawn_blocking(move || {
+            let FinishedRecording {
+                id,
+                duration_ms,
+                metadata,
+                disposition,
+            } = finished;
+            let meta_json = serde_json::to_value(&metadata).unwrap_or_default();
             let outcome = (|| -> Result<&'static str, crate::spool::SpoolError> {
-                if done.discard || !recorded {
-                    spool.discard(&id)?;
-                    return Ok("discarded");
-                }
-                let upload = done
-                    .fixed_upload_url
-                    .clone()
-                    .or_else(|| callrec_policy::upload_request(&metadata).map(|r| r.url));
-                let meta_json = serde_json::to_value(&metadata).unwrap_or_default();
                 spool.update(&id, |r| {
-                    if let Some(url) = &upload {
-                        r.target.url = url.clone();
+                    match &disposition {
+                        Disposition::Upload(req) => r.target = UploadTarget::from(req),
+                        Disposition::KeepLocal => r.target.url = String::new(),
                     }
                     r.metadata = meta_json;
                     Ok(())
                 })?;
                 spool.finish(&id, duration_ms)?;
-                if upload.is_some() && !matches!(metadata.upload, UploadState::NoUrl) {
-                    uploader.enqueue(id.clone());
-                    Ok("queued for upload")
-                } else {
-                    Ok("kept locally (no url)")
-                }
+                Ok(match disposition {
+                    Disposition::Upload(_) => {
+                        uploader.enqueue(id.clone());
+                        "queued for upload"
+                    }
+                    Disposition::KeepLocal => "kept locally (no url)",
+                })
             })();
             match outcome {
                 Ok(what) => tracing::info!(recording = %id, duration_ms, "recording {what}"),
@@ -482,41 +450,60 @@ impl Engine {
         });
     }
 
-    fn poll_media_events(&mut self) {
-        let mut hangups = Vec::new();
-        for (call, media) in self.seam.calls_mut() {
-            while let Some(ev) = media.try_event() {
-                match ev {
-                    MediaEvent::MediaTimeout => hangups.push((*call, HangupCause::MediaTimeout)),
-                    MediaEvent::Dtmf { digit, .. } => {
-                        if self.record_caller_calls.contains(call) {
-                            tracing::debug!(%call, %digit, "DTMF ends record_caller");
-                            hangups.push((*call, HangupCause::NormalClearing));
-                        }
-                    }
-                    MediaEvent::RecordingTimeLimit { .. } => {}
+    fn on_report(&mut self, report: Report) {
+        let now = Instant::now();
+        match report {
+            Report::SpoolCreated { id, result } => {
+                self.engine.handle_spool_created(now, &id, result);
+            }
+            Report::RecordingDone { id, result } => {
+                self.recorders.remove(&id);
+                self.engine.handle_recording_finished(now, &id, result);
+            }
+            Report::MediaClosed(call) => self.engine.handle_media_closed(call),
+            Report::Reloaded(r) => match *r {
+                Ok(dir) => {
+                    self.engine.set_directory(Arc::new(dir));
+                    tracing::info!("documents reloaded");
                 }
+                Err(e) => {
+                    tracing::error!(error = %e, "document reload refused; keeping the old documents");
+                }
+            },
+        }
+        self.drive(now);
+    }
+
+    fn poll_media_events(&mut self) {
+        let mut events = Vec::new();
+        for (call, media) in &mut self.calls {
+            while let Some(ev) = media.try_event() {
+                events.push((*call, ev));
             }
         }
-        if hangups.is_empty() {
+        if events.is_empty() {
             return;
         }
         let now = Instant::now();
-        for (call, cause) in hangups {
-            self.core
-                .hangup(now, call, cause, &mut self.txl, &mut self.seam);
+        for (call, ev) in events {
+            let ev = match ev {
+                MediaEvent::MediaTimeout => EngineMediaEvent::Timeout,
+                MediaEvent::Dtmf { leg, digit } => EngineMediaEvent::Dtmf { leg, digit },
+            };
+            self.engine.handle_media_event(now, call, ev);
         }
-        self.pump(now);
+        self.drive(now);
     }
 
     /// Counters an operator watches: calls, relay packets and drops, recorder frames dropped
     /// (must stay 0), uploads, CDRs.
     fn log_stats(&self) {
-        let m = self.seam.engine().counters();
+        let m = self.media.counters();
         let u = self.services.uploader.stats();
+        let e = self.engine.stats();
         tracing::info!(
-            calls = self.core.call_count(),
-            media_calls = self.seam.open_calls(),
+            calls = e.calls,
+            media_calls = e.media_calls,
             rtp_relayed = m.relayed,
             rtp_dropped_not_rtp = m.dropped_not_rtp,
             rtp_dropped_wrong_source = m.dropped_wrong_source,
@@ -535,30 +522,22 @@ impl Engine {
     fn reload(&self) {
         let store = self.services.store.clone();
         let policy = self.policy.clone();
-        let tx = self.internal.0.clone();
+        let tx = self.reports.0.clone();
         tokio::task::spawn_blocking(move || {
             let result = load_directory(store.as_ref(), &policy).map_err(|e| format!("{e:#}"));
-            let _ = tx.send(Internal::Reloaded(Box::new(result)));
+            let _ = tx.send(Report::Reloaded(Box::new(result)));
         });
     }
 
     /// Hangs up every call, waits (bounded) for recordings to be finished and spooled.
     async fn shutdown(&mut self) {
         let now = Instant::now();
-        for call in self.coordinator.call_refs() {
-            self.core.hangup(
-                now,
-                call,
-                HangupCause::ManagerRequest,
-                &mut self.txl,
-                &mut self.seam,
-            );
-        }
-        self.pump(now);
+        self.engine.hangup_all(now);
+        self.drive(now);
         let until = tokio::time::Instant::now() + Duration::from_secs(5);
-        while !self.coordinator.open_recordings().is_empty() {
-            match tokio::time::timeout_at(until, self.internal.1.recv()).await {
-                Ok(Some(msg)) => self.on_internal(msg).await,
+        while self.engine.open_recordings() > 0 {
+            match tokio::time::timeout_at(until, self.reports.1.recv()).await {
+                Ok(Some(report)) => self.on_report(report),
                 _ => break,
             }
         }

@@ -1,13 +1,15 @@
-//! After a crash: recordings the spool recovered (their audio repaired) still carry the upload
-//! target they were created with — the bare document `url` — because the KAZOO-compatible URL
-//! names the duration, which was not known yet. This completes their metadata from the audio
-//! file and rebuilds the URL exactly as a normal finish would.
+//! After a crash: recordings the spool recovered (their audio repaired) still carry the
+//! metadata they were created with, without a duration. This measures each repaired audio
+//! file and lets the engine's one upload-target builder
+//! ([`callrec_engine::upload_target::recovered`]) say where it goes, exactly as a normal
+//! finish would.
 
 use std::path::Path;
 
-use callrec_policy::{Format, RecordingMetadata};
+use callrec_engine::upload_target::{recovered, Disposition};
+use callrec_kazoo::recording::Format;
 
-use crate::spool::{Spool, SpoolError};
+use crate::spool::{Spool, SpoolError, UploadTarget};
 
 /// Length of an audio file in milliseconds: exact for WAV (from the repaired header); for MP3
 /// estimated from the file size at the recorder's CBR bit rate (32 kbit/s by default).
@@ -25,39 +27,61 @@ pub fn audio_duration_ms(path: &Path, format: Format) -> Option<u64> {
     }
 }
 
-/// Completes the metadata and upload URL of each recovered entry (`ids` as returned by
-/// [`Spool::recover`]). Entries that finished normally are left as they are.
-pub fn finalize_recovered(spool: &Spool, ids: &[String]) -> Result<usize, SpoolError> {
-    let mut fixed = 0;
+/// What recovery found, by recording id.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RecoveryOutcome {
+    /// Recordings to hand to the uploader.
+    pub upload: Vec<String>,
+    /// Recordings kept locally (their rule has no `url`): never uploaded.
+    pub kept_local: Vec<String>,
+    /// How many were cut off by the crash and repaired.
+    pub repaired: usize,
+}
+
+/// Completes the metadata and upload target of each entry [`Spool::recover`] returned (`ids`)
+/// and sorts them into uploads and local recordings.
+pub fn finalize_recovered(spool: &Spool, ids: &[String]) -> Result<RecoveryOutcome, SpoolError> {
+    let mut out = RecoveryOutcome::default();
     for id in ids {
         let record = spool.get(id)?;
-        if record.last_error.as_deref() != Some("recovered after crash") {
-            continue;
-        }
-        let Ok(mut meta) = serde_json::from_value::<RecordingMetadata>(record.metadata.clone())
-        else {
-            continue;
-        };
-        let audio = spool.audio_path(&record);
-        if let Some(ms) = audio_duration_ms(&audio, meta.format) {
-            meta.duration_ms = ms;
-        }
-        // A fixed URL (record_caller) already names the file; a document URL is a base.
-        let url = if meta.url.as_deref() == Some(record.target.url.as_str()) {
-            callrec_policy::upload_request(&meta).map(|r| r.url)
-        } else {
-            None
-        };
-        let json = serde_json::to_value(&meta).unwrap_or(record.metadata.clone());
-        spool.update(id, |r| {
-            if let Some(url) = &url {
-                r.target.url = url.clone();
+        let cut_off = record.last_error.as_deref() == Some("recovered after crash");
+        if !cut_off {
+            // Finished normally before the restart: its target was decided then.
+            if record.target.url.is_empty() {
+                out.kept_local.push(id.clone());
+            } else {
+                out.upload.push(id.clone());
             }
-            r.duration_ms = Some(meta.duration_ms);
+            continue;
+        }
+        let format = record
+            .metadata
+            .get("format")
+            .and_then(|f| serde_json::from_value::<Format>(f.clone()).ok())
+            .unwrap_or(Format::Wav);
+        let measured = audio_duration_ms(&spool.audio_path(&record), format);
+        let Some(done) = recovered(&record.metadata, measured) else {
+            out.upload.push(id.clone());
+            continue;
+        };
+        let json = serde_json::to_value(&done.metadata).unwrap_or(record.metadata.clone());
+        spool.update(id, |r| {
+            r.target = match &done.disposition {
+                Disposition::Upload(req) => UploadTarget::from(req),
+                Disposition::KeepLocal => UploadTarget {
+                    method: r.target.method,
+                    url: String::new(),
+                },
+            };
+            r.duration_ms = Some(done.metadata.duration_ms);
             r.metadata = json;
             Ok(())
         })?;
-        fixed += 1;
+        out.repaired += 1;
+        match done.disposition {
+            Disposition::Upload(_) => out.upload.push(id.clone()),
+            Disposition::KeepLocal => out.kept_local.push(id.clone()),
+        }
     }
-    Ok(fixed)
+    Ok(out)
 }

@@ -319,7 +319,7 @@ impl Spool {
 
     /// Like [`Spool::finish`], and also replaces the upload target and the metadata: the upload
     /// URL's query carries `duration_ms`, so the engine rebuilds it (with
-    /// `callrec_policy::upload_request`) once the recording has ended. The metadata's
+    /// `callrec_kazoo::recording::upload_request`) once the recording has ended. The metadata's
     /// `duration_ms` key is set to `duration_ms` as in `finish`.
     pub fn finish_with(
         &self,

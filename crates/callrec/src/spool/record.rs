@@ -79,17 +79,17 @@ pub struct SpoolRecord {
     pub metadata: serde_json::Value,
 }
 
-impl From<callrec_policy::Method> for UploadMethod {
-    fn from(m: callrec_policy::Method) -> Self {
+impl From<callrec_kazoo::recording::Method> for UploadMethod {
+    fn from(m: callrec_kazoo::recording::Method) -> Self {
         match m {
-            callrec_policy::Method::Put => UploadMethod::Put,
-            callrec_policy::Method::Post => UploadMethod::Post,
+            callrec_kazoo::recording::Method::Put => UploadMethod::Put,
+            callrec_kazoo::recording::Method::Post => UploadMethod::Post,
         }
     }
 }
 
-impl From<&callrec_policy::UploadRequest> for UploadTarget {
-    fn from(r: &callrec_policy::UploadRequest) -> Self {
+impl From<&callrec_kazoo::recording::UploadRequest> for UploadTarget {
+    fn from(r: &callrec_kazoo::recording::UploadRequest) -> Self {
         UploadTarget {
             method: r.method.into(),
             url: r.url.clone(),

@@ -16,7 +16,6 @@
 //!
 //! | file | what |
 //! | --- | --- |
-//! | `inbound.rs` | parse, error reply, received/rport stamping |
 //! | `udp.rs` | the UDP receive loop and `send_to` |
 //! | `tcp.rs` | listeners, connections (framing, keep-alive, idle), outbound connect |
 //! | `counters.rs` | [`Counters`], [`CounterSnapshot`] |
@@ -48,7 +47,6 @@
 
 mod counters;
 mod error;
-mod inbound;
 mod tcp;
 mod udp;
 

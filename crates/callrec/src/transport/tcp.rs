@@ -15,8 +15,8 @@ use tokio::time::timeout;
 use tracing::debug;
 
 use super::counters::Counters;
-use super::inbound::{canonical, decode, Decoded};
 use super::{ConnHandle, Incoming, Shared};
+use callrec_sip::message::inbound::{canonical, decode, Decoded};
 
 /// Accepts connections until shutdown.
 pub(crate) async fn run_listener(shared: Arc<Shared>, listener: TcpListener) {

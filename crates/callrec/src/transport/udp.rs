@@ -8,8 +8,8 @@ use tokio::net::UdpSocket;
 use tracing::debug;
 
 use super::counters::Counters;
-use super::inbound::{canonical, decode, Decoded};
 use super::{Incoming, Shared};
+use callrec_sip::message::inbound::{canonical, decode, Decoded};
 
 /// Largest datagram read (the IPv4/IPv6 UDP payload limit).
 const MAX_DATAGRAM: usize = 65_535;

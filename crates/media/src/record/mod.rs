@@ -2,7 +2,7 @@
 //!
 //! relay → [`FrameSender::push`] (bounded queue, never blocks, drops counted) → [`Recorder`]:
 //! [`Sequencer`] (reorder, duplicates, wrap, SSRC change, 64-bit timestamps) → decoder
-//! ([`Codec`]: G.711; telephone-event becomes [`RecorderEvent::Dtmf`]) → [`Timeline`] (placement
+//! ([`Codec`]: G.711; telephone-event counted; DTMF digits are detected by the relay) → [`Timeline`] (placement
 //! by RTP timestamp anchored on arrival time, gaps filled with silence) → stereo/mono output →
 //! [`Resampler`] → [`AudioSink`] ([`WavSink`], [`Mp3Sink`]), written as `<name>.part` and renamed
 //! when finished. [`repair_wav`] fixes a WAV cut off by a crash.
@@ -27,7 +27,7 @@ pub use dtmf::{DtmfDetector, TelephoneEvent};
 pub use error::RecordError;
 pub use mp3::Mp3Sink;
 pub use queue::{frame_queue, Frame, FrameReceiver, FrameSender, Received};
-pub use recorder::{FinishedRecording, Recorder, RecorderConfig, RecorderEvent, RecorderStats};
+pub use recorder::{FinishedRecording, Recorder, RecorderConfig, RecorderStats};
 pub use repair::{repair_wav, RepairedWav};
 pub use resample::Resampler;
 pub use sequencer::{SequencedPacket, Sequencer, SequencerConfig, SequencerStats};

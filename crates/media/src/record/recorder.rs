@@ -3,12 +3,10 @@
 //! It is fed [`Frame`](super::Frame)s (raw RTP packets with leg and arrival time) and never reads
 //! the clock: arrival times and the stop time come from the caller.
 
-use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use super::codec::{Codec, CodecMap};
-use super::dtmf::DtmfDetector;
 use super::error::RecordError;
 use super::mp3::Mp3Sink;
 use super::queue::Frame;
@@ -27,22 +25,6 @@ pub struct RecorderConfig {
     pub sequencer: SequencerConfig,
     /// The timeline's placement tolerances and latency.
     pub timeline: TimelineConfig,
-}
-
-/// Something the recorder noticed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RecorderEvent {
-    /// A DTMF digit (RFC 4733) from `leg`, reported once per key press.
-    Dtmf {
-        /// The leg that sent it.
-        leg: Leg,
-        /// `0`-`9`, `*`, `#`, `A`-`D`.
-        digit: char,
-        /// Arrival time of the event's first packet.
-        at: Instant,
-    },
-    /// A packet arrived at or after the time limit; the recording should be stopped.
-    TimeLimitReached,
 }
 
 /// What the recorder counted.
@@ -87,7 +69,6 @@ pub struct FinishedRecording {
 struct LegState {
     sequencer: Sequencer,
     codecs: CodecMap,
-    dtmf: DtmfDetector,
     /// A stream start seen on a non-audio packet, to apply to the next audio packet.
     discontinuity: bool,
 }
@@ -156,9 +137,7 @@ pub struct Recorder {
     legs: [LegState; 2],
     timeline: Timeline,
     output: Output,
-    events: VecDeque<RecorderEvent>,
     stats: RecorderStats,
-    limit_reported: bool,
     released: Vec<SequencedPacket>,
     decoded: Vec<i16>,
 }
@@ -224,9 +203,7 @@ impl Recorder {
             sample_rate,
             start,
             legs: [leg(codecs_a), leg(codecs_b)],
-            events: VecDeque::new(),
             stats: RecorderStats::default(),
-            limit_reported: false,
             released: Vec::new(),
             decoded: Vec::new(),
         })
@@ -247,11 +224,6 @@ impl Recorder {
         stats
     }
 
-    /// The next event (DTMF digits, time limit).
-    pub fn poll_event(&mut self) -> Option<RecorderEvent> {
-        self.events.pop_front()
-    }
-
     /// Takes one queued frame.
     pub fn push_frame(&mut self, frame: Frame) -> Result<(), RecordError> {
         self.push(frame.leg, frame.at, &frame.packet)
@@ -262,11 +234,9 @@ impl Recorder {
     pub fn push(&mut self, leg: Leg, at: Instant, packet: &[u8]) -> Result<(), RecordError> {
         self.stats.frames += 1;
         if at >= self.deadline() {
+            // The relay stops feeding a recording at its time limit (`CallRelay`); a frame
+            // already queued past it is counted, not recorded.
             self.stats.after_limit += 1;
-            if !self.limit_reported {
-                self.limit_reported = true;
-                self.events.push_back(RecorderEvent::TimeLimitReached);
-            }
             return Ok(());
         }
         let Ok(header) = RtpHeader::parse(packet) else {
@@ -298,18 +268,8 @@ impl Recorder {
             state.discontinuity |= packet.discontinuity;
             match state.codecs.get(packet.payload_type) {
                 Codec::TelephoneEvent => {
+                    // DTMF is detected (once) by the relay, on arrival: see `CallRelay`.
                     self.stats.telephone_events += 1;
-                    if let Some(digit) =
-                        state
-                            .dtmf
-                            .on_packet(packet.ssrc, packet.timestamp as u32, &packet.payload)
-                    {
-                        self.events.push_back(RecorderEvent::Dtmf {
-                            leg,
-                            digit,
-                            at: packet.at,
-                        });
-                    }
                 }
                 codec if codec.is_audio() => {
                     self.decoded.clear();

@@ -1,5 +1,5 @@
 //! The per-call relay state machine (sans-IO): symmetric latching, forwarding decisions with
-//! counted drop reasons, and media-timeout detection.
+//! counted drop reasons, media-timeout detection, DTMF digits and recording time limits.
 //!
 //! Each leg has its own relay port pair. A datagram that arrives on leg X's socket came from
 //! party X and is forwarded from leg Y's socket (Y = the other leg) to party Y's address: the
@@ -12,8 +12,9 @@ use std::time::{Duration, Instant};
 
 use super::decision::{Channel, Decision, DropReason};
 use super::leg::Leg;
-use super::rtp_header::{classify, PacketKind, RtcpHeader};
+use super::rtp_header::{classify, PacketKind, RtcpHeader, RtpHeader};
 use crate::counters::Counters;
+use crate::record::DtmfDetector;
 
 /// Relay settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +43,21 @@ pub enum RelayEvent {
         /// When the last valid packet arrived.
         last_packet: Instant,
     },
+    /// A DTMF key (RFC 4733 telephone-event) pressed on `leg`, reported once per press.
+    Dtmf {
+        /// The leg that sent it.
+        leg: Leg,
+        /// `0`-`9`, `*`, `#`, `A`-`D`.
+        digit: char,
+    },
+    /// A recording fed by this call reached its time limit: stop feeding it (it ends at
+    /// `deadline`).
+    RecordingTimeLimit {
+        /// The id given to [`CallRelay::add_recording`].
+        recording: u64,
+        /// Its time limit.
+        deadline: Instant,
+    },
     /// A leg latched onto the source it sends from (RTP or RTCP).
     Latched {
         /// The leg.
@@ -60,6 +76,13 @@ struct Endpoint {
     latched_rtcp: Option<SocketAddr>,
 }
 
+/// A leg's DTMF: the telephone-event payload type its SDP named, and the detector.
+#[derive(Debug, Default)]
+struct LegDtmf {
+    payload_type: Option<u8>,
+    detector: DtmfDetector,
+}
+
 /// The relay state of one call (two legs).
 #[derive(Debug)]
 pub struct CallRelay {
@@ -72,6 +95,9 @@ pub struct CallRelay {
     closed: bool,
     events: VecDeque<RelayEvent>,
     counters: Arc<Counters>,
+    dtmf: [LegDtmf; 2],
+    /// Time limits of the recordings fed by this call: (id, deadline).
+    recordings: Vec<(u64, Instant)>,
 }
 
 impl CallRelay {
@@ -88,6 +114,47 @@ impl CallRelay {
             closed: false,
             events: VecDeque::new(),
             counters,
+            dtmf: [LegDtmf::default(), LegDtmf::default()],
+            recordings: Vec::new(),
+        }
+    }
+
+    /// The telephone-event payload type `leg`'s SDP named (`None`: no DTMF from it).
+    pub fn set_telephone_event(&mut self, leg: Leg, payload_type: Option<u8>) {
+        if let Some(d) = self.dtmf.get_mut(leg.index()) {
+            d.payload_type = payload_type;
+        }
+    }
+
+    /// A recording is fed from now on; at `deadline` a [`RelayEvent::RecordingTimeLimit`]
+    /// says to stop feeding it.
+    pub fn add_recording(&mut self, recording: u64, deadline: Instant) {
+        self.recordings.push((recording, deadline));
+    }
+
+    /// A recording is no longer fed (stopped before its time limit).
+    pub fn remove_recording(&mut self, recording: u64) {
+        self.recordings.retain(|(id, _)| *id != recording);
+    }
+
+    fn detect_dtmf(&mut self, leg: Leg, bytes: &[u8]) {
+        let Some(d) = self.dtmf.get_mut(leg.index()) else {
+            return;
+        };
+        let Some(pt) = d.payload_type else {
+            return;
+        };
+        let Ok(header) = RtpHeader::parse(bytes) else {
+            return;
+        };
+        if header.payload_type != pt {
+            return;
+        }
+        if let Some(digit) =
+            d.detector
+                .on_packet(header.ssrc, header.timestamp, header.payload(bytes))
+        {
+            self.events.push_back(RelayEvent::Dtmf { leg, digit });
         }
     }
 
@@ -196,6 +263,9 @@ impl CallRelay {
         }
         self.last_activity = now;
         self.timeout_reported = false;
+        if is_rtp {
+            self.detect_dtmf(leg, bytes);
+        }
 
         let other_leg = leg.other();
         let Some(other) = self.legs.get(other_leg.index()) else {
@@ -230,18 +300,28 @@ impl CallRelay {
         }
     }
 
-    /// When [`handle_timeout`](Self::handle_timeout) should next be called, if ever.
-    pub fn poll_timeout(&self) -> Option<Instant> {
+    fn media_deadline(&self) -> Option<Instant> {
         if self.closed || self.timeout_reported || !self.timeout_armed {
             return None;
         }
         self.last_activity.checked_add(self.current_timeout()?)
     }
 
-    /// Checks the media timeout at `now`; queues a [`RelayEvent::MediaTimeout`] once per idle
-    /// period.
+    /// When [`handle_timeout`](Self::handle_timeout) should next be called, if ever: the media
+    /// timeout or the first recording time limit.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let recording = self.recordings.iter().map(|(_, d)| *d).min();
+        match (self.media_deadline(), recording) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Checks the timers at `now`: queues a [`RelayEvent::MediaTimeout`] once per idle period
+    /// and a [`RelayEvent::RecordingTimeLimit`] for each recording past its limit (which is
+    /// then forgotten).
     pub fn handle_timeout(&mut self, now: Instant) {
-        if let Some(deadline) = self.poll_timeout() {
+        if let Some(deadline) = self.media_deadline() {
             if now >= deadline {
                 self.timeout_reported = true;
                 self.events.push_back(RelayEvent::MediaTimeout {
@@ -249,6 +329,17 @@ impl CallRelay {
                 });
             }
         }
+        let events = &mut self.events;
+        self.recordings.retain(|&(recording, deadline)| {
+            let expired = deadline <= now;
+            if expired {
+                events.push_back(RelayEvent::RecordingTimeLimit {
+                    recording,
+                    deadline,
+                });
+            }
+            !expired
+        });
     }
 
     /// The next queued event.

@@ -81,7 +81,11 @@ impl DigestAuth {
     /// An authenticator with a fresh random key; `epoch` is any instant not after the first
     /// `now` it will be given (the process start).
     pub fn new(cfg: DigestConfig, epoch: Instant) -> DigestAuth {
-        DigestAuth::with_key(cfg, epoch, rand::random())
+        let mut key = [0u8; 32];
+        for chunk in key.chunks_mut(8) {
+            chunk.copy_from_slice(&crate::token::random_u64().to_le_bytes());
+        }
+        DigestAuth::with_key(cfg, epoch, key)
     }
 
     /// An authenticator with a given key (tests; or several processes sharing nonces).

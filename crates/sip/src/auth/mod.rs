@@ -2,10 +2,11 @@
 //! nonces and verification of `Authorization` / `Proxy-Authorization` credentials.
 //!
 //! MD5 alone is offered by default: some phones (Debian's baresip) refuse to register when
-//! SHA-256 is offered, even beside MD5. SHA-256 is offered only when a device or account asks
-//! for it (`digest_algorithms` in the documents). Secrets and response hashes are never logged.
+//! SHA-256 is offered, even beside MD5. SHA-256 is offered only when the credentials store asks
+//! for it ([`DigestUser::algorithms`]). Secrets and response hashes are never logged.
 
 mod algorithm;
+mod credentials;
 mod digest;
 mod nonce;
 mod request;
@@ -14,6 +15,7 @@ mod response;
 pub(crate) use request::to_tag;
 
 pub use algorithm::{Algorithm, UnknownAlgorithm};
+pub use credentials::{ChallengeRealm, Credentials, DigestUser};
 pub use digest::{DigestAuth, DigestConfig, Invalid, Verdict};
 pub use request::{
     challenge_response, check_request, forbidden, AuthOutcome, ChallengeKind, Refusal,

@@ -27,7 +27,7 @@ pub(crate) fn hmac_sha256(key: &[u8; 32], msg: &[u8]) -> [u8; 32] {
 
 /// Makes a fresh nonce for `issued` (seconds since the epoch).
 pub(crate) fn make(key: &[u8; 32], issued: u64) -> String {
-    make_salted(key, issued, rand::random())
+    make_salted(key, issued, crate::token::random_u64().to_le_bytes())
 }
 
 fn make_salted(key: &[u8; 32], issued: u64, salt: [u8; 8]) -> String {

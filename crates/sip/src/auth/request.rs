@@ -1,13 +1,12 @@
 //! [`check_request`]: authenticating a whole request (REGISTER with `Authorization`, INVITE
-//! with `Proxy-Authorization`) against the directory, producing the challenge when needed.
+//! with `Proxy-Authorization`) against a [`Credentials`] store, producing the challenge when needed.
 
 use std::time::Instant;
 
 use tracing::debug;
 
+use super::{Algorithm, Credentials};
 use super::{DigestAuth, Invalid, Verdict};
-use crate::auth::Algorithm;
-use crate::directory::Directory;
 use crate::message::{HeaderName, Message};
 
 /// Which pair of headers to use.
@@ -17,7 +16,7 @@ pub enum ChallengeKind {
     /// user agent servers and registrars).
     Www,
     /// `Proxy-Authenticate` in a 407, credentials in `Proxy-Authorization` (INVITE and other
-    /// requests we relay, as KAZOO does).
+    /// requests a B2BUA relays).
     Proxy,
 }
 
@@ -26,10 +25,10 @@ pub enum ChallengeKind {
 pub enum Refusal {
     /// An authorization header does not parse.
     MalformedCredentials,
-    /// Credentials for our realm name a username no device has.
+    /// Credentials for our realm name a username the store does not have.
     UnknownUser,
-    /// The device is disabled (`enabled: false`).
-    DeviceDisabled,
+    /// The user is disabled.
+    Disabled,
     /// The credentials are wrong or malformed.
     BadCredentials(Invalid),
 }
@@ -37,10 +36,14 @@ pub enum Refusal {
 /// The outcome of [`check_request`].
 #[derive(Debug)]
 pub enum AuthOutcome {
-    /// The request carries valid credentials of this enabled device.
+    /// The request carries valid credentials of this enabled user.
     Authorized {
-        /// The device's `_id`.
-        device_id: String,
+        /// The store's id for the user ([`DigestUser::id`](super::DigestUser)).
+        id: String,
+        /// Its realm.
+        realm: String,
+        /// Its digest username.
+        username: String,
     },
     /// Answer with this challenge (401 or 407; `stale=true` when only the nonce was old).
     Challenge(Box<Message>),
@@ -48,15 +51,12 @@ pub enum AuthOutcome {
     Forbidden(Refusal),
 }
 
-/// Authenticates `req`. Credentials are matched to a device by their `username` and `realm`;
-/// without usable credentials the request is challenged in the realm of the device named by
-/// the identity URI (To for [`ChallengeKind::Www`], From for [`ChallengeKind::Proxy`]; by host
-/// and user, else the only account's realm and user, else the only device with that user),
-/// else of the account whose realm is that URI's host, else of the only account, else the host.
-/// The algorithms offered are the device's (`[MD5]` by default).
+/// Authenticates `req` against `store`. Credentials are matched to a user by their `username`
+/// and `realm`; without usable credentials the request is challenged in the realm the store
+/// names for the identity URI (To for [`ChallengeKind::Www`], From for [`ChallengeKind::Proxy`]).
 pub fn check_request(
     auth: &mut DigestAuth,
-    dir: &Directory,
+    store: &dyn Credentials,
     now: Instant,
     req: &Message,
     kind: ChallengeKind,
@@ -72,45 +72,46 @@ pub fn check_request(
         .method()
         .map(|m| m.as_str().to_owned())
         .unwrap_or_default();
-    let (realm, identity_user) = challenge_realm(dir, req, kind);
+    let (host, identity_user) = identity(req, kind);
+    let challenge = store.challenge_realm(&host, identity_user.as_deref());
     for c in creds
         .iter()
         .filter(|c| c.scheme.eq_ignore_ascii_case("digest"))
     {
-        let (Some(c_realm), Some(user)) = (c.get("realm"), c.get("username")) else {
+        let (Some(c_realm), Some(username)) = (c.get("realm"), c.get("username")) else {
             return AuthOutcome::Forbidden(Refusal::BadCredentials(Invalid::MissingParam(
                 "username",
             )));
         };
-        let Some(device) = dir.device_by_sip(c_realm, user) else {
-            if c_realm.eq_ignore_ascii_case(&realm) {
+        let Some(user) = store.user(c_realm, username) else {
+            if c_realm.eq_ignore_ascii_case(&challenge.realm) {
                 debug!("digest credentials name an unknown user");
                 return AuthOutcome::Forbidden(Refusal::UnknownUser);
             }
             // Credentials for someone else's realm: ignore them.
             continue;
         };
-        if !device.enabled {
-            return AuthOutcome::Forbidden(Refusal::DeviceDisabled);
+        if !user.enabled {
+            return AuthOutcome::Forbidden(Refusal::Disabled);
         }
-        match auth.verify(
-            now,
-            c,
-            &method,
-            &device.sip.password,
-            &device.digest_algorithms,
-        ) {
+        match auth.verify(now, c, &method, user.password, user.algorithms) {
             Verdict::Ok => {
                 return AuthOutcome::Authorized {
-                    device_id: device.id.clone(),
+                    id: user.id.to_owned(),
+                    realm: user.realm.to_owned(),
+                    username: user.username.to_owned(),
                 }
             }
             Verdict::Stale => {
-                // Challenge in the device's realm, where its credentials are.
-                let algs = device.digest_algorithms.clone();
-                let realm = device.sip.realm.clone();
+                // Challenge in the user's realm, where its credentials are.
                 return AuthOutcome::Challenge(Box::new(challenge_response(
-                    auth, now, req, kind, &realm, &algs, true,
+                    auth,
+                    now,
+                    req,
+                    kind,
+                    user.realm,
+                    user.algorithms,
+                    true,
                 )));
             }
             Verdict::Invalid(why) => {
@@ -119,31 +120,24 @@ pub fn check_request(
             }
         }
     }
-    let algs = identity_user
-        .as_deref()
-        .and_then(|u| dir.device_by_sip(&realm, u))
-        .map(|d| d.digest_algorithms.clone())
-        .or_else(|| {
-            dir.account_by_realm(&realm)
-                .and_then(|a| a.digest_algorithms.clone())
-        })
-        .unwrap_or_else(|| vec![Algorithm::Md5]);
     AuthOutcome::Challenge(Box::new(challenge_response(
-        auth, now, req, kind, &realm, &algs, false,
+        auth,
+        now,
+        req,
+        kind,
+        &challenge.realm,
+        &challenge.algorithms,
+        false,
     )))
 }
 
-/// The realm to challenge in and the identity URI's user.
-fn challenge_realm(
-    dir: &Directory,
-    req: &Message,
-    kind: ChallengeKind,
-) -> (String, Option<String>) {
+/// The identity URI's host (lowercase, no brackets) and user.
+fn identity(req: &Message, kind: ChallengeKind) -> (String, Option<String>) {
     let identity = match kind {
         ChallengeKind::Www => req.to(),
         ChallengeKind::Proxy => req.from(),
     };
-    let (host, user) = match &identity {
+    match &identity {
         Ok(na) => (
             na.uri
                 .host()
@@ -153,31 +147,7 @@ fn challenge_realm(
             na.uri.user().map(str::to_owned),
         ),
         Err(_) => (String::new(), None),
-    };
-    if let Some(d) = user.as_deref().and_then(|u| {
-        dir.device_by_sip(&host, u)
-            .or_else(|| {
-                // Phones often register to our IP address: then the single account's realm.
-                dir.single_account()
-                    .and_then(|a| dir.device_by_sip(&a.realm, u))
-            })
-            .or_else(|| {
-                // Else the one device with that username in any realm, if it is unique.
-                let mut named = dir.devices().iter().filter(|d| d.sip.username == u);
-                match (named.next(), named.next()) {
-                    (Some(d), None) => Some(d),
-                    _ => None,
-                }
-            })
-    }) {
-        return (d.sip.realm.clone(), user);
     }
-    let realm = dir
-        .account_by_realm(&host)
-        .or_else(|| dir.single_account())
-        .map(|a| a.realm.clone())
-        .unwrap_or(host);
-    (realm, user)
 }
 
 /// A 401 (`Www`) or 407 (`Proxy`) response to `req` carrying a fresh challenge.
@@ -213,5 +183,5 @@ pub fn forbidden(req: &Message) -> Message {
 
 /// A random To tag for responses we originate.
 pub(crate) fn to_tag() -> String {
-    format!("{:016x}", rand::random::<u64>())
+    crate::token::tag()
 }

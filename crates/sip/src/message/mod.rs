@@ -37,6 +37,7 @@ mod cseq;
 mod error;
 mod framing;
 mod headers;
+pub mod inbound;
 mod method;
 mod name_addr;
 mod params;

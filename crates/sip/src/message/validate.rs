@@ -73,7 +73,7 @@ impl Rejection {
     /// The response to `req`: Via, From, To, Call-ID, CSeq copied, a To tag added when To has
     /// none, and this rejection's headers.
     pub fn response_to(&self, req: &Message) -> Message {
-        let tag = format!("{:016x}", rand::random::<u64>());
+        let tag = crate::token::tag();
         let mut resp = Message::response_to(req, self.status, &self.reason, Some(&tag));
         for (n, v) in &self.headers {
             resp.push_header(n.clone(), v);

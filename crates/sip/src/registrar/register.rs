@@ -5,8 +5,7 @@ use std::time::{Duration, Instant};
 use tracing::{debug, warn};
 
 use super::{Aor, ContactUpdate, RegisterError, Registrar};
-use crate::auth::{check_request, AuthOutcome, ChallengeKind, DigestAuth};
-use crate::directory::Directory;
+use crate::auth::{check_request, AuthOutcome, ChallengeKind, Credentials, DigestAuth};
 use crate::message::{Contact, HeaderName, Message};
 use crate::transaction::Peer;
 
@@ -14,7 +13,7 @@ use crate::transaction::Peer;
 /// - 401 with a digest challenge (MD5 only unless the device asks for more) when it carries no
 ///   usable credentials, `stale=true` when only the nonce had expired;
 /// - 403 on wrong credentials, an unknown or disabled device, or a To user that is not the
-///   authenticated device's username (a device registers only itself);
+///   authenticated user's username (a user registers only itself);
 /// - 400 on a missing/malformed To, Call-ID, CSeq or Contact, or a misused `*`;
 /// - 423 with `Min-Expires` when an expiry is below the minimum;
 /// - 500 for an out-of-order REGISTER (same Call-ID, CSeq not higher);
@@ -25,7 +24,7 @@ use crate::transaction::Peer;
 /// most once a minute.
 pub fn handle_register(
     reg: &mut Registrar,
-    dir: &Directory,
+    store: &dyn Credentials,
     auth: &mut DigestAuth,
     now: Instant,
     from: Peer,
@@ -42,8 +41,12 @@ pub fn handle_register(
     let (Ok(call_id), Ok(cseq)) = (req.call_id(), req.cseq()) else {
         return reply(400, "Bad Call-ID or CSeq");
     };
-    let device_id = match check_request(auth, dir, now, req, ChallengeKind::Www) {
-        AuthOutcome::Authorized { device_id } => device_id,
+    let (id, realm, username) = match check_request(auth, store, now, req, ChallengeKind::Www) {
+        AuthOutcome::Authorized {
+            id,
+            realm,
+            username,
+        } => (id, realm, username),
         AuthOutcome::Challenge(resp) => return *resp,
         AuthOutcome::Forbidden(why) => {
             reg.note_refusal(now);
@@ -51,10 +54,7 @@ pub fn handle_register(
             return reply(403, "Forbidden");
         }
     };
-    let Some(device) = dir.device(&device_id) else {
-        return reply(403, "Forbidden");
-    };
-    if device.sip.username != to_user {
+    if username != to_user {
         reg.note_refusal(now);
         debug!("REGISTER for an address other than the authenticated device's refused");
         return reply(403, "Forbidden");
@@ -75,7 +75,7 @@ pub fn handle_register(
             },
         })
         .collect();
-    let aor = Aor::new(&device.sip.realm, &device.sip.username);
+    let aor = Aor::new(&realm, &username);
     match reg.update(
         now,
         &aor,
@@ -86,7 +86,7 @@ pub fn handle_register(
         header_expires,
     ) {
         Ok(bindings) => {
-            debug!(device = %device.id, contacts = bindings.len(), "registered");
+            debug!(user = %id, contacts = bindings.len(), "registered");
             let mut resp = reply(200, "OK");
             for b in &bindings {
                 resp.push_header(

@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use crate::directory::{Device, Directory};
 use crate::message::Uri;
 use crate::transaction::Peer;
 
@@ -260,23 +259,16 @@ impl Registrar {
         self.bindings(&Aor::new(realm, username), now)
     }
 
-    /// The live bindings of `device` (by its realm and username).
-    pub fn device_bindings(&self, device: &Device, now: Instant) -> Vec<&Binding> {
-        self.lookup(&device.sip.realm, &device.sip.username, now)
-    }
-
-    /// After a directory reload: drops the bindings of AORs that no longer belong to an
-    /// enabled device (deleted, renamed, moved to another realm or disabled). Returns how many.
-    pub fn retain_known(&mut self, dir: &Directory) -> usize {
+    /// After the credentials changed: drops the bindings of every AOR for which `keep` is
+    /// false (deleted, renamed, moved to another realm or disabled users). Returns how many.
+    pub fn retain_known(&mut self, keep: impl Fn(&Aor) -> bool) -> usize {
         let mut removed = 0;
         self.aors.retain(|aor, list| {
-            let keep = dir
-                .device_by_sip(&aor.realm, &aor.username)
-                .is_some_and(|d| d.enabled);
-            if !keep {
+            let kept = keep(aor);
+            if !kept {
                 removed += list.len();
             }
-            keep
+            kept
         });
         if self.aors.is_empty() {
             self.next_expiry = None;

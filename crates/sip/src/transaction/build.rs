@@ -59,7 +59,7 @@ pub(crate) fn trying(req: &Message) -> Message {
 /// A random token for To tags the layer must invent (200 to a CANCEL before any tagged
 /// response).
 pub(crate) fn random_tag() -> String {
-    format!("{:016x}", rand::random::<u64>())
+    crate::token::tag()
 }
 
 #[cfg(test)]

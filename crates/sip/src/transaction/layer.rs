@@ -23,8 +23,8 @@ use crate::message::{Message, Method};
 pub fn new_branch() -> String {
     format!(
         "{MAGIC_COOKIE}{:016x}{:08x}",
-        rand::random::<u64>(),
-        rand::random::<u32>()
+        crate::token::random_u64(),
+        crate::token::random_u32()
     )
 }
 

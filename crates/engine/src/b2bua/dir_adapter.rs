@@ -1,0 +1,290 @@
+//! The core's calls into the directory, digest authentication, the registrar and routing:
+//! who sent an INVITE (carrier by source address, device by digest — anyone else is
+//! challenged or refused), what the dialled number routes to (as B-leg targets with
+//! addresses: a device's registered Contact sent to the peer it registered from, a gateway
+//! as `sip:<number>@<gateway>`), and REGISTER.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use tracing::debug;
+
+use callrec_kazoo::directory::{CallerId, Directory};
+use callrec_kazoo::routing::{self, Origin, RecordData, RouteAction, RoutingPolicy, Target};
+use callrec_sip::auth::{
+    check_request, forbidden, AuthOutcome, ChallengeKind, DigestAuth, DigestConfig,
+};
+use callrec_sip::message::{Message, Uri};
+use callrec_sip::registrar::{handle_register, Registrar, RegistrarConfig};
+use callrec_sip::transaction::{Peer, Transport};
+
+use super::call::BTarget;
+use callrec_kazoo::tags::{Network, ResourceType};
+
+/// How often remembered nonce counters are pruned.
+const AUTH_PRUNE_EVERY: Duration = Duration::from_secs(60);
+
+/// State the core keeps for admission: the digest authenticator, the registrar, routing
+/// settings.
+#[derive(Debug)]
+pub(crate) struct Admission {
+    digest_cfg: DigestConfig,
+    /// Made on first use, with that `now` as its epoch (the core reads no clock).
+    auth: Option<DigestAuth>,
+    last_prune: Option<Instant>,
+    pub(crate) registrar: Registrar,
+    pub(crate) routing: RoutingPolicy,
+}
+
+impl Admission {
+    /// Empty state with these settings.
+    pub(crate) fn new(
+        digest: DigestConfig,
+        registrar: RegistrarConfig,
+        routing: RoutingPolicy,
+    ) -> Admission {
+        Admission {
+            digest_cfg: digest,
+            auth: None,
+            last_prune: None,
+            registrar: Registrar::new(registrar),
+            routing,
+        }
+    }
+
+    fn auth(&mut self, now: Instant) -> &mut DigestAuth {
+        let cfg = self.digest_cfg;
+        self.auth.get_or_insert_with(|| DigestAuth::new(cfg, now))
+    }
+
+    /// When bindings next expire.
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        self.registrar.poll_timeout()
+    }
+
+    /// Drops expired bindings and, once a minute, old nonce counters.
+    pub(crate) fn handle_timeout(&mut self, now: Instant) {
+        self.registrar.expire(now);
+        if self
+            .last_prune
+            .is_none_or(|t| now.saturating_duration_since(t) >= AUTH_PRUNE_EVERY)
+        {
+            self.last_prune = Some(now);
+            if let Some(a) = self.auth.as_mut() {
+                a.expire(now);
+            }
+        }
+    }
+}
+
+/// Who is calling.
+#[derive(Debug, Clone)]
+pub(crate) enum Caller {
+    /// A configured carrier (by source address).
+    Carrier {
+        resource_id: String,
+        account_id: Option<String>,
+    },
+    /// An authenticated device.
+    Device {
+        device_id: String,
+        account_id: Option<String>,
+        owner_id: Option<String>,
+        /// Caller id for calls to devices and to carriers.
+        internal: CallerId,
+        external: CallerId,
+    },
+}
+
+/// Let in, or answer with this response (challenge, 403).
+pub(crate) enum Decision {
+    Admit(Caller),
+    Reply(Message),
+}
+
+/// The routing outcome as the call needs it.
+pub(crate) struct Plan {
+    pub(crate) records: Vec<RecordData>,
+    pub(crate) target: PlanTarget,
+}
+
+/// Where the call goes, with addresses resolved.
+pub(crate) enum PlanTarget {
+    /// Ring all at once; empty: nobody registered (480).
+    Devices(Vec<BTarget>),
+    /// Gateways in fail-over order; empty: none usable (503).
+    Carriers(Vec<BTarget>),
+    /// callrec answers and records the caller.
+    RecordCaller(RecordData),
+    /// Nothing matched (404).
+    NotFound,
+    /// PSTN to PSTN refused (403).
+    Refused,
+}
+
+/// REGISTER: digest with 401 challenges, then the registrar's bindings.
+pub(crate) fn register(
+    adm: &mut Admission,
+    dir: &Directory,
+    now: Instant,
+    from: Peer,
+    req: &Message,
+) -> Message {
+    let cfg = adm.digest_cfg;
+    let Admission {
+        auth, registrar, ..
+    } = adm;
+    let auth = auth.get_or_insert_with(|| DigestAuth::new(cfg, now));
+    handle_register(registrar, dir, auth, now, from, req)
+}
+
+/// An INVITE outside a dialog: carrier by address, else device by digest (407), else 403.
+pub(crate) fn admit(
+    adm: &mut Admission,
+    dir: &Directory,
+    now: Instant,
+    from: Peer,
+    req: &Message,
+) -> Decision {
+    // Documents may omit account_id when there is a single account (a global carrier, a
+    // device of the only account): the call then belongs to that account, so its rules apply.
+    let default_account = || dir.single_account().map(|a| a.id.clone());
+    if let Some(res) = dir.carrier_by_addr(from.addr.ip()) {
+        return Decision::Admit(Caller::Carrier {
+            resource_id: res.id.clone(),
+            account_id: res.account_id.clone().or_else(default_account),
+        });
+    }
+    match check_request(adm.auth(now), dir, now, req, ChallengeKind::Proxy) {
+        AuthOutcome::Authorized { id: device_id, .. } => {
+            let Some(dev) = dir.device(&device_id) else {
+                return Decision::Reply(forbidden(req));
+            };
+            let owner = dev.owner_id.as_deref().and_then(|o| dir.user(o));
+            let pick = |d: &Option<CallerId>, u: Option<&Option<CallerId>>| CallerId {
+                name: d
+                    .as_ref()
+                    .and_then(|c| c.name.clone())
+                    .or_else(|| u.and_then(|u| u.as_ref()).and_then(|c| c.name.clone())),
+                number: d
+                    .as_ref()
+                    .and_then(|c| c.number.clone())
+                    .or_else(|| u.and_then(|u| u.as_ref()).and_then(|c| c.number.clone())),
+            };
+            Decision::Admit(Caller::Device {
+                device_id: dev.id.clone(),
+                account_id: dev.account_id.clone().or_else(default_account),
+                owner_id: dev.owner_id.clone(),
+                internal: pick(
+                    &dev.caller_id.internal,
+                    owner.map(|u| &u.caller_id.internal),
+                ),
+                external: pick(
+                    &dev.caller_id.external,
+                    owner.map(|u| &u.caller_id.external),
+                ),
+            })
+        }
+        AuthOutcome::Challenge(resp) => Decision::Reply(*resp),
+        AuthOutcome::Forbidden(why) => {
+            debug!(?why, "INVITE refused");
+            Decision::Reply(forbidden(req))
+        }
+    }
+}
+
+/// Routes `number` for `caller` and turns the target into B-leg targets.
+pub(crate) fn plan(
+    adm: &Admission,
+    dir: &Directory,
+    now: Instant,
+    caller: &Caller,
+    number: &str,
+) -> Plan {
+    let origin = match caller {
+        Caller::Carrier { account_id, .. } => Origin::Offnet {
+            account_id: account_id.as_deref(),
+        },
+        Caller::Device { account_id, .. } => Origin::Onnet {
+            account_id: account_id.as_deref(),
+        },
+    };
+    let route = routing::route(dir, origin, number, &adm.routing);
+    let records = route
+        .actions
+        .into_iter()
+        .map(|a| match a {
+            RouteAction::RecordCall(d) => d,
+        })
+        .collect();
+    let caller_device = match caller {
+        Caller::Device { device_id, .. } => Some(device_id.as_str()),
+        Caller::Carrier { .. } => None,
+    };
+    let target = match route.target {
+        Target::Devices {
+            devices,
+            owner_user,
+        } => {
+            let mut out = Vec::new();
+            for d in devices {
+                if Some(d.device_id.as_str()) == caller_device {
+                    continue;
+                }
+                let owner = dir
+                    .device(&d.device_id)
+                    .and_then(|x| x.owner_id.clone())
+                    .or_else(|| owner_user.clone());
+                for b in adm.registrar.lookup(&d.realm, &d.username, now) {
+                    out.push(BTarget {
+                        request_uri: b.contact.clone(),
+                        peer: b.source,
+                        to_uri: format!("sip:{}@{}", route.number, d.realm),
+                        network: Network::Onnet,
+                        resource_type: None,
+                        owner_id: owner.clone(),
+                        authorizing_id: Some(d.device_id.clone()),
+                    });
+                }
+            }
+            PlanTarget::Devices(out)
+        }
+        Target::Carriers(gws) => {
+            let mut out = Vec::new();
+            for g in gws {
+                let Ok(ip) = g.server.trim_matches(['[', ']']).parse::<IpAddr>() else {
+                    debug!("gateway given by host name skipped (the core does not resolve names)");
+                    continue;
+                };
+                let addr = SocketAddr::new(ip, g.port);
+                let host = match ip {
+                    IpAddr::V4(_) => ip.to_string(),
+                    IpAddr::V6(_) => format!("[{ip}]"),
+                };
+                let tp = match g.transport {
+                    Transport::Udp => "",
+                    Transport::Tcp => ";transport=tcp",
+                };
+                let text = format!("sip:{}@{host}:{}{tp}", route.number, g.port);
+                let Ok(uri) = Uri::parse(&text) else { continue };
+                out.push(BTarget {
+                    request_uri: uri,
+                    peer: Peer {
+                        transport: g.transport,
+                        addr,
+                    },
+                    to_uri: format!("sip:{}@{host}:{}", route.number, g.port),
+                    network: Network::Offnet,
+                    resource_type: Some(ResourceType::OffnetTermination),
+                    owner_id: None,
+                    authorizing_id: Some(g.resource_id.clone()),
+                });
+            }
+            PlanTarget::Carriers(out)
+        }
+        Target::RecordCaller(d) => PlanTarget::RecordCaller(d),
+        Target::NotFound => PlanTarget::NotFound,
+        Target::RelayRefused => PlanTarget::Refused,
+    };
+    Plan { records, target }
+}
