@@ -307,3 +307,59 @@ fn disarmed_media_timeout_waits_until_armed() {
     r.set_timeout_armed(answered, true);
     assert_eq!(r.poll_timeout(), Some(answered + Duration::from_secs(60)));
 }
+
+fn dtmf(seq: u16, event: u8, end: bool) -> Vec<u8> {
+    let mut p = vec![0x80, 101];
+    p.extend_from_slice(&seq.to_be_bytes());
+    p.extend_from_slice(&8000u32.to_be_bytes());
+    p.extend_from_slice(&7u32.to_be_bytes());
+    p.extend_from_slice(&[event, if end { 0x80 } else { 0 }, 0, 160]);
+    p
+}
+
+#[test]
+fn a_dtmf_key_is_reported_once_per_press_from_the_payload_type_the_sdp_named() {
+    let t0 = Instant::now();
+    let mut r = CallRelay::new(t0, RelayConfig::default(), Arc::new(Counters::default()));
+    r.update_remote(Leg::B, Some(addr("198.51.100.1:5000")));
+    let a = addr("192.0.2.1:4000");
+    // Before the SDP named telephone-event, payload type 101 is just RTP.
+    r.on_packet(t0, Leg::A, Channel::Rtp, a, &dtmf(1, 5, false));
+    assert!(!std::iter::from_fn(|| r.poll_event()).any(|e| matches!(e, RelayEvent::Dtmf { .. })));
+    r.set_telephone_event(Leg::A, Some(101));
+    for (seq, end) in [(2, false), (3, false), (4, true), (5, true), (6, true)] {
+        r.on_packet(t0, Leg::A, Channel::Rtp, a, &dtmf(seq, 9, end));
+    }
+    let digits: Vec<_> = std::iter::from_fn(|| r.poll_event())
+        .filter_map(|e| match e {
+            RelayEvent::Dtmf { leg, digit } => Some((leg, digit)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(digits, vec![(Leg::A, '9')]);
+}
+
+#[test]
+fn a_recording_past_its_time_limit_is_reported_once_and_forgotten() {
+    let t0 = Instant::now();
+    let mut r = CallRelay::new(t0, RelayConfig::default(), Arc::new(Counters::default()));
+    r.set_timeout_armed(t0, false);
+    let limit = t0 + Duration::from_secs(5);
+    r.add_recording(1, limit);
+    r.add_recording(2, t0 + Duration::from_secs(50));
+    r.remove_recording(2);
+    assert_eq!(r.poll_timeout(), Some(limit));
+    r.handle_timeout(t0 + Duration::from_secs(4));
+    assert_eq!(r.poll_event(), None);
+    r.handle_timeout(limit);
+    assert_eq!(
+        r.poll_event(),
+        Some(RelayEvent::RecordingTimeLimit {
+            recording: 1,
+            deadline: limit
+        })
+    );
+    r.handle_timeout(limit + Duration::from_secs(1));
+    assert_eq!(r.poll_event(), None);
+    assert_eq!(r.poll_timeout(), None);
+}

@@ -5,6 +5,7 @@
 
 #![allow(dead_code)]
 
+pub mod engine_net;
 pub mod phone;
 pub mod world;
 
@@ -186,6 +187,34 @@ impl Net {
     /// Events of the core drained so far (and forgets them).
     pub fn drain_events(&mut self) -> Vec<CallEvent> {
         std::mem::take(&mut self.events)
+    }
+}
+
+/// What scripted endpoints need of a test network: deliver to our side, read what we sent,
+/// move the fake clock.
+pub trait Network {
+    /// Our SIP address.
+    fn server(&self) -> SocketAddr;
+    /// `msg` arrives at our side from `from`.
+    fn deliver(&mut self, from: SocketAddr, msg: &Message);
+    /// The first message to `at` that `pred` accepts (earlier ones dropped).
+    fn expect(&mut self, at: SocketAddr, what: &str, pred: impl Fn(&Message) -> bool) -> Message;
+    /// Moves the fake clock forward, firing timers.
+    fn advance(&mut self, d: Duration);
+}
+
+impl Network for Net {
+    fn server(&self) -> SocketAddr {
+        self.server
+    }
+    fn deliver(&mut self, from: SocketAddr, msg: &Message) {
+        Net::deliver(self, from, msg)
+    }
+    fn expect(&mut self, at: SocketAddr, what: &str, pred: impl Fn(&Message) -> bool) -> Message {
+        Net::expect(self, at, what, pred)
+    }
+    fn advance(&mut self, d: Duration) {
+        Net::advance(self, d)
     }
 }
 

@@ -7,7 +7,7 @@ use callrec_sip::message::{AuthHeader, HeaderName, Message, Method, Uri};
 use md5::{Digest as _, Md5};
 use sha2::Sha256;
 
-use super::{sdp, Net};
+use super::{sdp, Network};
 
 /// A SIP endpoint at `addr`: a phone (with credentials) or a carrier gateway (without).
 #[derive(Debug, Clone)]
@@ -93,7 +93,7 @@ impl Phone {
     }
 
     /// Registers with callrec, answering the challenge. Panics unless it ends in 200.
-    pub fn register(&mut self, net: &mut Net) {
+    pub fn register(&mut self, net: &mut impl Network) {
         // One second apart: the auth lane's nonces are per second and their `nc` replay
         // tracking is per nonce only, so two clients challenged in the same second (each
         // starting at nc=1) collide and the second gets stale=true. Reported to the lead.
@@ -219,17 +219,17 @@ impl Phone {
 
     /// Calls `number`: INVITE, answer the 407 with credentials, resend. Returns the INVITE
     /// that was let in (the one with credentials).
-    pub fn call(&mut self, net: &mut Net, number: &str) -> Message {
+    pub fn call(&mut self, net: &mut impl Network, number: &str) -> Message {
         // One second apart: the auth lane's nonces are per second and their `nc` replay
         // tracking is per nonce only, so two clients challenged in the same second (each
         // starting at nc=1) collide and the second gets stale=true. Reported to the lead.
         net.advance(std::time::Duration::from_secs(1));
         let call_id = self.token("call-");
-        let first = self.invite_in(number, net.server, &call_id);
+        let first = self.invite_in(number, net.server(), &call_id);
         net.deliver(self.addr, &first);
         let challenge = net.expect(self.addr, "a 407 challenge", |m| m.status() == Some(407));
         net.deliver(self.addr, &Phone::ack_non_2xx(&first, &challenge));
-        let mut second = self.invite_in(number, net.server, &call_id);
+        let mut second = self.invite_in(number, net.server(), &call_id);
         self.authorize(&mut second, &challenge);
         net.deliver(self.addr, &second);
         second
