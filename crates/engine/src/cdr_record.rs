@@ -6,7 +6,7 @@ use std::time::Duration;
 use callrec_kazoo::cdr::{CdrFacts, EndUserDirection};
 use serde_json::{json, Map, Value};
 
-use crate::recording::LegRecording;
+use crate::coordinator::LegRecording;
 use crate::wall_clock::WallClock;
 
 fn end_user(d: EndUserDirection) -> &'static str {

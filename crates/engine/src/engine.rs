@@ -31,8 +31,8 @@ use serde_json::Value;
 
 use crate::b2bua::{CallEvent, CallRef, Core, CoreConfig, HangupCause};
 use crate::cdr_record::cdr_json;
+use crate::coordinator::{Coordinator, RecordingKind, StartRecording};
 use crate::media_plan::{MediaCommand, MediaPlan};
-use crate::recording::{Coordinator, RecordingKind, StartRecording};
 use crate::upload_target::{disposition, Disposition};
 use crate::wall_clock::WallClock;
 
@@ -479,7 +479,7 @@ impl Engine {
         let commands = self.coordinator.handle(now, unix, &ev, self.dir.as_ref());
         for c in commands {
             match c {
-                crate::recording::CoordinatorCommand::Start(start) => {
+                crate::coordinator::CoordinatorCommand::Start(start) => {
                     self.out
                         .push_back(Command::CreateSpoolEntry(Box::new(SpoolEntry {
                             id: start.id.clone(),
@@ -489,7 +489,7 @@ impl Engine {
                         })));
                     self.awaiting_spool.insert(start.id.clone(), start);
                 }
-                crate::recording::CoordinatorCommand::Stop { call, id } => {
+                crate::coordinator::CoordinatorCommand::Stop { call, id } => {
                     if self.recorders.contains_key(&id) {
                         self.out.push_back(Command::StopRecorder { call, id });
                     } else if self.awaiting_spool.contains_key(&id) {

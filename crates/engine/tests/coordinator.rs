@@ -10,7 +10,7 @@ use callrec_engine::b2bua::{
     CallDirection, CallEvent, CallRef, CdrFacts, EndUserDirection, HangupCause, LegId, LegInfo,
     LegTags, Network, ResourceType,
 };
-use callrec_engine::recording::{Coordinator, CoordinatorCommand, RecordingKind, StartRecording};
+use callrec_engine::coordinator::{Coordinator, CoordinatorCommand, RecordingKind, StartRecording};
 use callrec_kazoo::load::DocLookup;
 use callrec_kazoo::recording::{
     hex_id, upload_request, DiscardReason, Format, LegDirection, Method, PolicyConfig, UploadState,

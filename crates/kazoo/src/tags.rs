@@ -30,12 +30,24 @@ pub enum Network {
 }
 
 impl Network {
-    /// `onnet` / `offnet`.
+    /// `onnet` / `offnet` (also the key of `call_recording` documents and the word in
+    /// recording origin labels).
     pub fn as_str(self) -> &'static str {
         match self {
             Network::Onnet => "onnet",
             Network::Offnet => "offnet",
         }
+    }
+
+    /// The `call_recording` document key: the same as [`as_str`](Self::as_str).
+    pub fn key(self) -> &'static str {
+        self.as_str()
+    }
+}
+
+impl std::fmt::Display for Network {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

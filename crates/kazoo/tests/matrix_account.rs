@@ -6,12 +6,16 @@
 
 mod common;
 
-use callrec_kazoo::recording::{decide, Leg, Network, PolicyConfig, StartTrigger};
+use callrec_kazoo::recording::{decide, Network, PolicyConfig, RecordedLeg, StartTrigger};
 use common::*;
 use serde_json::{json, Value};
 
 /// The labels of all plans decided for a call with no endpoint settings.
-fn account_labels(from: Network, to: Network, account: &Value) -> Vec<(Leg, String, StartTrigger)> {
+fn account_labels(
+    from: Network,
+    to: Network,
+    account: &Value,
+) -> Vec<(RecordedLeg, String, StartTrigger)> {
     decide(
         &facts(from, to, account, None, None),
         &PolicyConfig::default(),
@@ -24,8 +28,8 @@ fn account_labels(from: Network, to: Network, account: &Value) -> Vec<(Leg, Stri
     .collect()
 }
 
-fn yes(label: &str) -> Vec<(Leg, String, StartTrigger)> {
-    vec![(Leg::A, label.to_owned(), StartTrigger::Now)]
+fn yes(label: &str) -> Vec<(RecordedLeg, String, StartTrigger)> {
+    vec![(RecordedLeg::A, label.to_owned(), StartTrigger::Now)]
 }
 
 // ---- When an onnet device makes an internal call (onnet -> onnet) ----

@@ -9,11 +9,11 @@
 
 mod common;
 
-use callrec_kazoo::recording::{decide, Leg, Network, PolicyConfig, StartTrigger};
+use callrec_kazoo::recording::{decide, Network, PolicyConfig, RecordedLeg, StartTrigger};
 use common::*;
 use serde_json::json;
 
-type Row = Vec<(Leg, String, StartTrigger, Option<String>)>;
+type Row = Vec<(RecordedLeg, String, StartTrigger, Option<String>)>;
 
 /// Plans for a call where every onnet endpoint has `dir.net` enabled and the account nothing.
 fn endpoint_plans(from: Network, to: Network, dir: &str, net: &str) -> Row {
@@ -38,7 +38,7 @@ fn endpoint_plans(from: Network, to: Network, dir: &str, net: &str) -> Row {
 
 fn caller_records(to: &str) -> Row {
     vec![(
-        Leg::A,
+        RecordedLeg::A,
         format!("outbound to {to} from endpoint"),
         StartTrigger::Now,
         Some("caller-dev".into()),
@@ -47,7 +47,7 @@ fn caller_records(to: &str) -> Row {
 
 fn callee_records(from: &str) -> Row {
     vec![(
-        Leg::B,
+        RecordedLeg::B,
         format!("inbound from {from} to endpoint"),
         StartTrigger::Answer,
         Some("callee-dev".into()),

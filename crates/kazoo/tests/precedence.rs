@@ -4,7 +4,7 @@
 mod common;
 
 use callrec_kazoo::recording::{
-    decide, CallFacts, Direction, EndpointFacts, Format, Leg, Network, PolicyConfig,
+    decide, CallFacts, Direction, EndpointFacts, Format, Network, PolicyConfig, RecordedLeg,
     RecordingTable, StartTrigger,
 };
 use common::*;
@@ -132,7 +132,7 @@ fn account_rule_still_records_a_user_who_disabled_recording() {
         plans[0].origin.to_string(),
         "inbound from offnet to account"
     );
-    assert_eq!(plans[0].leg, Leg::A);
+    assert_eq!(plans[0].leg, RecordedLeg::A);
 }
 
 /// The seed's concrete example: sales users record calls to and from customers, not internal.
@@ -153,7 +153,7 @@ fn sales_example_records_offnet_in_and_out_but_not_internal() {
         from_customer[0].origin.to_string(),
         "inbound from offnet to endpoint"
     );
-    assert_eq!(from_customer[0].leg, Leg::B);
+    assert_eq!(from_customer[0].leg, RecordedLeg::B);
 
     let to_customer = decide(&facts(ON, OFF, &none, Some(ep("s", &sales)), None), &cfg);
     assert_eq!(to_customer.len(), 1);
@@ -230,19 +230,19 @@ fn internal_call_makes_three_recordings_when_account_caller_and_callee_all_enabl
         got,
         vec![
             (
-                Leg::A,
+                RecordedLeg::A,
                 "inbound from onnet to account".into(),
                 StartTrigger::Now,
                 None
             ),
             (
-                Leg::A,
+                RecordedLeg::A,
                 "outbound to onnet from endpoint".into(),
                 StartTrigger::Now,
                 Some("a")
             ),
             (
-                Leg::B,
+                RecordedLeg::B,
                 "inbound from onnet to endpoint".into(),
                 StartTrigger::Answer,
                 Some("b")

@@ -3,8 +3,8 @@
 
 use callrec_kazoo::directory::Directory;
 use callrec_kazoo::routing::{
-    match_callflow, route, DeviceRef, GatewayRef, MatchKind, Origin, RouteAction, RoutingPolicy,
-    Target,
+    match_callflow, route, CallSource, DeviceRef, GatewayRef, MatchKind, RouteAction,
+    RoutingPolicy, Target,
 };
 use callrec_sip::transaction::Transport;
 use serde_json::{json, Value};
@@ -80,10 +80,10 @@ fn dir() -> Directory {
     Directory::build(docs()).expect("valid documents")
 }
 
-const ONNET: Origin<'static> = Origin::Onnet {
+const ONNET: CallSource<'static> = CallSource::Onnet {
     account_id: Some("acc"),
 };
-const OFFNET: Origin<'static> = Origin::Offnet { account_id: None };
+const OFFNET: CallSource<'static> = CallSource::Offnet { account_id: None };
 
 fn gw(res: &str, server: &str, port: u16, transport: Transport) -> GatewayRef {
     GatewayRef {
@@ -306,10 +306,10 @@ fn accounts_only_see_their_own_callflows_and_resources() {
     ];
     let dir = Directory::build(docs).unwrap();
     let policy = RoutingPolicy::default();
-    let from_b = Origin::Onnet {
+    let from_b = CallSource::Onnet {
         account_id: Some("b"),
     };
-    let from_a = Origin::Onnet {
+    let from_a = CallSource::Onnet {
         account_id: Some("a"),
     };
     // B cannot reach A's extension; its no-match goes to its own resource.

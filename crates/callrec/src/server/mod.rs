@@ -41,7 +41,7 @@ use crate::media::{
     CallMedia, Channels, MediaDriver, MediaDriverConfig, MediaEvent, RecordingId, RecordingSpec,
 };
 use crate::spool::{unix_now_ms, NewRecording, Spool, UploadTarget};
-use crate::transport::{Incoming, Transport};
+use crate::transport::{Incoming, SipSockets};
 use crate::upload::UploaderHandle;
 
 /// The long-lived services the server uses, started by the binary before it.
@@ -59,17 +59,17 @@ pub struct Services {
 /// The bound SIP sockets and what they receive.
 pub struct Listeners {
     /// The transport (UDP sockets, TCP listeners).
-    pub transport: Transport,
+    pub transport: SipSockets,
     /// Messages received.
     pub incoming: mpsc::Receiver<Incoming>,
 }
 
 impl Listeners {
     /// Binds SIP on `config.sip.listen` (tests use port 0 and read
-    /// [`Transport::local_addrs`]).
+    /// [`SipSockets::local_addrs`]).
     pub async fn bind(config: &Config) -> anyhow::Result<Listeners> {
         let (transport, incoming) =
-            Transport::bind(&config.sip.listen, config.sip.udp, config.sip.tcp)
+            SipSockets::bind(&config.sip.listen, config.sip.udp, config.sip.tcp)
                 .await
                 .context("cannot bind the SIP sockets (sip.listen)")?;
         Ok(Listeners {
@@ -262,7 +262,7 @@ struct Server {
     /// Running recorders: recording id → (call, the recorder's id in its call's relay).
     recorders: HashMap<String, (CallRef, RecordingId)>,
     policy: PolicyConfig,
-    transport: Transport,
+    transport: SipSockets,
     services: Services,
     reports: (
         mpsc::UnboundedSender<Report>,

@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-/// Why [`Transport::bind`](super::Transport::bind) failed.
+/// Why [`SipSockets::bind`](super::SipSockets::bind) failed.
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
     /// A UDP socket could not be bound.

@@ -1,6 +1,6 @@
 //! SIP over UDP and TCP, IPv4 and IPv6: the tokio driver under the sans-IO transaction layer.
 //!
-//! [`Transport::bind`] opens UDP sockets and TCP listeners on the given addresses and returns
+//! [`SipSockets::bind`] opens UDP sockets and TCP listeners on the given addresses and returns
 //! the transport handle and a channel of [`Incoming`] messages. Received octets are parsed
 //! ([`callrec_sip::message::Message::parse`]; TCP streams are cut with
 //! [`callrec_sip::message::frame_stream`]); requests get `received` / `rport` stamped on their
@@ -9,7 +9,7 @@
 //! keep-alive pings ("\r\n\r\n") are answered with "\r\n" (RFC 5626 §3.5.1). Idle TCP
 //! connections are closed.
 //!
-//! [`Transport::send`] never waits: UDP uses `try_send_to`; TCP hands the write to the
+//! [`SipSockets::send`] never waits: UDP uses `try_send_to`; TCP hands the write to the
 //! connection's task through a bounded queue (`try_send`), opening an outbound connection to
 //! the peer when there is none. Whatever cannot be sent at once is dropped and counted
 //! ([`CounterSnapshot::send_dropped`]); the transaction layer retransmits over UDP.
@@ -25,7 +25,7 @@
 //! `the_transaction_layer_behind_the_transport_answers_100_and_absorbs_a_retransmission`):
 //!
 //! ```ignore
-//! let (transport, mut incoming) = Transport::bind(&addrs, true, true).await?;
+//! let (transport, mut incoming) = SipSockets::bind(&addrs, true, true).await?;
 //! loop {
 //!     let deadline = layer.poll_timeout();
 //!     tokio::select! {
@@ -63,7 +63,7 @@ use tokio::sync::{mpsc, watch};
 pub use counters::{CounterSnapshot, Counters};
 pub use error::TransportError;
 
-/// Delivery failures queued for [`Transport::take_failures`] before further ones are dropped.
+/// Delivery failures queued for [`SipSockets::take_failures`] before further ones are dropped.
 const FAILURE_QUEUE: usize = 1024;
 
 /// A message received from the network.
@@ -124,7 +124,7 @@ pub(crate) struct Shared {
     pub(crate) options: TransportOptions,
     pub(crate) shutdown: watch::Receiver<bool>,
     pub(crate) runtime: tokio::runtime::Handle,
-    /// Peers the transport could not deliver to (see [`Transport::take_failures`]).
+    /// Peers the transport could not deliver to (see [`SipSockets::take_failures`]).
     pub(crate) failures: mpsc::Sender<Peer>,
 }
 
@@ -139,33 +139,33 @@ impl Drop for ShutdownGuard {
 }
 
 /// The SIP transport: bound sockets, their tasks, and the TCP connection map. Cheap to clone;
-/// the sockets close when the last clone is dropped (or on [`Transport::shutdown`]).
+/// the sockets close when the last clone is dropped (or on [`SipSockets::shutdown`]).
 #[derive(Debug, Clone)]
-pub struct Transport {
+pub struct SipSockets {
     shared: Arc<Shared>,
     guard: Arc<ShutdownGuard>,
     local: Vec<(Proto, SocketAddr)>,
     failures: Arc<Mutex<Option<mpsc::Receiver<Peer>>>>,
 }
 
-impl Transport {
+impl SipSockets {
     /// Binds UDP sockets (if `udp`) and TCP listeners (if `tcp`) on every address and starts
     /// their tasks on the current tokio runtime. With port 0, TCP tries the port UDP got.
     pub async fn bind(
         addrs: &[SocketAddr],
         udp: bool,
         tcp: bool,
-    ) -> Result<(Transport, mpsc::Receiver<Incoming>), TransportError> {
-        Transport::bind_with(addrs, udp, tcp, TransportOptions::default()).await
+    ) -> Result<(SipSockets, mpsc::Receiver<Incoming>), TransportError> {
+        SipSockets::bind_with(addrs, udp, tcp, TransportOptions::default()).await
     }
 
-    /// [`Transport::bind`] with options.
+    /// [`SipSockets::bind`] with options.
     pub async fn bind_with(
         addrs: &[SocketAddr],
         udp: bool,
         tcp: bool,
         options: TransportOptions,
-    ) -> Result<(Transport, mpsc::Receiver<Incoming>), TransportError> {
+    ) -> Result<(SipSockets, mpsc::Receiver<Incoming>), TransportError> {
         if addrs.is_empty() || !(udp || tcp) {
             return Err(TransportError::NothingToBind);
         }
@@ -225,7 +225,7 @@ impl Transport {
             shared.runtime.spawn(tcp::run_listener(shared.clone(), l));
         }
         Ok((
-            Transport {
+            SipSockets {
                 shared,
                 guard: Arc::new(ShutdownGuard(stop_tx)),
                 local,

@@ -10,7 +10,7 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 use tokio::time::timeout;
 
-use super::{Incoming, Transport, TransportOptions};
+use super::{Incoming, SipSockets, TransportOptions};
 
 const WAIT: Duration = Duration::from_secs(5);
 
@@ -30,8 +30,8 @@ async fn next(rx: &mut mpsc::Receiver<Incoming>) -> Incoming {
         .expect("channel open")
 }
 
-async fn bind(udp: bool, tcp: bool) -> (Transport, mpsc::Receiver<Incoming>) {
-    Transport::bind(&["127.0.0.1:0".parse().unwrap()], udp, tcp)
+async fn bind(udp: bool, tcp: bool) -> (SipSockets, mpsc::Receiver<Incoming>) {
+    SipSockets::bind(&["127.0.0.1:0".parse().unwrap()], udp, tcp)
         .await
         .expect("binds on loopback")
 }
@@ -243,7 +243,7 @@ async fn idle_tcp_connections_are_closed() {
         tcp_idle_timeout: Duration::from_millis(100),
         ..TransportOptions::default()
     };
-    let (t, _rx) = Transport::bind_with(&["127.0.0.1:0".parse().unwrap()], false, true, opts)
+    let (t, _rx) = SipSockets::bind_with(&["127.0.0.1:0".parse().unwrap()], false, true, opts)
         .await
         .unwrap();
     let server = t.local_addr(Proto::Tcp, false).unwrap();
@@ -258,7 +258,7 @@ async fn idle_tcp_connections_are_closed() {
 #[tokio::test]
 async fn udp_and_tcp_on_ipv6_loopback_when_available() {
     let addr: SocketAddr = "[::1]:0".parse().unwrap();
-    let Ok((t, mut rx)) = Transport::bind(&[addr], true, true).await else {
+    let Ok((t, mut rx)) = SipSockets::bind(&[addr], true, true).await else {
         eprintln!("no IPv6 loopback here: skipped");
         return;
     };
@@ -278,9 +278,9 @@ async fn udp_and_tcp_on_ipv6_loopback_when_available() {
 
 #[tokio::test]
 async fn binding_nothing_is_an_error() {
-    assert!(Transport::bind(&[], true, true).await.is_err());
+    assert!(SipSockets::bind(&[], true, true).await.is_err());
     assert!(
-        Transport::bind(&["127.0.0.1:0".parse().unwrap()], false, false)
+        SipSockets::bind(&["127.0.0.1:0".parse().unwrap()], false, false)
             .await
             .is_err()
     );

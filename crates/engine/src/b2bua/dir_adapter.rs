@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use tracing::debug;
 
 use callrec_kazoo::directory::{CallerId, Directory};
-use callrec_kazoo::routing::{self, Origin, RecordData, RouteAction, RoutingPolicy, Target};
+use callrec_kazoo::routing::{self, CallSource, RecordData, RouteAction, RoutingPolicy, Target};
 use callrec_sip::auth::{
     check_request, forbidden, AuthOutcome, ChallengeKind, DigestAuth, DigestConfig,
 };
@@ -202,10 +202,10 @@ pub(crate) fn plan(
     number: &str,
 ) -> Plan {
     let origin = match caller {
-        Caller::Carrier { account_id, .. } => Origin::Offnet {
+        Caller::Carrier { account_id, .. } => CallSource::Offnet {
             account_id: account_id.as_deref(),
         },
-        Caller::Device { account_id, .. } => Origin::Onnet {
+        Caller::Device { account_id, .. } => CallSource::Onnet {
             account_id: account_id.as_deref(),
         },
     };

@@ -24,7 +24,7 @@
 //! | `admission.rs` | INVITE admission (carrier / device auth / refusal), routing, call start |
 //! | `dir_adapter.rs` | the calls into directory, auth, registrar and routing; admission state |
 //! | `call.rs` | one call: B legs, forking, fail-over, answer, CANCEL, BYE, timers |
-//! | `relay.rs` | re-INVITE / UPDATE / INFO relayed between legs, hold detection |
+//! | `in_dialog.rs` | re-INVITE / UPDATE / INFO relayed between legs, hold detection |
 //! | `leg.rs` | one leg's dialog state and in-dialog request building |
 //! | `index.rs` | transaction/dialog lookup tables |
 //! | `events.rs` | [`CallEvent`], [`LegInfo`] |
@@ -43,10 +43,10 @@ mod dir_adapter;
 mod events;
 mod hold;
 mod ids;
+mod in_dialog;
 mod index;
 mod leg;
 mod media_seam;
-mod relay;
 
 pub use self::core::Core;
 pub use callrec_kazoo::cdr::{CdrFacts, EndUserDirection, HangupCause};

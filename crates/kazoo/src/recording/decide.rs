@@ -9,19 +9,19 @@ use crate::recording::trigger::{LegState, StartTrigger};
 
 /// Which leg of the call a recording belongs to (and whose CDR carries it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Leg {
+pub enum RecordedLeg {
     /// The caller's side: the leg that sent callrec the INVITE (`call_direction` inbound).
     A,
     /// The callee's side: a leg callrec sent an INVITE on (`call_direction` outbound).
     B,
 }
 
-impl Leg {
+impl RecordedLeg {
     /// The CDR `call_direction` of this leg (A = inbound, B = outbound).
     pub fn direction(self) -> LegDirection {
         match self {
-            Leg::A => LegDirection::Inbound,
-            Leg::B => LegDirection::Outbound,
+            RecordedLeg::A => LegDirection::Inbound,
+            RecordedLeg::B => LegDirection::Outbound,
         }
     }
 }
@@ -56,7 +56,7 @@ pub struct CallFacts {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
     /// The leg recorded.
-    pub leg: Leg,
+    pub leg: RecordedLeg,
     /// Why (the origin label).
     pub origin: Origin,
     /// When it starts; see [`StartTrigger::is_satisfied`] for legs already past that moment.
@@ -110,7 +110,7 @@ pub fn decide(facts: &CallFacts, config: &PolicyConfig) -> Vec<Plan> {
     };
     if let Some((params, origin)) = account_rule {
         plans.push(Plan {
-            leg: Leg::A,
+            leg: RecordedLeg::A,
             origin,
             trigger: StartTrigger::from_params(params),
             settings: ResolvedSettings::resolve(params, config),
@@ -124,7 +124,7 @@ pub fn decide(facts: &CallFacts, config: &PolicyConfig) -> Vec<Plan> {
             let params = caller.recording.get(Direction::Outbound, facts.to);
             if params.enabled {
                 plans.push(Plan {
-                    leg: Leg::A,
+                    leg: RecordedLeg::A,
                     origin: Origin::EndpointOutbound {
                         to: facts.to.into(),
                     },
@@ -147,7 +147,7 @@ pub fn decide(facts: &CallFacts, config: &PolicyConfig) -> Vec<Plan> {
                     StartTrigger::Answer
                 };
                 plans.push(Plan {
-                    leg: Leg::B,
+                    leg: RecordedLeg::B,
                     origin: Origin::EndpointInbound {
                         from: facts.from.into(),
                     },

@@ -71,7 +71,7 @@ pub mod upload;
 pub mod validate;
 
 pub use config::{PolicyConfig, MIN_TIME_LIMIT_SECS};
-pub use decide::{decide, CallFacts, EndpointFacts, Leg, Plan};
+pub use decide::{decide, CallFacts, EndpointFacts, Plan, RecordedLeg};
 pub use error::{PolicyError, PolicyWarning};
 pub use format::{Format, Method};
 pub use merge::merge;

@@ -21,14 +21,7 @@ pub enum Direction {
     Outbound,
 }
 
-/// Where the other party of a call is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Network {
-    /// One of our own endpoints (a registered phone).
-    Onnet,
-    /// The outside world, through a carrier.
-    Offnet,
-}
+pub use crate::tags::Network;
 
 impl Direction {
     /// The document key (`inbound`, `outbound`).
@@ -37,22 +30,6 @@ impl Direction {
             Direction::Inbound => "inbound",
             Direction::Outbound => "outbound",
         }
-    }
-}
-
-impl Network {
-    /// The document key and label word (`onnet`, `offnet`).
-    pub fn key(self) -> &'static str {
-        match self {
-            Network::Onnet => "onnet",
-            Network::Offnet => "offnet",
-        }
-    }
-}
-
-impl std::fmt::Display for Network {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.key())
     }
 }
 

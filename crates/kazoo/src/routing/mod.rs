@@ -23,7 +23,7 @@ mod route;
 
 pub use normalize::normalize_number;
 pub use route::{
-    match_callflow, route, DeviceRef, GatewayRef, Match, MatchKind, Origin, Route, RouteAction,
+    match_callflow, route, CallSource, DeviceRef, GatewayRef, Match, MatchKind, Route, RouteAction,
     RoutingPolicy, Target,
 };
 

@@ -6,7 +6,7 @@ use callrec_sip::transaction::Transport;
 
 /// Where the call comes from, for choosing callflows and the no-match rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Origin<'a> {
+pub enum CallSource<'a> {
     /// An authenticated device of `account_id` (None: documents without accounts).
     Onnet {
         /// The caller's account.
@@ -20,10 +20,10 @@ pub enum Origin<'a> {
     },
 }
 
-impl Origin<'_> {
+impl CallSource<'_> {
     fn account_id(&self) -> Option<&str> {
         match *self {
-            Origin::Onnet { account_id } | Origin::Offnet { account_id } => account_id,
+            CallSource::Onnet { account_id } | CallSource::Offnet { account_id } => account_id,
         }
     }
 }
@@ -129,7 +129,7 @@ pub struct Route {
 /// the origin has no account).
 pub fn match_callflow<'d>(
     dir: &'d Directory,
-    origin: Origin<'_>,
+    origin: CallSource<'_>,
     dialled: &str,
 ) -> Option<Match<'d>> {
     let number = normalize_number(dialled);
@@ -154,7 +154,7 @@ pub fn match_callflow<'d>(
             }
         }
     }
-    if matches!(origin, Origin::Onnet { .. }) {
+    if matches!(origin, CallSource::Onnet { .. }) {
         if let Some(c) = dir.callflows_with_number("no_match").find(ours) {
             return Some(Match {
                 callflow: c,
@@ -166,7 +166,12 @@ pub fn match_callflow<'d>(
 }
 
 /// Routes a call to `dialled` (see the module documentation for the rules).
-pub fn route(dir: &Directory, origin: Origin<'_>, dialled: &str, policy: &RoutingPolicy) -> Route {
+pub fn route(
+    dir: &Directory,
+    origin: CallSource<'_>,
+    dialled: &str,
+    policy: &RoutingPolicy,
+) -> Route {
     let number = normalize_number(dialled);
     let mut out = Route {
         callflow_id: None,
@@ -195,12 +200,14 @@ pub fn route(dir: &Directory, origin: Origin<'_>, dialled: &str, policy: &Routin
             }
         }
         None => {
-            if matches!(origin, Origin::Onnet { .. }) && dir.resources().iter().any(|r| r.enabled) {
+            if matches!(origin, CallSource::Onnet { .. })
+                && dir.resources().iter().any(|r| r.enabled)
+            {
                 out.target = carriers(dir, origin.account_id(), &out.number);
             }
         }
     }
-    if matches!(origin, Origin::Offnet { .. })
+    if matches!(origin, CallSource::Offnet { .. })
         && matches!(out.target, Target::Carriers(_))
         && !policy.allow_offnet_to_offnet
     {

@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 use crate::b2bua::{CallDirection, CallEvent, CallRef, LegId, LegInfo, Network};
 use callrec_kazoo::load::DocLookup;
 use callrec_kazoo::recording::{
-    self as policy, CallFacts, EndpointFacts, Format, Leg as PolicyLeg, LegDirection, Origin,
-    PolicyConfig, RecordCallStack, RecordCaller, RecordingMetadata, RecordingTable,
+    self as policy, CallFacts, EndpointFacts, Format, LegDirection, Origin, PolicyConfig,
+    RecordCallStack, RecordCaller, RecordedLeg, RecordingMetadata, RecordingTable,
     ResolvedSettings, StackEvent, StartTrigger, UploadState, UrlStyle,
 };
 use serde_json::Value;
@@ -95,7 +95,7 @@ pub struct LegRecording {
 struct Pending {
     /// For callee plans: the B leg they belong to.
     b_leg: Option<LegId>,
-    leg: PolicyLeg,
+    leg: RecordedLeg,
     origin: Origin,
     trigger: StartTrigger,
     settings: ResolvedSettings,
@@ -367,8 +367,8 @@ impl Coordinator {
             })
         };
         let facts = CallFacts {
-            from: net(a.tags.network),
-            to: net(bl.tags.network),
+            from: a.tags.network,
+            to: bl.tags.network,
             caller: endpoint(a),
             callees: endpoint(bl).into_iter().collect(),
             account,
@@ -377,7 +377,7 @@ impl Coordinator {
         let first = !st.decided;
         st.decided = true;
         for p in plans {
-            let is_b = p.leg == PolicyLeg::B;
+            let is_b = p.leg == RecordedLeg::B;
             if !is_b && !first {
                 continue;
             }
@@ -482,7 +482,7 @@ impl Coordinator {
             StackEvent::Started(rec) => {
                 st.pending.push(Pending {
                     b_leg: None,
-                    leg: PolicyLeg::A,
+                    leg: RecordedLeg::A,
                     origin: rec.origin,
                     trigger: rec.trigger,
                     settings: rec.settings,
@@ -539,7 +539,7 @@ impl Coordinator {
             &id,
             Some(file_name),
             &origin,
-            PolicyLeg::A,
+            RecordedLeg::A,
             &rc.settings,
             None,
             None,
@@ -572,13 +572,6 @@ fn data_value(data: &callrec_kazoo::routing::RecordData) -> &Value {
     data
 }
 
-fn net(n: Network) -> policy::Network {
-    match n {
-        Network::Onnet => policy::Network::Onnet,
-        Network::Offnet => policy::Network::Offnet,
-    }
-}
-
 #[allow(clippy::too_many_arguments)]
 fn metadata_for(
     st: &CallState,
@@ -586,7 +579,7 @@ fn metadata_for(
     id: &str,
     file_name: Option<String>,
     origin: &Origin,
-    leg: PolicyLeg,
+    leg: RecordedLeg,
     settings: &ResolvedSettings,
     endpoint_id: Option<String>,
     owner_id: Option<String>,

@@ -17,7 +17,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 /// The text of `config/callrec.toml`, compiled into the binary.
-const EMBEDDED_DEFAULT: &str = include_str!("../../../../config/callrec.toml");
+const EMBEDDED_DEFAULT: &str = include_str!("../../../config/callrec.toml");
 
 /// Why a configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
