@@ -85,6 +85,14 @@ pub struct ClusterOptions {
     pub durable: bool,
 }
 
+impl ClusterOptions {
+    /// Sets [`ClusterOptions::durable`].
+    pub fn durable(mut self, durable: bool) -> Self {
+        self.durable = durable;
+        self
+    }
+}
+
 /// A running throwaway PostgreSQL cluster. Stopped and deleted on drop.
 #[derive(Debug)]
 pub struct PgCluster {
