@@ -1058,6 +1058,28 @@ async fn unknown_url_schemes_are_refused() {
 }
 
 #[tokio::test]
+async fn postgres_announces_each_change_with_notify() {
+    let db = TestDb::postgres();
+    let s = db.open().await;
+    let mut listener = sqlx::postgres::PgListener::connect(&db.url).await.unwrap();
+    listener.listen("callrec_changes").await.unwrap();
+    s.create("a1", DocKind::Account, "a1", json!({}), T0)
+        .await
+        .unwrap();
+    s.replace(DocKind::Account, "a1", Some(1), json!({"x": 1}), T0)
+        .await
+        .unwrap();
+    for expected in ["1", "2"] {
+        let n = tokio::time::timeout(Duration::from_secs(5), listener.recv())
+            .await
+            .expect("a notification within 5 s")
+            .unwrap();
+        assert_eq!(n.payload(), expected);
+    }
+    assert_eq!(s.change_seq().await.unwrap(), 2);
+}
+
+#[tokio::test]
 async fn an_in_memory_sqlite_store_works_for_other_crates_tests() {
     let s = Store::open("sqlite::memory:").await.unwrap();
     s.create("a1", DocKind::Account, "a1", json!({}), T0)
