@@ -13,7 +13,8 @@
 //! package `postgresql`): it runs `initdb` in a temporary directory (as the `postgres` user
 //! through `runuser` when running as root, since initdb refuses root), starts the server with
 //! `pg_ctl` on a free port of 127.0.0.1 with its unix socket inside that directory, and waits
-//! until it accepts connections. No system-wide PostgreSQL service is used or needed. Dropping
+//! until it accepts connections (as root, the temporary directory's parents, `$TMPDIR` or
+//! `/tmp`, must be traversable by `postgres`). No system-wide PostgreSQL service is used or needed. Dropping
 //! the cluster stops it and removes the directory; a watchdog process does the same if the test
 //! process dies first, which is also how the process-wide [`shared_cluster`] is cleaned up.
 //!

@@ -605,6 +605,25 @@ async fn api_keys_and_logins_are_found_by_the_right_secret_only(db: TestDb) {
             .as_deref(),
         Some("a2")
     );
+    // Renaming the account moves the name lookup with it.
+    s.replace(
+        DocKind::Account,
+        "a1",
+        None,
+        json!({"name": "Renamed"}),
+        T0 + 1,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        s.find_user_login(Some("Acme Corp"), MD5_BOB).await.unwrap(),
+        None
+    );
+    assert!(s
+        .find_user_login(Some("renamed"), MD5_BOB)
+        .await
+        .unwrap()
+        .is_some());
     // Changing the password replaces the secret.
     s.set_user_login("a1", "u-bob", "bob", MD5_AMY)
         .await
@@ -1088,6 +1107,15 @@ async fn an_in_memory_sqlite_store_works_for_other_crates_tests() {
     let s2 = s.clone();
     assert_eq!(s2.get(DocKind::Account, "a1").await.unwrap().rev, 1);
     assert_eq!(s2.change_seq().await.unwrap(), 1);
+}
+
+#[test]
+fn without_postgresql_installed_the_harness_says_to_install_it() {
+    let msg = testing::HarnessError::NotInstalled.to_string();
+    assert!(
+        msg.contains("install") && msg.contains("`postgresql`"),
+        "{msg}"
+    );
 }
 
 #[test]

@@ -24,9 +24,8 @@ impl TestDb {
 
     /// Fails the test (does not skip it) when PostgreSQL is not installed.
     pub fn postgres() -> TestDb {
-        let cluster = testing::shared_cluster().unwrap_or_else(|e| {
-            panic!("cannot run the PostgreSQL tests: {e} (or run tests/run.sh, which installs it)")
-        });
+        let cluster = testing::shared_cluster()
+            .unwrap_or_else(|e| panic!("cannot run the PostgreSQL tests: {e}"));
         let url = cluster
             .create_database()
             .unwrap_or_else(|e| panic!("creating a test database: {e}"));
