@@ -10,6 +10,9 @@ need=()
 command -v sipp   >/dev/null 2>&1 || need+=(sip-tester)
 command -v nginx  >/dev/null 2>&1 || need+=(nginx)
 command -v soxi   >/dev/null 2>&1 || need+=(sox libsox-fmt-mp3)
+# PostgreSQL server binaries for callrec-store's tests (a throwaway cluster per test run;
+# no system service is started or used).
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
