@@ -49,7 +49,8 @@ trap cleanup EXIT
 
 cp -r "$root/config" "$work/config"
 mkdir -p "$work/data" "$work/received"
-sed -i -e 's/^listen = .*/listen = ["127.0.0.1:5090"]/' -e 's/^tcp = true/tcp = false/' \
+sed -i -e '0,/^listen = .*/s//listen = ["127.0.0.1:5090"]/' -e 's/^tcp = true/tcp = false/' \
+       -e 's/127\.0\.0\.1:8000/127.0.0.1:5098/' \
        -e 's/^port_min = .*/port_min = 40000/' -e 's/^port_max = .*/port_max = 49999/' \
        -e 's/^min_free_mb = .*/min_free_mb = 10/' \
        -e 's/^keep_after_upload = .*/keep_after_upload = true/' "$work/config/callrec.toml"

@@ -55,7 +55,8 @@ if [ -z "$TARGET" ]; then
   # free ports instead of the example's 5060 (for callrec and for the carrier at 127.0.0.2), so
   # that the load test does not collide with anything else running on this machine
   sip_port=$(free_port 127.0.0.1) carrier_port=$(free_port 127.0.0.2)
-  sed -i "s/127\.0\.0\.1:5060/127.0.0.1:$sip_port/" "$work/config/callrec.toml"
+  api_port=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
+  sed -i "s/127\.0\.0\.1:5060/127.0.0.1:$sip_port/; s/127\.0\.0\.1:8000/127.0.0.1:$api_port/" "$work/config/callrec.toml"
   python3 - "$carrier_port" "$work/config/documents" <<'PY'
 import json, pathlib, sys
 port, root = int(sys.argv[1]), pathlib.Path(sys.argv[2])

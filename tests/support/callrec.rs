@@ -210,6 +210,8 @@ pub struct Callrec {
     pub dir: tempfile::TempDir,
     /// callrec's SIP address (UDP and TCP).
     pub sip: SocketAddr,
+    /// callrec's HTTP API address.
+    pub api: SocketAddr,
     /// Where callrec sends offnet calls: the carrier gateway (127.0.0.2:<port>).
     pub carrier: SocketAddr,
     /// `<data_dir>`: CDR log and spool.
@@ -237,6 +239,8 @@ pub type Edit = Box<dyn FnOnce(&mut Documents)>;
 pub struct Options {
     /// Base URL replacing `http://127.0.0.1:8080` in the documents (nginx's). None: a closed port.
     pub receiver: Option<String>,
+    /// `[store] url` (None: the default, SQLite in the data directory).
+    pub store_url: Option<String>,
     edits: Vec<Edit>,
 }
 
@@ -244,6 +248,12 @@ impl Options {
     /// Uploads go to `base` (e.g. `http://127.0.0.1:PORT`), keeping the documents' paths.
     pub fn receiver(mut self, base: &str) -> Self {
         self.receiver = Some(base.trim_end_matches('/').to_owned());
+        self
+    }
+
+    /// Runs on this database (`[store] url`).
+    pub fn store(mut self, url: &str) -> Self {
+        self.store_url = Some(url.to_owned());
         self
     }
 
@@ -306,6 +316,19 @@ impl Callrec {
             toml::Value::String(docs_dir.to_string_lossy().into_owned()),
         );
         config.insert("paths".into(), toml::Value::Table(paths));
+        // The API on a port of its own (the example's 8000 would collide between tests).
+        let api_port = net::free_port(PHONES_IP);
+        let mut api = section(&mut config, "api");
+        api.insert(
+            "listen".into(),
+            toml::Value::String(format!("127.0.0.1:{api_port}")),
+        );
+        config.insert("api".into(), toml::Value::Table(api));
+        if let Some(url) = &options.store_url {
+            let mut store = section(&mut config, "store");
+            store.insert("url".into(), toml::Value::String(url.clone()));
+            config.insert("store".into(), toml::Value::Table(store));
+        }
         let config_path = dir.path().join("callrec.toml");
         fs::write(
             &config_path,
@@ -339,24 +362,11 @@ impl Callrec {
         docs.save();
 
         let log = dir.path().join("callrec.log");
-        let log_file = fs::File::create(&log).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_callrec"))
-            .arg("--config")
-            .arg(&config_path)
-            .current_dir(dir.path())
-            .env("NO_COLOR", "1")
-            .env(
-                "RUST_LOG",
-                std::env::var("CALLREC_E2E_LOG").unwrap_or_else(|_| "info".into()),
-            )
-            .stdin(Stdio::null())
-            .stdout(log_file.try_clone().expect("log fd"))
-            .stderr(log_file)
-            .spawn()
-            .expect("spawn callrec");
+        let child = spawn_callrec(dir.path(), &log);
         let mut callrec = Callrec {
             child,
             dir,
+            api: net::addr(PHONES_IP, api_port),
             sip: net::addr(PHONES_IP, sip_port),
             carrier: net::addr(CARRIER_IP, carrier_port),
             data_dir,
@@ -405,6 +415,15 @@ impl Callrec {
             self.sip,
             self.log_text()
         );
+    }
+
+    /// Stops callrec (SIGKILL) and starts it again on the same configuration and data
+    /// directory, then waits until it answers OPTIONS again.
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = spawn_callrec(self.dir.path(), &self.log);
+        self.wait_ready(Duration::from_secs(15));
     }
 
     /// callrec's log so far.
@@ -549,4 +568,27 @@ fn copy_dir(from: &Path, to: &Path) {
             fs::copy(&path, &dest).expect("copy document");
         }
     }
+}
+
+/// Starts the callrec binary on `<dir>/callrec.toml`, appending its output to `log`.
+fn spawn_callrec(dir: &Path, log: &Path) -> Child {
+    let log_file = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("log file");
+    Command::new(env!("CARGO_BIN_EXE_callrec"))
+        .arg("--config")
+        .arg(dir.join("callrec.toml"))
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env(
+            "RUST_LOG",
+            std::env::var("CALLREC_E2E_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .stdin(Stdio::null())
+        .stdout(log_file.try_clone().expect("log fd"))
+        .stderr(log_file)
+        .spawn()
+        .expect("spawn callrec")
 }

@@ -67,6 +67,57 @@ pub struct Config {
     pub paths: PathsConfig,
     /// `[log]`: logging.
     pub log: LogConfig,
+    /// `[store]`: the database of documents, CDRs and recording metadata.
+    pub store: StoreSection,
+    /// `[api]`: the Crossbar-compatible HTTP API.
+    pub api: ApiSection,
+}
+
+/// `[store]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreSection {
+    /// `sqlite://PATH` or `postgres://USER:PASSWORD@HOST:PORT/DB`. Default empty: SQLite in
+    /// `<data_dir>/callrec.db`.
+    pub url: String,
+    /// Seconds between checks for changes made by another process sharing the database.
+    /// Default 0.25.
+    pub poll_interval_s: f64,
+}
+
+impl Default for StoreSection {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            poll_interval_s: 0.25,
+        }
+    }
+}
+
+/// `[api]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiSection {
+    /// Serve the API. Default `true`.
+    pub enabled: bool,
+    /// Address of the HTTP API. Default `127.0.0.1:8000`.
+    pub listen: SocketAddr,
+    /// Seconds an auth token stays valid. Default 3600.
+    pub token_ttl_s: u64,
+    /// Failed logins (user_auth / api_auth) allowed per source address per minute before 429.
+    /// Default 5.
+    pub login_failures_per_minute: u32,
+}
+
+impl Default for ApiSection {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 8000),
+            token_ttl_s: 3600,
+            login_failures_per_minute: 5,
+        }
+    }
 }
 
 /// `[sip]`.
@@ -421,6 +472,25 @@ impl Config {
         if self.paths.documents_dir.as_os_str().is_empty() {
             return bad("paths.documents_dir", "must not be empty");
         }
+        if !self.store.url.is_empty()
+            && !["sqlite:", "postgres://", "postgresql://"]
+                .iter()
+                .any(|p| self.store.url.starts_with(p))
+        {
+            return bad(
+                "store.url",
+                "must start with sqlite:, postgres:// or postgresql://",
+            );
+        }
+        if !(0.01..=60.0).contains(&self.store.poll_interval_s) {
+            return bad("store.poll_interval_s", "must be between 0.01 and 60");
+        }
+        if self.api.token_ttl_s < 60 {
+            return bad("api.token_ttl_s", "must be at least 60");
+        }
+        if self.api.login_failures_per_minute == 0 {
+            return bad("api.login_failures_per_minute", "must be above 0");
+        }
         if self.log.level.trim().is_empty() {
             return bad("log.level", "must not be empty");
         }
@@ -455,6 +525,23 @@ impl Config {
     /// `<data_dir>/cdrs.jsonl`.
     pub fn cdr_path(&self) -> PathBuf {
         self.paths.data_dir.join("cdrs.jsonl")
+    }
+
+    /// The database URL: `store.url`, or SQLite in `<data_dir>/callrec.db`.
+    pub fn store_url(&self) -> String {
+        if self.store.url.is_empty() {
+            format!(
+                "sqlite://{}",
+                self.paths.data_dir.join("callrec.db").display()
+            )
+        } else {
+            self.store.url.clone()
+        }
+    }
+
+    /// How often to look for changes made by another process.
+    pub fn store_poll_interval(&self) -> Duration {
+        Duration::from_secs_f64(self.store.poll_interval_s)
     }
 
     /// Minimum free bytes for the spool, from `recording.min_free_mb`.

@@ -13,7 +13,11 @@
 //! | [`upload`] | the uploader: HTTP PUT/POST with retries and backoff |
 //! | [`receive`] | `callrec receive`: a small HTTP receiver for recordings |
 //! | [`cdr`] | the CDR log writer |
+//! | [`api`] | the Crossbar-compatible HTTP API and `/metrics` |
+//! | [`store_link`] | documents from the store: load, import, watch for changes |
+//! | [`store_writer`] | CDRs and recording metadata to the store, with a disk backlog |
 
+pub mod api;
 pub mod cdr;
 pub mod config;
 pub mod documents;
@@ -21,5 +25,7 @@ pub mod media;
 pub mod receive;
 pub mod server;
 pub mod spool;
+pub mod store_link;
+pub mod store_writer;
 pub mod transport;
 pub mod upload;

@@ -21,7 +21,7 @@ fn the_example_documents_load_each_with_a_type_and_an_id() {
         *types.entry(t.to_owned()).or_default() += 1;
     }
     assert_eq!(types["account"], 1);
-    assert_eq!(types["user"], 2);
+    assert_eq!(types["user"], 3, "users 1001, 1002 and the API admin");
     assert_eq!(types["device"], 2);
     assert_eq!(types["resource"], 1);
     assert_eq!(types["callflow"], 4);

@@ -205,7 +205,7 @@ impl Engine {
         new_id: Box<dyn FnMut() -> u128 + Send>,
     ) -> Result<Engine, PortPoolError> {
         cfg.core.wall_clock = clock;
-        Ok(Engine {
+        let mut engine = Engine {
             txl: TransactionLayer::new(cfg.timers),
             core: Core::new(cfg.core, dir.clone()),
             media: MediaPlan::new(
@@ -223,7 +223,11 @@ impl Engine {
             recorders: HashMap::new(),
             record_caller_calls: HashSet::new(),
             out: VecDeque::new(),
-        })
+        };
+        while let Some(c) = engine.media.poll_command() {
+            engine.out.push_back(Command::Media(c));
+        }
+        Ok(engine)
     }
 
     /// A SIP message received from `from`.
@@ -278,11 +282,23 @@ impl Engine {
         self.hangup(now, call, cause);
     }
 
-    /// The driver could not open the call's relay sockets (ports taken by another program):
-    /// the call ends.
+    /// The driver could not open the call's relay (its bound sockets were lost): the call
+    /// ends.
     pub fn handle_media_failed(&mut self, now: Instant, call: CallRef) {
         tracing::warn!(%call, "relay ports could not be opened; ending the call");
         self.hangup(now, call, HangupCause::NormalTemporaryFailure);
+    }
+
+    /// The driver bound the port pairs of a `Bind` command (`failed`: held by another program).
+    pub fn handle_ports_bound(
+        &mut self,
+        bound: Vec<callrec_media::relay::PortPair>,
+        failed: Vec<callrec_media::relay::PortPair>,
+    ) {
+        self.media.bound(bound, failed);
+        while let Some(c) = self.media.poll_command() {
+            self.out.push_back(Command::Media(c));
+        }
     }
 
     /// The driver closed the call's relay sockets: its ports are free again.

@@ -103,6 +103,7 @@ pub struct PgCluster {
     port: u16,
     watchdog: Option<Child>,
     next_db: AtomicU32,
+    durable: bool,
 }
 
 /// The newest `/usr/lib/postgresql/<version>/bin` holding `initdb` and `pg_ctl`.
@@ -213,6 +214,7 @@ impl PgCluster {
             port: 0,
             watchdog: None,
             next_db: AtomicU32::new(0),
+            durable: options.durable,
         };
         let data = cluster.data_dir();
         let out = cluster
@@ -392,6 +394,19 @@ impl PgCluster {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
+    }
+
+    /// Stops the server (as a crash would: `-m immediate`), keeping its data: tests of a
+    /// database outage. [`start_server`](Self::start_server) brings it back on the same port.
+    pub fn stop_server(&self) {
+        self.stop();
+    }
+
+    /// Starts the server again after [`stop_server`](Self::stop_server) and waits until it
+    /// accepts connections.
+    pub fn start_server(&self) -> Result<(), HarnessError> {
+        self.pg_ctl_start(self.port, &ClusterOptions::default().durable(self.durable))?;
+        self.wait_accepting(Duration::from_secs(30))
     }
 
     /// The TCP port the server listens on (127.0.0.1).

@@ -5,23 +5,31 @@
 //! - `callrec check-config --config PATH` validates a config file and its documents (including
 //!   every `call_recording` setting) and exits 0 or 1.
 //! - `callrec receive --listen ADDR --dir DIR [--fail-first N]` runs the HTTP recording receiver.
+//! - `callrec import DIR [--config PATH]` imports the JSON documents of DIR into the store
+//!   (documents already stored are left alone; idempotent).
 //!
 //! Start-up order of the server: config → tracing → spool (writable, free space) → recovery →
-//! uploader → CDR writer → documents → engine. Anything wrong is reported before a call arrives.
+//! uploader → CDR writer → store (reachable, schema known; the example documents imported
+//! into an empty one) → documents (validated) → API → SIP → engine. Anything wrong is reported
+//! before a call arrives.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
+use callrec::api::metrics::Metrics;
+use callrec::api::ApiState;
 use callrec::cdr::CdrWriter;
 use callrec::config::Config;
-use callrec::documents::{DocumentStore, FileStore};
+use callrec::documents::FileStore;
 use callrec::receive::{self, ReceiverConfig};
 use callrec::server::recovery::{finalize_recovered, RecoveryOutcome};
 use callrec::server::Listeners;
 use callrec::spool::Spool;
+use callrec::store_writer::StoreWriter;
 use callrec::upload::Uploader;
+use callrec_store::{redact_url, Store};
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
@@ -50,6 +58,11 @@ enum Command {
         /// Test aid: answer 500 to the first N uploads.
         #[arg(long, default_value_t = 0)]
         fail_first: u64,
+    },
+    /// Import a folder of KAZOO JSON documents into the store (new documents only).
+    Import {
+        /// The folder (one document per `*.json` file, searched recursively).
+        dir: PathBuf,
     },
 }
 
@@ -89,6 +102,29 @@ fn main() -> std::process::ExitCode {
                 std::process::ExitCode::FAILURE
             }
         },
+        Some(Command::Import { dir }) => {
+            let config = match load_config(cli.config.as_deref()) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("{e:#}");
+                    return std::process::ExitCode::FAILURE;
+                }
+            };
+            init_tracing("warn");
+            match run_async(async move {
+                let store = open_store(&config).await?;
+                let now = callrec_kazoo::gregorian::from_unix(callrec::spool::unix_now());
+                let n = callrec::store_link::import_dir(&store, &dir, now).await?;
+                println!("imported {n} new documents from {}", dir.display());
+                Ok(())
+            }) {
+                Ok(()) => std::process::ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("{e:#}");
+                    std::process::ExitCode::FAILURE
+                }
+            }
+        }
         Some(Command::Receive {
             listen,
             dir,
@@ -179,13 +215,76 @@ async fn server_main(config: Config) -> anyhow::Result<()> {
     // Bind SIP before anything else can fail late: a port in use is refused at start-up.
     let listeners = Listeners::bind(&config).await?;
     let (cdrs, cdr_writer) = CdrWriter::spawn(&config.cdr_path()).await?;
-    let store: Arc<dyn DocumentStore> = Arc::new(FileStore::new(&config.paths.documents_dir));
+    let store = open_store(&config).await?;
+    let now = callrec_kazoo::gregorian::from_unix(callrec::spool::unix_now());
+    if store
+        .load_all()
+        .await
+        .context("cannot read the store (store.url)")?
+        .is_empty()
+    {
+        if config.paths.documents_dir.is_dir() {
+            let n = callrec::store_link::import_dir(&store, &config.paths.documents_dir, now)
+                .await
+                .with_context(|| {
+                    format!(
+                        "cannot import {} into the empty store (paths.documents_dir)",
+                        config.paths.documents_dir.display()
+                    )
+                })?;
+            tracing::info!(documents = n, "empty store: example documents imported");
+        } else {
+            tracing::warn!("the store has no documents; create them through the API");
+        }
+    }
+    let policy = callrec::server::policy_config(&config);
+    let loaded = callrec::store_link::load(&store, &policy)
+        .await
+        .context("the stored documents are refused")?;
+    let (documents, watcher) = callrec::store_link::spawn_watcher(
+        store.clone(),
+        policy.clone(),
+        loaded,
+        config.store_poll_interval(),
+    );
+    let records = StoreWriter::spawn(store.clone(), &config.paths.data_dir);
+    let metrics = Arc::new(Metrics::default());
+    let (api_stop_tx, api_stop) = tokio::sync::watch::channel(false);
+    let api_task = if config.api.enabled {
+        let listener = tokio::net::TcpListener::bind(config.api.listen)
+            .await
+            .with_context(|| format!("cannot listen on {} (api.listen)", config.api.listen))?;
+        tracing::info!(addr = %config.api.listen, "API listening");
+        let state = Arc::new(ApiState::new(
+            store.clone(),
+            documents.clone(),
+            policy,
+            spool.clone(),
+            config.api.token_ttl_s,
+            config.api.login_failures_per_minute,
+            metrics.clone(),
+        ));
+        let mut stop = api_stop.clone();
+        Some(tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stop.wait_for(|s| *s).await;
+            };
+            if let Err(e) = callrec::api::serve(listener, state, shutdown).await {
+                tracing::error!(error = %e, "API server stopped");
+            }
+        }))
+    } else {
+        None
+    };
     let uploader = Arc::new(uploader);
     let services = callrec::server::Services {
         spool: spool.clone(),
         uploader: uploader.clone(),
         cdrs: cdrs.clone(),
-        store,
+        records,
+        documents,
+        watcher,
+        metrics,
     };
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
@@ -201,10 +300,23 @@ async fn server_main(config: Config) -> anyhow::Result<()> {
     };
     let result = callrec::server::run(listeners, config, services, shutdown).await;
     tracing::info!("shutting down");
+    let _ = api_stop_tx.send(true);
+    if let Some(t) = api_task {
+        let _ = t.await;
+    }
     uploader.shutdown().await;
     drop(cdrs);
     cdr_writer.finish().await;
     result
+}
+
+/// Opens the store of `store.url` (SQLite in the data directory by default); refused with a
+/// message naming the key (and the URL without its password).
+async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let url = config.store_url();
+    Store::open(&url)
+        .await
+        .with_context(|| format!("cannot open the store (store.url = {})", redact_url(&url)))
 }
 
 fn repair_audio(path: &Path) -> std::io::Result<()> {

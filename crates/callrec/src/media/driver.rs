@@ -53,20 +53,25 @@ impl MediaDriver {
         self.counters.snapshot()
     }
 
-    fn bind_leg(&self, pair: PortPair) -> Result<LegSockets, MediaError> {
+    /// Binds a port pair (RTP and RTCP) on the relay address, for a later
+    /// [`open_call`](Self::open_call). Must be called within the tokio runtime; it does not
+    /// wait. Fails when another program holds either port.
+    pub fn bind_pair(&self, pair: PortPair) -> Result<BoundPair, MediaError> {
         let ip = self.config.relay_ip;
-        Ok(LegSockets {
+        Ok(BoundPair(LegSockets {
             rtp: bind(SocketAddr::new(ip, pair.rtp))?,
             rtcp: bind(SocketAddr::new(ip, pair.rtcp()))?,
-        })
+        }))
     }
 
-    /// Opens a call's media on `ports` (leg A's pair, leg B's) and starts its relay task. Must
-    /// be called within the tokio runtime; it does not wait. Closing the returned handle ends
-    /// the task and closes the sockets.
-    pub fn open_call(&self, name: &str, ports: [PortPair; 2]) -> Result<CallMedia, MediaError> {
-        let sockets_a = self.bind_leg(ports[0])?;
-        let sockets_b = self.bind_leg(ports[1])?;
+    /// Opens a call's media on bound pairs (leg A's, leg B's) and starts its relay task.
+    /// Closing the returned handle ends the task and closes the sockets.
+    pub fn open_call(&self, name: &str, pairs: [BoundPair; 2]) -> CallMedia {
+        let [BoundPair(sockets_a), BoundPair(sockets_b)] = pairs;
+        let ports = [
+            sockets_a.rtp.local_addr().map(|a| a.port()).unwrap_or(0),
+            sockets_b.rtp.local_addr().map(|a| a.port()).unwrap_or(0),
+        ];
         let now = tokio::time::Instant::now().into_std();
         let mut relay = CallRelay::new(
             now,
@@ -83,18 +88,17 @@ impl MediaDriver {
         let task = RelayTask::new([sockets_a, sockets_b], relay, command_rx, event_tx);
         let span = tracing::debug_span!("media", call = name);
         let join = tokio::spawn(task.run().instrument(span));
-        tracing::debug!(
-            call = name,
-            a = ports[0].rtp,
-            b = ports[1].rtp,
-            "media opened"
-        );
-        Ok(CallMedia::new(
+        tracing::debug!(call = name, a = ports[0], b = ports[1], "media opened");
+        CallMedia::new(
             self.config.recorder_queue,
             Arc::clone(&self.counters),
             command_tx,
             event_rx,
             join,
-        ))
+        )
     }
 }
+
+/// A port pair's RTP and RTCP sockets, bound and not yet used by a call.
+#[derive(Debug)]
+pub struct BoundPair(LegSockets);

@@ -1,8 +1,9 @@
 //! The tokio driver of the media path: it owns the relay's UDP sockets, the recorder threads
 //! and the clock, and carries out what the engine decided.
 //!
-//! - [`MediaDriver::open_call`] binds a call's relay sockets on the ports the engine chose and
-//!   starts one relay task for the call (sans-IO decisions: `callrec_media::relay::CallRelay`).
+//! - [`MediaDriver::bind_pair`] binds relay port pairs ahead of calls (the engine keeps a
+//!   reserve); [`MediaDriver::open_call`] starts one relay task for a call on two bound pairs
+//!   (sans-IO decisions: `callrec_media::relay::CallRelay`).
 //! - [`CallMedia`] is the call's handle: apply the engine's session changes, start and stop
 //!   recordings, read [`MediaEvent`]s (media timeout, DTMF), close.
 //! - Each recording runs its `Recorder` (sequencing, decoding, mixing, encoding) on a dedicated
@@ -20,7 +21,7 @@ pub use call::CallMedia;
 pub use callrec_media::record::{Channels, FinishedRecording, Format, RecordingSpec};
 pub use callrec_media::relay::Leg;
 pub use config::MediaDriverConfig;
-pub use driver::MediaDriver;
+pub use driver::{BoundPair, MediaDriver};
 pub use error::MediaError;
 pub use event::MediaEvent;
 pub use recording::{RecordingHandle, RecordingId};

@@ -83,7 +83,11 @@ fn ports(base: u16) -> [PortPair; 2] {
 
 fn fixture_with(base: u16, config: MediaDriverConfig) -> Fixture {
     let driver = MediaDriver::new(config.clone());
-    let call = driver.open_call("test", ports(base)).unwrap();
+    let [a, b] = ports(base);
+    let call = driver.open_call(
+        "test",
+        [driver.bind_pair(a).unwrap(), driver.bind_pair(b).unwrap()],
+    );
     Fixture {
         driver,
         call,
@@ -263,12 +267,15 @@ async fn recording_stops_at_its_time_limit_by_itself_with_full_length() {
 async fn a_port_in_use_is_refused_and_nothing_stays_bound() {
     let taken = std::net::UdpSocket::bind("127.0.0.1:43402").unwrap();
     let driver = MediaDriver::new(MediaDriverConfig::default());
-    let err = driver.open_call("busy", ports(43_400)).unwrap_err();
+    let [a, b] = ports(43_400);
+    let first = driver.bind_pair(a).unwrap();
+    let err = driver.bind_pair(b).unwrap_err();
     assert!(
         matches!(err, MediaError::Bind { port: 43_402, .. }),
         "{err}"
     );
     drop(taken);
+    drop(first);
     assert_ports_free(43_400);
 }
 

@@ -31,16 +31,21 @@ use callrec_engine::{
 use callrec_kazoo::directory::Directory;
 use callrec_kazoo::load::build_directory;
 use callrec_kazoo::recording::PolicyConfig;
+use callrec_media::relay::PortPair;
 use callrec_sip::transaction::{TimerConfig, Transport as Proto};
 use tokio::sync::mpsc;
 
+use crate::api::metrics::{Metrics, Sources};
 use crate::cdr::CdrSink;
 use crate::config::{Channels as ConfigChannels, Config};
 use crate::documents::DocumentStore;
 use crate::media::{
-    CallMedia, Channels, MediaDriver, MediaDriverConfig, MediaEvent, RecordingId, RecordingSpec,
+    BoundPair, CallMedia, Channels, MediaDriver, MediaDriverConfig, MediaEvent, RecordingId,
+    RecordingSpec,
 };
 use crate::spool::{unix_now_ms, NewRecording, Spool, UploadTarget};
+use crate::store_link::{DocumentsHandle, Watcher};
+use crate::store_writer::{cdr_row, Row, StoreWriter};
 use crate::transport::{Incoming, SipSockets};
 use crate::upload::UploaderHandle;
 
@@ -52,8 +57,14 @@ pub struct Services {
     pub uploader: Arc<UploaderHandle>,
     /// The CDR log.
     pub cdrs: CdrSink,
-    /// Where documents come from (reloaded on SIGHUP).
-    pub store: Arc<dyn DocumentStore>,
+    /// CDRs and recording metadata to the database.
+    pub records: StoreWriter,
+    /// The documents in use (and a way to ask for a reload: SIGHUP).
+    pub documents: DocumentsHandle,
+    /// Validated document changes from the store, for the engine.
+    pub watcher: Watcher,
+    /// Gauges and counters for `/metrics`.
+    pub metrics: Arc<Metrics>,
 }
 
 /// The bound SIP sockets and what they receive.
@@ -148,8 +159,6 @@ enum Report {
     },
     /// A call's relay sockets are closed.
     MediaClosed(CallRef),
-    /// A document reload finished.
-    Reloaded(Box<Result<Directory, String>>),
 }
 
 /// Runs callrec on `listeners` until `shutdown` completes.
@@ -159,8 +168,8 @@ pub async fn run(
     services: Services,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let policy = policy_config(&config);
-    let dir = Arc::new(load_directory(services.store.as_ref(), &policy)?);
+    let loaded = services.documents.current();
+    let dir = loaded.directory.clone();
     tracing::info!(
         accounts = dir.accounts().len(),
         devices = dir.devices().len(),
@@ -192,22 +201,47 @@ pub async fn run(
             .then(|| Duration::from_secs(config.media.media_timeout_s)),
         ..MediaDriverConfig::default()
     });
+    services.metrics.set_sources(Sources {
+        media: media.clone(),
+        uploader: services.uploader.clone(),
+        cdrs: services.cdrs.clone(),
+        store: services.records.clone(),
+    });
+    let Services {
+        spool,
+        uploader,
+        cdrs,
+        records,
+        documents,
+        mut watcher,
+        metrics,
+    } = services;
     let mut server = Server {
         engine,
         media,
         calls: HashMap::new(),
+        bound: HashMap::new(),
         recorders: HashMap::new(),
-        policy,
+        recordings: HashMap::new(),
         transport: transport.clone(),
-        services,
+        spool,
+        uploader,
+        cdrs,
+        records,
+        metrics,
         reports: mpsc::unbounded_channel(),
     };
+    let _ = watcher.applied.send(loaded.change_seq);
+    // Bind the relay's reserve of ports before the first call.
+    server.drive(Instant::now());
 
     #[cfg(unix)]
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .context("cannot install the SIGHUP handler")?;
     let mut stats_tick = tokio::time::interval(Duration::from_secs(30));
     stats_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut gauge_tick = tokio::time::interval(Duration::from_secs(1));
+    gauge_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut media_tick = tokio::time::interval(Duration::from_millis(100));
     media_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(shutdown);
@@ -225,27 +259,37 @@ pub async fn run(
         #[cfg(not(unix))]
         let hup_recv = std::future::pending::<Option<()>>();
         tokio::select! {
-            _ = &mut shutdown => break,
-            msg = incoming.recv() => {
-                let Some(inc) = msg else { break };
-                let now = Instant::now();
-                server.engine.handle_message(now, inc.from, inc.msg);
-                server.drive(now);
-            }
-            report = server.reports.1.recv() => {
-                if let Some(report) = report {
-                    server.on_report(report);
+                _ = &mut shutdown => break,
+                msg = incoming.recv() => {
+                    let Some(inc) = msg else { break };
+                    let now = Instant::now();
+                    server.engine.handle_message(now, inc.from, inc.msg);
+                    server.drive(now);
                 }
+                report = server.reports.1.recv() => {
+                    if let Some(report) = report {
+                        server.on_report(report);
+                    }
+                }
+                _ = sleep => {
+                    let now = Instant::now();
+                    server.engine.handle_timeout(now);
+                    server.drive(now);
+                }
+                loaded = watcher.updates.recv() => {
+                    if let Some(loaded) = loaded {
+                        server.engine.set_directory(loaded.directory.clone());
+                        let _ = watcher.applied.send(loaded.change_seq);
+        // Bind the relay's reserve of ports before the first call.
+        server.drive(Instant::now());
+                        tracing::info!(change = loaded.change_seq, "documents changed; the next call uses them");
+                    }
+                }
+                _ = media_tick.tick() => server.poll_media_events(),
+                _ = gauge_tick.tick() => server.update_gauges(),
+                _ = stats_tick.tick() => server.log_stats(),
+                _ = hup_recv => documents.reload_now(),
             }
-            _ = sleep => {
-                let now = Instant::now();
-                server.engine.handle_timeout(now);
-                server.drive(now);
-            }
-            _ = media_tick.tick() => server.poll_media_events(),
-            _ = stats_tick.tick() => server.log_stats(),
-            _ = hup_recv => server.reload(),
-        }
     }
 
     server.shutdown().await;
@@ -259,15 +303,39 @@ struct Server {
     media: MediaDriver,
     /// Open relays.
     calls: HashMap<CallRef, CallMedia>,
+    /// Relay port pairs bound ahead of calls (the engine's reserve).
+    bound: HashMap<PortPair, BoundPair>,
     /// Running recorders: recording id → (call, the recorder's id in its call's relay).
     recorders: HashMap<String, (CallRef, RecordingId)>,
-    policy: PolicyConfig,
+    /// Recordings between spool entry and finish: their database row as first written.
+    recordings: HashMap<String, Row>,
     transport: SipSockets,
-    services: Services,
+    spool: Arc<Spool>,
+    uploader: Arc<UploaderHandle>,
+    cdrs: CdrSink,
+    records: StoreWriter,
+    metrics: Arc<Metrics>,
     reports: (
         mpsc::UnboundedSender<Report>,
         mpsc::UnboundedReceiver<Report>,
     ),
+}
+
+/// The database row of a recording from its metadata (`None` without an account).
+fn recording_row(
+    metadata: &callrec_kazoo::recording::RecordingMetadata,
+    state: &str,
+) -> Option<Row> {
+    Some(Row::Recording {
+        id: metadata.id.clone(),
+        account_id: metadata.account_id.clone()?,
+        call_id: metadata.call_id.clone(),
+        interaction_id: metadata.interaction_id.clone(),
+        state: state.to_owned(),
+        last_error: None,
+        created: callrec_kazoo::gregorian::from_unix(metadata.start_unix_secs),
+        body: serde_json::to_value(metadata).unwrap_or_default(),
+    })
 }
 
 impl Server {
@@ -287,13 +355,37 @@ impl Server {
 
     fn execute(&mut self, now: Instant, command: Command) {
         match command {
+            Command::Media(MediaCommand::Bind { pairs }) => {
+                let (mut bound, mut failed) = (Vec::new(), Vec::new());
+                for pair in pairs {
+                    match self.media.bind_pair(pair) {
+                        Ok(sockets) => {
+                            self.bound.insert(pair, sockets);
+                            bound.push(pair);
+                        }
+                        Err(e) => {
+                            tracing::debug!(port = pair.rtp, error = %e, "relay port busy; skipped");
+                            failed.push(pair);
+                        }
+                    }
+                }
+                if bound.is_empty() && !failed.is_empty() {
+                    tracing::error!(
+                        pairs = failed.len(),
+                        "no relay port could be bound (media.relay_ip, media.port_min/port_max)"
+                    );
+                }
+                self.engine.handle_ports_bound(bound, failed);
+            }
             Command::Media(MediaCommand::Open { call, ports }) => {
-                match self.media.open_call(&call.to_string(), ports) {
-                    Ok(media) => {
+                let [a, b] = ports;
+                match (self.bound.remove(&a), self.bound.remove(&b)) {
+                    (Some(sa), Some(sb)) => {
+                        let media = self.media.open_call(&call.to_string(), [sa, sb]);
                         self.calls.insert(call, media);
                     }
-                    Err(e) => {
-                        tracing::warn!(%call, error = %e, "cannot open the call's relay");
+                    _ => {
+                        tracing::warn!(%call, "the call's relay ports were not bound");
                         self.engine.handle_media_failed(now, call);
                     }
                 }
@@ -324,16 +416,50 @@ impl Server {
                 }
                 // If the call's media is gone, closing it already stopped the recorder.
             }
-            Command::FinishRecording(finished) => self.finish_recording(*finished),
+            Command::FinishRecording(finished) => {
+                self.recordings.remove(&finished.id);
+                let state = match finished.disposition {
+                    Disposition::Upload(_) => "finished",
+                    Disposition::KeepLocal => "local",
+                };
+                if let Some(row) = recording_row(&finished.metadata, state) {
+                    self.records.write(row);
+                }
+                self.finish_recording(*finished)
+            }
             Command::DiscardRecording { id } => {
-                let spool = self.services.spool.clone();
+                if let Some(Row::Recording {
+                    id: rid,
+                    account_id,
+                    call_id,
+                    interaction_id,
+                    created,
+                    body,
+                    ..
+                }) = self.recordings.remove(&id)
+                {
+                    self.records.write(Row::Recording {
+                        id: rid,
+                        account_id,
+                        call_id,
+                        interaction_id,
+                        state: "discarded".into(),
+                        last_error: None,
+                        created,
+                        body,
+                    });
+                }
+                let spool = self.spool.clone();
                 tokio::task::spawn_blocking(move || match spool.discard(&id) {
                     Ok(_) => tracing::info!(recording = %id, "recording discarded"),
                     Err(e) => tracing::error!(recording = %id, error = %e, "spool update failed"),
                 });
             }
             Command::WriteCdr(cdr) => {
-                if !self.services.cdrs.write(*cdr) {
+                if let Some(row) = cdr_row(&cdr) {
+                    self.records.write(row);
+                }
+                if !self.cdrs.write(*cdr) {
                     tracing::warn!("CDR dropped: the CDR writer is behind");
                 }
             }
@@ -342,8 +468,12 @@ impl Server {
 
     /// Writes the spool entry on the blocking pool; the engine starts the recorder when it is
     /// there.
-    fn create_spool_entry(&self, entry: SpoolEntry) {
-        let spool = self.services.spool.clone();
+    fn create_spool_entry(&mut self, entry: SpoolEntry) {
+        if let Some(row) = recording_row(&entry.metadata, "recording") {
+            self.records.write(row.clone());
+            self.recordings.insert(entry.id.clone(), row);
+        }
+        let spool = self.spool.clone();
         let tx = self.reports.0.clone();
         let new = NewRecording {
             id: entry.id.clone(),
@@ -415,8 +545,8 @@ impl Server {
     /// Updates the spool entry on the blocking pool and hands the recording to the uploader
     /// (or keeps it locally), as the engine decided.
     fn finish_recording(&self, finished: FinishedRecording) {
-        let spool = self.services.spool.clone();
-        let uploader = self.services.uploader.clone();
+        let spool = self.spool.clone();
+        let uploader = self.uploader.clone();
         tokio::task::spawn_blocking(move || {
             let FinishedRecording {
                 id,
@@ -461,15 +591,6 @@ impl Server {
                 self.engine.handle_recording_finished(now, &id, result);
             }
             Report::MediaClosed(call) => self.engine.handle_media_closed(call),
-            Report::Reloaded(r) => match *r {
-                Ok(dir) => {
-                    self.engine.set_directory(Arc::new(dir));
-                    tracing::info!("documents reloaded");
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "document reload refused; keeping the old documents");
-                }
-            },
         }
         self.drive(now);
     }
@@ -497,9 +618,22 @@ impl Server {
 
     /// Counters an operator watches: calls, relay packets and drops, recorder frames dropped
     /// (must stay 0), uploads, CDRs.
+    fn update_gauges(&self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let e = self.engine.stats();
+        self.metrics.calls.store(e.calls as u64, Relaxed);
+        self.metrics
+            .media_calls
+            .store(e.media_calls as u64, Relaxed);
+        self.metrics.recordings.store(e.recordings as u64, Relaxed);
+        self.metrics
+            .ports_in_use
+            .store(e.ports_in_use as u64, Relaxed);
+    }
+
     fn log_stats(&self) {
         let m = self.media.counters();
-        let u = self.services.uploader.stats();
+        let u = self.uploader.stats();
         let e = self.engine.stats();
         tracing::info!(
             calls = e.calls,
@@ -513,20 +647,10 @@ impl Server {
             uploads_stored = u.stored,
             uploads_retried = u.retries,
             uploads_failed = u.failed,
-            cdrs_written = self.services.cdrs.written(),
-            cdrs_dropped = self.services.cdrs.dropped(),
+            cdrs_written = self.cdrs.written(),
+            cdrs_dropped = self.cdrs.dropped(),
             "stats"
         );
-    }
-
-    fn reload(&self) {
-        let store = self.services.store.clone();
-        let policy = self.policy.clone();
-        let tx = self.reports.0.clone();
-        tokio::task::spawn_blocking(move || {
-            let result = load_directory(store.as_ref(), &policy).map_err(|e| format!("{e:#}"));
-            let _ = tx.send(Report::Reloaded(Box::new(result)));
-        });
     }
 
     /// Hangs up every call, waits (bounded) for recordings to be finished and spooled.

@@ -220,6 +220,36 @@ impl Spool {
         self.dir.join(&record.audio_file)
     }
 
+    /// Removes an entry: its audio (also a `.part` left by a recorder) and its sidecar (the
+    /// API's DELETE). Unknown ids are not an error.
+    pub fn remove(&self, id: &str) -> Result<(), SpoolError> {
+        if !valid_id(id) {
+            return Err(SpoolError::InvalidId(id.to_owned()));
+        }
+        let _g = self.guard();
+        let sidecar = self.sidecar_path(id);
+        if let Ok(text) = fs::read(&sidecar) {
+            if let Ok(record) = serde_json::from_slice::<SpoolRecord>(&text) {
+                let audio = self.audio_path(&record);
+                for f in [callrec_media::record::part_path(&audio), audio] {
+                    match fs::remove_file(&f) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                        Err(source) => return Err(SpoolError::Io { path: f, source }),
+                    }
+                }
+            }
+        }
+        match fs::remove_file(&sidecar) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(SpoolError::Io {
+                path: sidecar,
+                source,
+            }),
+        }
+    }
+
     fn guard(&self) -> std::sync::MutexGuard<'_, ()> {
         // A panic while holding the lock leaves no partial state (writes are atomic renames).
         self.lock.lock().unwrap_or_else(|p| p.into_inner())

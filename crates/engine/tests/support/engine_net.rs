@@ -56,18 +56,21 @@ impl EngineNet {
             }),
         )
         .expect("port range");
-        EngineNet {
+        let mut net = EngineNet {
             now: start,
             start,
             engine,
             server: SERVER.parse().expect("server address"),
             inbox: HashMap::new(),
             commands: Vec::new(),
-        }
+        };
+        net.pump();
+        net
     }
 
-    /// Drains transmits into the peers' inboxes and commands into [`Self::commands`]; media
-    /// closes are answered at once (the ports go back to the pool).
+    /// Drains transmits into the peers' inboxes and commands into [`Self::commands`]; port
+    /// binds and media closes are answered at once (every port binds; closed ports go back to
+    /// the pool). Binds are not kept in [`Self::commands`].
     pub fn pump(&mut self) {
         loop {
             let mut progressed = false;
@@ -77,11 +80,18 @@ impl EngineNet {
                 progressed = true;
             }
             while let Some(c) = self.engine.poll_command() {
-                if let Command::Media(MediaCommand::Close { call }) = &c {
-                    self.engine.handle_media_closed(*call);
+                progressed = true;
+                match c {
+                    Command::Media(MediaCommand::Bind { pairs }) => {
+                        self.engine.handle_ports_bound(pairs, Vec::new());
+                        continue;
+                    }
+                    Command::Media(MediaCommand::Close { call }) => {
+                        self.engine.handle_media_closed(call);
+                    }
+                    _ => {}
                 }
                 self.commands.push(c);
-                progressed = true;
             }
             if !progressed {
                 break;
