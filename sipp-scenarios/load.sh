@@ -101,7 +101,7 @@ register() { # EXT PORT
 uas_port=$(free_port) uac_port=$(free_port)
 case "$MODE" in
   p2p)
-    [ -n "$callrec_pid" ] && { register 1001 "$uac_port"; register 1002 "$uas_port"; }
+    register 1001 "$uac_port"; register 1002 "$uas_port"
     uas=(-sf "$here/phone_uas.xml" -i 127.0.0.1 -p "$uas_port")
     uac=(-sf "$here/phone_uac.xml" -inf "$here/data/call_1001_to_1002.csv" -auth_uri "1002@$TARGET" -i 127.0.0.1 -p "$uac_port") ;;
   p2carrier)

@@ -90,6 +90,41 @@ impl StoreWriter {
     }
 }
 
+/// Most rows written in one transaction.
+const BATCH: usize = 256;
+
+/// Writes rows in order: consecutive CDRs in one transaction, recordings one by one.
+async fn write_rows(store: &Store, rows: &[Row]) -> Result<(), callrec_store::StoreError> {
+    let mut cdrs = Vec::new();
+    for row in rows {
+        match row {
+            Row::Cdr {
+                account_id,
+                id,
+                interaction_id,
+                created,
+                body,
+            } => cdrs.push(callrec_store::Cdr {
+                account_id: account_id.clone(),
+                id: id.clone(),
+                interaction_id: interaction_id.clone(),
+                created: *created,
+                body: body.clone(),
+            }),
+            Row::Recording { .. } => {
+                if !cdrs.is_empty() {
+                    store.insert_cdrs(&std::mem::take(&mut cdrs)).await?;
+                }
+                write_row(store, row).await?;
+            }
+        }
+    }
+    if !cdrs.is_empty() {
+        store.insert_cdrs(&cdrs).await?;
+    }
+    Ok(())
+}
+
 async fn write_row(store: &Store, row: &Row) -> Result<(), callrec_store::StoreError> {
     match row {
         Row::Cdr {
@@ -157,11 +192,13 @@ async fn drain_backlog(store: &Store, path: &PathBuf, stats: &WriterStats) -> bo
         stats.backlog.store(0, Ordering::Relaxed);
         return true;
     }
-    for row in &rows {
-        if write_row(store, row).await.is_err() {
+    for chunk in rows.chunks(BATCH) {
+        if write_rows(store, chunk).await.is_err() {
             return false;
         }
-        stats.written.fetch_add(1, Ordering::Relaxed);
+        stats
+            .written
+            .fetch_add(chunk.len() as u64, Ordering::Relaxed);
     }
     // Every row is idempotent (CDR by id, recording by id): a crash between the writes and
     // this removal only writes them again.
@@ -189,10 +226,18 @@ async fn run(
         tokio::select! {
             row = rx.recv() => {
                 let Some(row) = row else { break };
+                // Whatever else is queued goes in the same transaction.
+                let mut batch = vec![row];
+                while batch.len() < BATCH {
+                    match rx.try_recv() {
+                        Ok(r) => batch.push(r),
+                        Err(_) => break,
+                    }
+                }
                 if !backlogged {
-                    match write_row(&store, &row).await {
+                    match write_rows(&store, &batch).await {
                         Ok(()) => {
-                            stats.written.fetch_add(1, Ordering::Relaxed);
+                            stats.written.fetch_add(batch.len() as u64, Ordering::Relaxed);
                             continue;
                         }
                         Err(e) => {
@@ -202,11 +247,13 @@ async fn run(
                     }
                 }
                 // Keep the order: once anything waits, everything waits behind it.
-                match append(&backlog, &row) {
-                    Ok(()) => {
-                        stats.backlog.fetch_add(1, Ordering::Relaxed);
+                for row in &batch {
+                    match append(&backlog, row) {
+                        Ok(()) => {
+                            stats.backlog.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(e) => tracing::error!(error = %e, file = %backlog.display(), "cannot append to the store backlog"),
                     }
-                    Err(e) => tracing::error!(error = %e, file = %backlog.display(), "cannot append to the store backlog"),
                 }
             }
             _ = retry.tick(), if backlogged => {

@@ -64,6 +64,9 @@ pub struct MediaPlan {
     ready: VecDeque<PortPair>,
     /// Pairs asked to be bound, not answered yet.
     binding: usize,
+    /// Pairs that failed to bind since the last one that bound: once every pair of the range
+    /// has failed in a row, stop asking (a relay address where nothing binds must not loop).
+    failed_in_a_row: usize,
     sessions: HashMap<CallRef, MediaSession>,
     /// Calls whose sockets are being closed: their ports return to the pool when the driver
     /// says they are closed.
@@ -101,6 +104,7 @@ impl MediaPlan {
             pool: PortPool::new(port_min, port_max)?,
             ready: VecDeque::new(),
             binding: 0,
+            failed_in_a_row: 0,
             sessions: HashMap::new(),
             closing: HashMap::new(),
             out: VecDeque::new(),
@@ -132,13 +136,18 @@ impl MediaPlan {
     /// the first join the reserve, the others go back to the end of the pool.
     pub fn bound(&mut self, bound: Vec<PortPair>, failed: Vec<PortPair>) {
         self.binding = self.binding.saturating_sub(bound.len() + failed.len());
-        let any_bound = !bound.is_empty();
+        if bound.is_empty() {
+            self.failed_in_a_row += failed.len();
+        } else {
+            self.failed_in_a_row = 0;
+        }
         self.ready.extend(bound);
         for p in failed {
             self.pool.release(p);
         }
-        // Refill only on progress: a relay address where nothing binds must not loop.
-        if any_bound {
+        // Other programs (another callrec on this machine) may hold the first ports of the
+        // range: keep trying further ones, until every pair has failed in a row.
+        if self.failed_in_a_row < self.pool.available() + self.pool.in_use() {
             self.refill();
         }
     }
@@ -308,11 +317,35 @@ mod tests {
     }
 
     #[test]
+    fn ports_held_by_another_process_are_skipped_until_free_ones_are_found() {
+        let mut plan = MediaPlan::new("127.0.0.1".parse().unwrap(), 20_000, 20_199, true).unwrap();
+        // Another callrec holds the first 16 pairs: the whole first batch fails.
+        let first = binds(&mut plan);
+        plan.bound(Vec::new(), first.clone());
+        let second = binds(&mut plan);
+        assert_eq!(second.len(), RESERVE_PAIRS, "the next pairs are tried");
+        assert!(second.iter().all(|p| !first.contains(p)));
+        plan.bound(second, Vec::new());
+        assert!(plan
+            .offer(CallRef(1), LegId::A, LegId(1), &Bytes::from_static(OFFER))
+            .is_ok());
+    }
+
+    #[test]
     fn with_nothing_bound_a_call_gets_no_ports_and_no_bind_loop_starts() {
         let mut plan = MediaPlan::new("127.0.0.1".parse().unwrap(), 20_000, 20_009, true).unwrap();
-        let all = binds(&mut plan);
-        plan.bound(Vec::new(), all);
-        assert!(binds(&mut plan).is_empty(), "no progress, no new bind");
+        // Five pairs in the range, none binds (two rounds: every pair failed in a row).
+        for _ in 0..3 {
+            let pairs = binds(&mut plan);
+            if pairs.is_empty() {
+                break;
+            }
+            plan.bound(Vec::new(), pairs);
+        }
+        assert!(
+            binds(&mut plan).is_empty(),
+            "every pair failed: no new bind"
+        );
         assert_eq!(
             plan.offer(CallRef(1), LegId::A, LegId(1), &Bytes::from_static(OFFER)),
             Err(MediaSeamError::Exhausted)

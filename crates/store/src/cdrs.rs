@@ -80,6 +80,43 @@ impl Store {
         })
     }
 
+    /// Stores several CDRs in one transaction (the CDR writer's batches: one commit for many
+    /// legs instead of one each). Rows already stored are skipped, as by
+    /// [`insert_cdr`](Self::insert_cdr). Returns how many were new.
+    pub async fn insert_cdrs(&self, cdrs: &[Cdr]) -> Result<usize> {
+        let mut rows = Vec::with_capacity(cdrs.len());
+        for c in cdrs {
+            id_arg("account_id", &c.account_id)?;
+            id_arg("id", &c.id)?;
+            text_arg("interaction_id", &c.interaction_id)?;
+            if !c.body.is_object() {
+                return Err(StoreError::NotAnObject);
+            }
+            rows.push((c, to_i64("created", c.created)?, c.body.to_string()));
+        }
+        with_pool!(&self.pool, |p, is_pg| {
+            let mut tx = p.begin().await?;
+            let mut new = 0;
+            for (c, created, json) in &rows {
+                let n = sqlx::query(
+                    "INSERT INTO cdrs (account_id, id, interaction_id, created, body) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (account_id, id) DO NOTHING",
+                )
+                .bind(&c.account_id)
+                .bind(&c.id)
+                .bind(&c.interaction_id)
+                .bind(*created)
+                .bind(json)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                new += usize::from(n > 0);
+            }
+            tx.commit().await?;
+            Ok(new)
+        })
+    }
+
     /// One page of the account's CDRs created in `created_from..=created_to`, newest first.
     ///
     /// `start_key` is `None` for the first page, then the previous page's
