@@ -438,8 +438,11 @@ impl Spool {
     /// Start-up recovery after a crash or restart:
     /// - stale temporary sidecars are removed;
     /// - entries left in `recording` get their `<file>.part` renamed to the final name and
-    ///   `repair` called on the audio file, and become
-    ///   `finished` (a missing audio file makes them `failed`, with the reason in `last_error`);
+    ///   `repair` called on the audio file, and become `finished`. A WAV that `repair` cannot
+    ///   read (0 bytes, cut inside its header) is rebuilt from the metadata's sample
+    ///   rate and channels, and every WAV is padded with silence to the time recorded (from the
+    ///   file's creation to its last write). A missing audio file makes the entry `failed`,
+    ///   with the reason in `last_error`;
     /// - entries left in `uploading` go back to `finished`.
     ///
     /// Returns the ids of all `finished` entries, to be queued for upload.
@@ -463,7 +466,58 @@ impl Spool {
                     if !audio.exists() && part.exists() {
                         fs::rename(&part, &audio).map_err(io_err(&audio))?;
                     }
-                    let outcome = if audio.exists() {
+                    // The recording ran from the file's creation (else the sidecar's) until
+                    // the file was last written: the recorder writes at least once a second,
+                    // silence included, so that is the time recorded to within about a second.
+                    let file_times = fs::metadata(&audio)
+                        .ok()
+                        .map(|m| (m.created(), m.modified()));
+                    let started_ms = file_times
+                        .as_ref()
+                        .and_then(|(created, _)| created.as_ref().ok().copied())
+                        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                        .map_or(record.created_at.saturating_mul(1000), |d| {
+                            u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+                        });
+                    let ended_ms = file_times
+                        .as_ref()
+                        .and_then(|(_, modified)| modified.as_ref().ok().copied())
+                        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                        .map_or(started_ms, |d| {
+                            u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+                        });
+                    let meta = |key: &str| record.metadata.get(key).and_then(|v| v.as_u64());
+                    let is_wav = record.metadata.get("format").and_then(|f| f.as_str())
+                        != Some("mp3")
+                        && audio.extension().and_then(OsStr::to_str) != Some("mp3");
+                    let outcome = if is_wav && audio.exists() {
+                        // Whatever is left (nothing, a header cut short, a header with zero
+                        // sizes, a truncated frame): a valid WAV as long as the time recorded,
+                        // silence where the audio did not reach the disk.
+                        let rate = meta("sample_rate").and_then(|r| u32::try_from(r).ok());
+                        let channels = meta("channels").and_then(|c| u16::try_from(c).ok());
+                        let rate = rate.filter(|&r| r > 0).unwrap_or(8000);
+                        let channels = channels.filter(|&c| c > 0).unwrap_or(2);
+                        repair(&audio)
+                            .map_err(|e| e.to_string())
+                            .or_else(|e| {
+                                tracing::info!(recording_id = %record.id, reason = %e, "rebuilding the WAV header");
+                                callrec_media::record::recover_wav(&audio, rate, channels)
+                                    .map(|_| ())
+                                    .map_err(|e| e.to_string())
+                            })
+                            .and_then(|()| {
+                                let recorded_ms = ended_ms.saturating_sub(started_ms);
+                                let frames = recorded_ms.saturating_mul(u64::from(rate)) / 1000;
+                                callrec_media::record::pad_wav(
+                                    &audio,
+                                    u32::try_from(frames).unwrap_or(u32::MAX),
+                                )
+                                .map(|_| ())
+                                .map_err(|e| e.to_string())
+                            })
+                            .map_err(|e| format!("repair after crash failed: {e}"))
+                    } else if audio.exists() {
                         repair(&audio).map_err(|e| format!("repair after crash failed: {e}"))
                     } else {
                         Err("audio file missing after crash".to_owned())
