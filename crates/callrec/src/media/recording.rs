@@ -2,15 +2,19 @@
 //! recording's `Recorder` (sequencer, decoder, timeline, encoder) is fed by the relay task
 //! through a bounded batch queue; a worker wakes every [`BATCH_INTERVAL`], takes each of its
 //! recordings' batch at once, and every `flush_interval` hands each file's audio to the OS
-//! (silence included when nothing was heard), so a crash loses at most that much.
+//! (silence included when nothing was heard), so a crash loses at most that much. Each tick it
+//! also touches a heartbeat file in the recordings' directory ([`RECORDERS_ALIVE_FILE`]), so
+//! recovery knows until when the recordings cut off by a crash were running.
 
+use std::fs::File;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use callrec_media::record::{
     CodecMap, FinishedRecording, FrameReceiver, RecordError, Recorder, RecorderConfig,
-    RecordingSpec,
+    RecordingSpec, RECORDERS_ALIVE_FILE,
 };
 use tokio::sync::oneshot;
 
@@ -130,6 +134,8 @@ impl RecorderPool {
 
 /// One recording on a worker.
 struct Active {
+    /// The directory of the file (where the worker's heartbeat goes).
+    dir: PathBuf,
     recorder: Recorder,
     frames: FrameReceiver,
     done: Done,
@@ -186,8 +192,37 @@ impl Active {
     }
 }
 
+/// The worker's heartbeat files, one per directory it records into.
+#[derive(Default)]
+struct Heartbeats(Vec<(PathBuf, File)>);
+
+impl Heartbeats {
+    /// Touches the heartbeat of every directory with a running recording (one system call per
+    /// directory, usually one); forgets the others.
+    fn beat(&mut self, active: &[Active]) {
+        self.0
+            .retain(|(dir, _)| active.iter().any(|a| &a.dir == dir));
+        for a in active {
+            if !self.0.iter().any(|(dir, _)| dir == &a.dir) {
+                match File::create(a.dir.join(RECORDERS_ALIVE_FILE)) {
+                    Ok(file) => self.0.push((a.dir.clone(), file)),
+                    Err(e) => {
+                        tracing::debug!(dir = %a.dir.display(), error = %e, "recorder heartbeat");
+                        continue;
+                    }
+                }
+            }
+        }
+        let now = std::time::SystemTime::now();
+        for (_, file) in &self.0 {
+            let _ = file.set_modified(now);
+        }
+    }
+}
+
 fn worker(jobs: mpsc::Receiver<Job>, flush_interval: Duration) {
     let mut active: Vec<Active> = Vec::new();
+    let mut heartbeats = Heartbeats::default();
     let mut next_tick = Instant::now() + BATCH_INTERVAL;
     let mut open = true;
     loop {
@@ -210,6 +245,7 @@ fn worker(jobs: mpsc::Receiver<Job>, flush_interval: Duration) {
         }
         let now = Instant::now();
         next_tick = now + BATCH_INTERVAL;
+        heartbeats.beat(&active);
         let mut i = 0;
         while i < active.len() {
             match active.get_mut(i).and_then(|a| a.step(now, flush_interval)) {
@@ -229,8 +265,10 @@ fn begin(job: Job, flush_interval: Duration) -> Option<Active> {
         frames,
         done,
     } = job;
+    let dir = spec.path.parent().map(PathBuf::from).unwrap_or_default();
     match Recorder::new(spec, start, codecs, RecorderConfig::default()) {
         Ok(recorder) => Some(Active {
+            dir,
             recorder,
             frames,
             done,

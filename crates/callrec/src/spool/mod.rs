@@ -441,7 +441,7 @@ impl Spool {
     ///   `repair` called on the audio file, and become `finished`. A WAV that `repair` cannot
     ///   read (0 bytes, cut inside its header) is rebuilt from the metadata's sample
     ///   rate and channels, and every WAV is padded with silence to the time recorded (from the
-    ///   file's creation to its last write). A missing audio file makes the entry `failed`,
+    ///   file's creation to the recorders' last heartbeat). A missing audio file makes the entry `failed`,
     ///   with the reason in `last_error`;
     /// - entries left in `uploading` go back to `finished`.
     ///
@@ -455,6 +455,11 @@ impl Spool {
                 }
             }
         }
+        // Until when the recorders were running (they touch this about every 100 ms while any
+        // recording is): the end of every recording cut off by the crash.
+        let alive = fs::metadata(self.dir.join(callrec_media::record::RECORDERS_ALIVE_FILE))
+            .and_then(|m| m.modified())
+            .ok();
         let mut ready = Vec::new();
         for record in self.list()? {
             match record.state {
@@ -466,9 +471,8 @@ impl Spool {
                     if !audio.exists() && part.exists() {
                         fs::rename(&part, &audio).map_err(io_err(&audio))?;
                     }
-                    // The recording ran from the file's creation (else the sidecar's) until
-                    // the file was last written: the recorder writes at least once a second,
-                    // silence included, so that is the time recorded to within about a second.
+                    // The recording ran from the file's creation (else the sidecar's) until the
+                    // recorders' last heartbeat (else the file's last write): the time recorded.
                     let file_times = fs::metadata(&audio)
                         .ok()
                         .map(|m| (m.created(), m.modified()));
@@ -479,13 +483,14 @@ impl Spool {
                         .map_or(record.created_at.saturating_mul(1000), |d| {
                             u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
                         });
-                    let ended_ms = file_times
+                    let ms = |t: Option<SystemTime>| {
+                        t.and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+                    };
+                    let written_ms = ms(file_times
                         .as_ref()
-                        .and_then(|(_, modified)| modified.as_ref().ok().copied())
-                        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                        .map_or(started_ms, |d| {
-                            u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-                        });
+                        .and_then(|(_, modified)| modified.as_ref().ok().copied()));
+                    let ended_ms = written_ms.max(ms(alive)).unwrap_or(started_ms);
                     let meta = |key: &str| record.metadata.get(key).and_then(|v| v.as_u64());
                     let is_wav = record.metadata.get("format").and_then(|f| f.as_str())
                         != Some("mp3")

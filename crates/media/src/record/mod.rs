@@ -32,7 +32,7 @@ pub use recorder::{FinishedRecording, Recorder, RecorderConfig, RecorderStats};
 pub use repair::{pad_wav, recover_wav, repair_wav, RepairedWav};
 pub use resample::Resampler;
 pub use sequencer::{SequencedPacket, Sequencer, SequencerConfig, SequencerStats};
-pub use sink::{part_path, AudioSink};
+pub use sink::{part_path, AudioSink, RECORDERS_ALIVE_FILE};
 pub use spec::{Channels, Format, RecordingSpec};
 pub use timeline::{Timeline, TimelineConfig, TimelineStats};
 pub use wav::{wav_header, WavSink, WAV_HEADER_LEN};

@@ -22,6 +22,11 @@ pub trait AudioSink: Send {
     fn finish(self: Box<Self>) -> Result<PathBuf, RecordError>;
 }
 
+/// A file the recorders touch (its modification time) about every 100 ms in each directory
+/// they write recordings to, while any recording there is running: after a crash, its time
+/// says until when the recordings that were cut off were being recorded.
+pub const RECORDERS_ALIVE_FILE: &str = ".recorders-alive";
+
 /// The temporary name a recording is written under: `<path>.part`.
 pub fn part_path(path: &Path) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
