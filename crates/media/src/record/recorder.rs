@@ -88,9 +88,10 @@ impl Output {
         self.interleaved.clear();
         match self.channels {
             Channels::Stereo => {
-                for (&l, &r) in a.iter().zip(b) {
-                    self.interleaved.push(l);
-                    self.interleaved.push(r);
+                // Sized once, then filled in place (no per-sample capacity check).
+                self.interleaved.resize(a.len().min(b.len()) * 2, 0);
+                for ((frame, &l), &r) in self.interleaved.chunks_exact_mut(2).zip(a).zip(b) {
+                    frame.copy_from_slice(&[l, r]);
                 }
             }
             Channels::Mono => self

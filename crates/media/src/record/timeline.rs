@@ -245,7 +245,8 @@ impl Timeline {
             for (track, out) in self.tracks.iter_mut().zip([&mut *a, &mut *b]) {
                 out.clear();
                 let available = track.buffer.len().min(n);
-                out.extend(track.buffer.drain(..available));
+                extend_from_deque(out, &track.buffer, available);
+                track.buffer.drain(..available);
                 out.resize(n, 0);
             }
             emit(a, b);
@@ -262,7 +263,7 @@ impl Timeline {
         let [a, b] = &mut self.out;
         for (track, out) in self.tracks.iter().zip([&mut *a, &mut *b]) {
             out.clear();
-            out.extend(track.buffer.iter().take(n));
+            extend_from_deque(out, &track.buffer, n);
             out.resize(n, 0);
         }
         emit(a, b);
@@ -276,4 +277,13 @@ impl Timeline {
             out.shrink_to(4096);
         }
     }
+}
+
+/// Appends the first `n` samples of `deque` (fewer if it is shorter) to `out`, by slices.
+fn extend_from_deque(out: &mut Vec<i16>, deque: &VecDeque<i16>, n: usize) {
+    let (front, back) = deque.as_slices();
+    let from_front = front.len().min(n);
+    out.extend_from_slice(front.get(..from_front).unwrap_or_default());
+    let from_back = back.len().min(n - from_front);
+    out.extend_from_slice(back.get(..from_back).unwrap_or_default());
 }

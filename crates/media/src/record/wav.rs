@@ -64,10 +64,14 @@ impl std::fmt::Debug for WavSink {
     }
 }
 
+/// Appends `samples` as little-endian bytes (sized once, then filled: the loop vectorises).
 fn extend_le(out: &mut Vec<u8>, samples: &[i16]) {
-    out.reserve(samples.len() * 2);
-    for &s in samples {
-        out.extend_from_slice(&s.to_le_bytes());
+    let start = out.len();
+    out.resize(start + samples.len() * 2, 0);
+    if let Some(dst) = out.get_mut(start..) {
+        for (d, s) in dst.chunks_exact_mut(2).zip(samples) {
+            d.copy_from_slice(&s.to_le_bytes());
+        }
     }
 }
 
