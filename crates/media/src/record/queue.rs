@@ -26,6 +26,9 @@ pub struct Frame {
     pub packet: Vec<u8>,
 }
 
+/// Frames a batch keeps room for between takes (two 100 ms takes of a G.711 call's two legs).
+const KEPT_SLOTS: usize = 64;
+
 #[derive(Debug, Clone, Copy)]
 struct Slot {
     leg: Leg,
@@ -187,6 +190,11 @@ impl FrameReceiver {
             }
         }
         self.spare.clear();
+        // A recorder that fell behind once (a busy machine) grew this batch; do not keep that
+        // memory for the rest of the call (the batches alternate, so both shrink in turn).
+        if self.spare.slots.capacity() > KEPT_SLOTS {
+            self.spare = Batch::default();
+        }
         stopped
     }
 
