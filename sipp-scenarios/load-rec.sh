@@ -19,8 +19,10 @@
 # callrec instances on the machine may use), the
 # receiver on a free port. Phone 1001 registers from the SIPp UAS's address. SIPp media ports:
 # UAC 50000 up, UAS 56000 up.
-# Printed (one line, key=value): calls ok/failed (SIPp UAC), recordings received, recordings
-# shorter than HOLD_S - 1 s or longer than HOLD_S + 2 s, min/mean/max duration, callrec's CPU
+# Printed (one line, key=value): calls ok/failed (SIPp UAC), SIPp's mean call length,
+# recordings received, recordings shorter than HOLD_S - 1 s or longer than HOLD_S + 2 s
+# (`wrong_length`; compare with SIPp's mean call length on a loaded machine), min/mean/max
+# duration, callrec's CPU
 # seconds (utime+stime of the process, /proc/PID/stat) from just before the UAC starts until
 # every recording is uploaded, callrec's peak RSS (VmHWM), the receiver's CPU seconds, SIPp's
 # CPU, and the machine's other CPU in the window (others' work on a shared machine).
@@ -153,6 +155,10 @@ stat() { # FILE COLUMN: last line of a SIPp statistics CSV, column by name
 }
 ok=$(stat "$work/uac_stat.csv" "SuccessfulCall(C)")
 failed=$(stat "$work/uac_stat.csv" "FailedCall(C)")
+# SIPp's own mean call length (INVITE to the end of the BYE): on an overloaded machine SIPp's
+# pauses run late and calls last longer than HOLD_S; recordings should match this, not HOLD_S.
+call_len=$(awk -F';' 'NR==1{for(i=1;i<=NF;i++) if($i=="CallLength(C)") c=i; next} {v=$c} END{print v}' "$work/uac_stat.csv" \
+  | awk -F: '{printf "%.2f", $1*3600 + $2*60 + $3 + $4/1e6}')
 # every recording uploaded (at most 120 s more)
 ext=$FORMAT
 for _ in $(seq 1 240); do
@@ -181,7 +187,7 @@ kill -TERM "$callrec_pid" 2>/dev/null || true
 for _ in $(seq 1 40); do kill -0 "$callrec_pid" 2>/dev/null || break; sleep 0.25; done
 dropped=$(grep ' stats ' "$work/callrec.log" | tail -n 1 | grep -o 'recorder_frames_dropped=[0-9]*' | cut -d= -f2 || true)
 echo "format=$FORMAT cps=$CPS calls=$CALLS hold_s=$HOLD_S calls_ok=$ok failed=$failed uac_rc=$uac_rc" \
-  "recordings=$n measured=$measured wrong_length=$bad channels=$chans min_duration_s=$dmin mean_duration_s=$dmean max_duration_s=$dmax" \
+  "sipp_mean_call_s=$call_len recordings=$n measured=$measured wrong_length=$bad channels=$chans min_duration_s=$dmin mean_duration_s=$dmean max_duration_s=$dmax" \
   "cpu_s_callrec=$cpu_callrec rss_mb_callrec=$(echo "scale=1; $hwm_kb / 1024" | bc -l) cpu_s_receiver=$cpu_recv" \
   "cpu_s_sipp_uac=$cpu_uac cpu_s_sipp_uas=$cpu_uas cpu_s_other_procs=$other recorder_frames_dropped=${dropped:-n/a}" \
   "uac_wall_s=$(echo "scale=1; ($t_uac - $t0)/1" | bc -l) window_s=$(echo "scale=1; ($t1 - $t0)/1" | bc -l)"
