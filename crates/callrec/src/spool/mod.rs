@@ -503,23 +503,31 @@ impl Spool {
                         let channels = meta("channels").and_then(|c| u16::try_from(c).ok());
                         let rate = rate.filter(|&r| r > 0).unwrap_or(8000);
                         let channels = channels.filter(|&c| c > 0).unwrap_or(2);
+                        // Only a file that is empty or the start of a RIFF header is rebuilt:
+                        // anything else is not ours to overwrite, it stays (failed) for a look.
+                        let head = fs::read(&audio)
+                            .map(|b| b.get(..4).unwrap_or(&b).to_vec())
+                            .unwrap_or_default();
+                        let cut_header = b"RIFF".starts_with(&head);
                         repair(&audio)
                             .map_err(|e| e.to_string())
                             .or_else(|e| {
+                                if !cut_header {
+                                    return Err(e);
+                                }
                                 tracing::info!(recording_id = %record.id, reason = %e, "rebuilding the WAV header");
                                 callrec_media::record::recover_wav(&audio, rate, channels)
                                     .map(|_| ())
                                     .map_err(|e| e.to_string())
                             })
-                            .and_then(|()| {
+                            .map(|()| {
                                 let recorded_ms = ended_ms.saturating_sub(started_ms);
                                 let frames = recorded_ms.saturating_mul(u64::from(rate)) / 1000;
-                                callrec_media::record::pad_wav(
-                                    &audio,
-                                    u32::try_from(frames).unwrap_or(u32::MAX),
-                                )
-                                .map(|_| ())
-                                .map_err(|e| e.to_string())
+                                let frames = u32::try_from(frames).unwrap_or(u32::MAX);
+                                // The audio is repaired; silence to the full length is a bonus.
+                                if let Err(e) = callrec_media::record::pad_wav(&audio, frames) {
+                                    tracing::warn!(recording_id = %record.id, error = %e, "could not pad the recovered WAV to the time recorded");
+                                }
                             })
                             .map_err(|e| format!("repair after crash failed: {e}"))
                     } else if audio.exists() {
