@@ -451,8 +451,15 @@ enum CallAudio {
 fn killed_mid_call_then_recovered(after: Duration, audio: CallAudio) {
     let _serial = support::serial();
     let nginx = Nginx::start();
+    // Relay ports away from the default range, which other callrec instances on a shared
+    // machine may hold (a port in use fails the call with 503).
+    let relay_ports = |config: &mut toml::Table| {
+        fast_retries(config);
+        set(config, "media", "port_min", toml::Value::Integer(36_000));
+        set(config, "media", "port_max", toml::Value::Integer(36_999));
+    };
     let mut callrec =
-        Restartable::start(Options::default().receiver(&nginx.base_url()), fast_retries);
+        Restartable::start(Options::default().receiver(&nginx.base_url()), relay_ports);
     let phone = phone_1001();
     callrec.register(&phone);
     let carrier = callrec.carrier_answers();
