@@ -229,6 +229,9 @@ pub struct RecordingConfig {
     pub keep_after_upload: bool,
     /// Minimum free space, in MiB, the spool's file system must have at start-up. Default 100.
     pub min_free_mb: u64,
+    /// How often recorded audio is written out, milliseconds (a crash loses at most about
+    /// this much). Default 1000; 100 to 60000.
+    pub flush_interval_ms: u64,
 }
 
 impl Default for RecordingConfig {
@@ -238,6 +241,7 @@ impl Default for RecordingConfig {
             max_time_limit_s: 10800,
             keep_after_upload: false,
             min_free_mb: 100,
+            flush_interval_ms: 1000,
         }
     }
 }
@@ -439,6 +443,12 @@ impl Config {
                     "({}) must be at least 5 (the smallest time_limit)",
                     r.max_time_limit_s
                 ),
+            );
+        }
+        if !(100..=60_000).contains(&r.flush_interval_ms) {
+            return bad(
+                "recording.flush_interval_ms",
+                format!("({}) must be 100 to 60000", r.flush_interval_ms),
             );
         }
         let u = &self.upload;

@@ -10,7 +10,7 @@ use tokio::task::JoinHandle;
 
 use super::error::MediaError;
 use super::event::MediaEvent;
-use super::recording::{spawn_recorder, RecordingHandle, RecordingId};
+use super::recording::{RecorderPool, RecordingHandle, RecordingId};
 use super::relay_task::Command;
 
 /// The relay of one call: leg A (the caller, who sent callrec the INVITE) and leg B (the
@@ -19,6 +19,7 @@ use super::relay_task::Command;
 pub struct CallMedia {
     queue_capacity: usize,
     counters: Arc<Counters>,
+    recorders: Arc<RecorderPool>,
     commands: mpsc::UnboundedSender<Command>,
     events: mpsc::UnboundedReceiver<MediaEvent>,
     task: JoinHandle<()>,
@@ -33,6 +34,7 @@ impl CallMedia {
     pub(crate) fn new(
         queue_capacity: usize,
         counters: Arc<Counters>,
+        recorders: Arc<RecorderPool>,
         commands: mpsc::UnboundedSender<Command>,
         events: mpsc::UnboundedReceiver<MediaEvent>,
         task: JoinHandle<()>,
@@ -40,6 +42,7 @@ impl CallMedia {
         CallMedia {
             queue_capacity,
             counters,
+            recorders,
             commands,
             events,
             task,
@@ -56,7 +59,7 @@ impl CallMedia {
         self.commands.send(command).map_err(|_| MediaError::Closed)
     }
 
-    /// Starts a recording now: a recorder thread creates `<spec.path>.part` and is fed every
+    /// Starts a recording now: a recorder worker creates `<spec.path>.part` and is fed every
     /// RTP packet the relay accepts from then on (A left, B right in stereo). It stops at
     /// [`request_stop`](Self::request_stop), at its time limit or when the call closes; the
     /// handle's [`RecordingHandle::wait`] then returns the file (or why it failed). Does not
@@ -71,8 +74,7 @@ impl CallMedia {
         let start = now();
         let deadline = start + spec.time_limit;
         let (sender, receiver) = frame_queue(self.queue_capacity, Arc::clone(&self.counters));
-        let name = format!("rec-{}", id.0);
-        let done = spawn_recorder(name, spec, start, codecs, receiver)?;
+        let done = self.recorders.start(spec, start, codecs, receiver)?;
         self.send(Command::AddRecorder {
             id,
             sender,

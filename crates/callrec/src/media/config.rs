@@ -17,6 +17,9 @@ pub struct MediaDriverConfig {
     /// Frames a recorder queue holds before the relay drops (and counts) frames. Default 1000
     /// (10 s of both legs at 20 ms).
     pub recorder_queue: usize,
+    /// How often each recording's audio is handed to the OS (a crash loses at most about
+    /// this much). Default 1 s.
+    pub flush_interval: Duration,
 }
 
 impl Default for MediaDriverConfig {
@@ -26,6 +29,7 @@ impl Default for MediaDriverConfig {
             media_timeout: Duration::from_secs(60),
             hold_timeout: None,
             recorder_queue: 1000,
+            flush_interval: Duration::from_secs(1),
         }
     }
 }

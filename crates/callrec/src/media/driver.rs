@@ -13,6 +13,7 @@ use tracing::Instrument;
 use super::call::CallMedia;
 use super::config::MediaDriverConfig;
 use super::error::MediaError;
+use super::recording::RecorderPool;
 use super::relay_task::{LegSockets, RelayTask};
 
 /// The media driver. Cheap to clone; every clone shares the counters.
@@ -20,6 +21,7 @@ use super::relay_task::{LegSockets, RelayTask};
 pub struct MediaDriver {
     config: MediaDriverConfig,
     counters: Arc<Counters>,
+    recorders: Arc<RecorderPool>,
 }
 
 /// Binds a UDP socket for tokio without waiting: `bind` on a local address is one system call
@@ -35,9 +37,10 @@ fn bind(addr: SocketAddr) -> Result<UdpSocket, MediaError> {
 }
 
 impl MediaDriver {
-    /// A driver with these settings.
+    /// A driver with these settings; starts its recorder threads (one per core).
     pub fn new(config: MediaDriverConfig) -> Self {
         MediaDriver {
+            recorders: Arc::new(RecorderPool::new(config.flush_interval)),
             config,
             counters: Arc::new(Counters::default()),
         }
@@ -92,6 +95,7 @@ impl MediaDriver {
         CallMedia::new(
             self.config.recorder_queue,
             Arc::clone(&self.counters),
+            Arc::clone(&self.recorders),
             command_tx,
             event_rx,
             join,

@@ -1,11 +1,20 @@
-//! One recording's thread: it owns the `Recorder` (sequencer, decoder, timeline, encoder) and
-//! is fed by the relay task through a bounded queue.
+//! The recorder pool: a few threads (one per core) that each own many recordings. Each
+//! recording's `Recorder` (sequencer, decoder, timeline, encoder) is fed by the relay task
+//! through a bounded batch queue; a worker wakes every [`BATCH_INTERVAL`], takes each of its
+//! recordings' batch at once, and every `flush_interval` hands each file's audio to the OS
+//! (silence included when nothing was heard), so a crash loses at most that much. Each tick it
+//! also touches a heartbeat file in the recordings' directory ([`RECORDERS_ALIVE_FILE`]), so
+//! recovery knows until when the recordings cut off by a crash were running.
 
+use std::fs::File;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use callrec_media::record::{
-    CodecMap, FinishedRecording, FrameReceiver, Received, RecordError, Recorder, RecorderConfig,
-    RecordingSpec,
+    CodecMap, FinishedRecording, FrameReceiver, RecordError, Recorder, RecorderConfig,
+    RecordingSpec, RECORDERS_ALIVE_FILE,
 };
 use tokio::sync::oneshot;
 
@@ -44,64 +53,231 @@ impl RecordingHandle {
     }
 }
 
-/// How long the thread waits for a frame before looking again (it has nothing to do meanwhile;
-/// silence is filled when the next frame or the stop arrives).
-const IDLE_WAIT: Duration = Duration::from_millis(500);
-
-/// After a batch of frames, the thread sleeps this long before draining the queue again, so
-/// a recording wakes ~10 times a second instead of once per packet (100/s for a stereo G.711
-/// call). Each frame carries its arrival time, so batching changes nothing in the file; the
-/// queue (1000 frames by default) holds 10 s of a call's packets.
+/// How often a worker takes its recordings' queued frames. Each frame carries its arrival time,
+/// so batching changes nothing in the file; it turns ~100 wake-ups per second per recording
+/// (one per packet) into 10 per worker. The queue (1000 frames by default) holds 10 s of a
+/// call's packets.
 const BATCH_INTERVAL: Duration = Duration::from_millis(100);
 
-/// Starts the recorder thread, which creates the file and then records; does not wait for
-/// either. A file that cannot be created is reported through the returned receiver.
-pub(crate) fn spawn_recorder(
-    name: String,
+/// Most worker threads, whatever the core count.
+const MAX_WORKERS: usize = 8;
+
+type Done = oneshot::Sender<Result<FinishedRecording, RecordError>>;
+
+/// A recording handed to a worker.
+struct Job {
     spec: RecordingSpec,
     start: Instant,
     codecs: [CodecMap; 2],
     frames: FrameReceiver,
-) -> Result<oneshot::Receiver<Result<FinishedRecording, RecordError>>, MediaError> {
-    let (done_tx, done_rx) = oneshot::channel();
-    std::thread::Builder::new()
-        .name(name)
-        .spawn(move || {
-            let result = Recorder::new(spec, start, codecs, RecorderConfig::default())
-                .and_then(|recorder| run(recorder, &frames, start));
-            let _ = done_tx.send(result);
-        })
-        .map_err(MediaError::Thread)?;
-    Ok(done_rx)
+    done: Done,
 }
 
-/// The thread's loop: push frames until the stop, then finish the file.
-fn run(
-    mut recorder: Recorder,
-    frames: &FrameReceiver,
-    start: Instant,
-) -> Result<FinishedRecording, RecordError> {
-    let mut last = start;
-    loop {
-        match frames.recv_timeout(IDLE_WAIT) {
-            Received::Frame(frame) => {
-                last = last.max(frame.at);
-                recorder.push_frame(frame)?;
-                // Drain what else is queued, then let frames accumulate for a while.
-                loop {
-                    match frames.recv_timeout(Duration::ZERO) {
-                        Received::Frame(frame) => {
-                            last = last.max(frame.at);
-                            recorder.push_frame(frame)?;
-                        }
-                        Received::Idle => break,
-                        Received::Stopped(at) => return finish(recorder, at.unwrap_or(last)),
+/// The fixed pool of recorder threads. Dropping it lets the threads end once their recordings
+/// have finished.
+#[derive(Debug)]
+pub(crate) struct RecorderPool {
+    workers: Vec<mpsc::Sender<Job>>,
+    next: AtomicUsize,
+}
+
+impl RecorderPool {
+    /// Starts one worker per core (at most [`MAX_WORKERS`]); each syncs every recording's
+    /// file every `flush_interval`.
+    pub(crate) fn new(flush_interval: Duration) -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let mut workers = Vec::new();
+        for i in 0..cores.clamp(1, MAX_WORKERS) {
+            let (tx, rx) = mpsc::channel();
+            match std::thread::Builder::new()
+                .name(format!("recorder-{i}"))
+                .spawn(move || worker(rx, flush_interval))
+            {
+                Ok(_) => workers.push(tx),
+                Err(e) => tracing::error!(error = %e, "could not start a recorder thread"),
+            }
+        }
+        RecorderPool {
+            workers,
+            next: AtomicUsize::new(0),
+        }
+    }
+
+    /// Hands a recording to the next worker, which creates the file and records; does not wait
+    /// for either. A file that cannot be created is reported through the returned receiver.
+    pub(crate) fn start(
+        &self,
+        spec: RecordingSpec,
+        start: Instant,
+        codecs: [CodecMap; 2],
+        frames: FrameReceiver,
+    ) -> Result<oneshot::Receiver<Result<FinishedRecording, RecordError>>, MediaError> {
+        let (done, done_rx) = oneshot::channel();
+        let mut job = Job {
+            spec,
+            start,
+            codecs,
+            frames,
+            done,
+        };
+        // Round robin; a worker that has gone away (it cannot, short of a panic) is skipped.
+        for _ in 0..self.workers.len() {
+            let i = self.next.fetch_add(1, Ordering::Relaxed) % self.workers.len();
+            match self.workers[i].send(job) {
+                Ok(()) => return Ok(done_rx),
+                Err(mpsc::SendError(j)) => job = j,
+            }
+        }
+        Err(MediaError::Closed)
+    }
+}
+
+/// One recording on a worker.
+struct Active {
+    /// The directory of the file (where the worker's heartbeat goes).
+    dir: PathBuf,
+    recorder: Recorder,
+    frames: FrameReceiver,
+    done: Done,
+    /// Newest frame arrival seen.
+    last: Instant,
+    next_sync: Instant,
+}
+
+/// Why a recording left its worker.
+enum End {
+    /// Writing failed.
+    Failed(RecordError),
+    /// The relay stopped it at this time.
+    Stopped(Instant),
+}
+
+impl Active {
+    /// Takes the queued frames; syncs the file when due. `Some` when the recording is over.
+    fn step(&mut self, now: Instant, flush_interval: Duration) -> Option<End> {
+        let mut error = None;
+        let recorder = &mut self.recorder;
+        let last = &mut self.last;
+        let stopped = self.frames.drain(|leg, at, packet| {
+            if error.is_none() {
+                *last = (*last).max(at);
+                if let Err(e) = recorder.push(leg, at, packet) {
+                    error = Some(e);
+                }
+            }
+        });
+        if let Some(e) = error {
+            return Some(End::Failed(e));
+        }
+        if let Some(at) = stopped {
+            // Dropped without a stop (the relay task is gone): it ended about now.
+            return Some(End::Stopped(at.unwrap_or(now.max(self.last))));
+        }
+        if now >= self.next_sync {
+            self.next_sync = now + flush_interval;
+            if let Err(e) = self.recorder.sync(now) {
+                return Some(End::Failed(e));
+            }
+        }
+        None
+    }
+
+    /// Finishes the file (at a stop) and tells the recording's owner.
+    fn end(self, end: End) {
+        let result = match end {
+            End::Failed(e) => Err(e),
+            End::Stopped(at) => finish(self.recorder, at),
+        };
+        let _ = self.done.send(result);
+    }
+}
+
+/// The worker's heartbeat files, one per directory it records into.
+#[derive(Default)]
+struct Heartbeats(Vec<(PathBuf, File)>);
+
+impl Heartbeats {
+    /// Touches the heartbeat of every directory with a running recording (one system call per
+    /// directory, usually one); forgets the others.
+    fn beat(&mut self, active: &[Active]) {
+        self.0
+            .retain(|(dir, _)| active.iter().any(|a| &a.dir == dir));
+        for a in active {
+            if !self.0.iter().any(|(dir, _)| dir == &a.dir) {
+                match File::create(a.dir.join(RECORDERS_ALIVE_FILE)) {
+                    Ok(file) => self.0.push((a.dir.clone(), file)),
+                    Err(e) => {
+                        tracing::debug!(dir = %a.dir.display(), error = %e, "recorder heartbeat");
+                        continue;
                     }
                 }
-                std::thread::sleep(BATCH_INTERVAL);
             }
-            Received::Idle => {}
-            Received::Stopped(at) => return finish(recorder, at.unwrap_or(last)),
+        }
+        let now = std::time::SystemTime::now();
+        for (_, file) in &self.0 {
+            let _ = file.set_modified(now);
+        }
+    }
+}
+
+fn worker(jobs: mpsc::Receiver<Job>, flush_interval: Duration) {
+    let mut active: Vec<Active> = Vec::new();
+    let mut heartbeats = Heartbeats::default();
+    let mut next_tick = Instant::now() + BATCH_INTERVAL;
+    let mut open = true;
+    loop {
+        let wait = next_tick.saturating_duration_since(Instant::now());
+        if open {
+            match jobs.recv_timeout(wait) {
+                Ok(job) => {
+                    if let Some(a) = begin(job, flush_interval) {
+                        active.push(a);
+                    }
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => open = false,
+            }
+        } else if active.is_empty() {
+            return;
+        } else {
+            std::thread::sleep(wait);
+        }
+        let now = Instant::now();
+        next_tick = now + BATCH_INTERVAL;
+        heartbeats.beat(&active);
+        let mut i = 0;
+        while i < active.len() {
+            match active.get_mut(i).and_then(|a| a.step(now, flush_interval)) {
+                Some(end) => active.swap_remove(i).end(end),
+                None => i += 1,
+            }
+        }
+    }
+}
+
+/// Creates the recording's file; a failure is reported to its owner at once.
+fn begin(job: Job, flush_interval: Duration) -> Option<Active> {
+    let Job {
+        spec,
+        start,
+        codecs,
+        frames,
+        done,
+    } = job;
+    let dir = spec.path.parent().map(PathBuf::from).unwrap_or_default();
+    match Recorder::new(spec, start, codecs, RecorderConfig::default()) {
+        Ok(recorder) => Some(Active {
+            dir,
+            recorder,
+            frames,
+            done,
+            last: start,
+            next_sync: start + flush_interval,
+        }),
+        Err(e) => {
+            let _ = done.send(Err(e));
+            None
         }
     }
 }

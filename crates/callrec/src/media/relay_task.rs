@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use callrec_media::record::FrameSender;
 use callrec_media::relay::{CallRelay, Channel, Decision, Leg, RelayEvent};
@@ -17,6 +17,9 @@ use super::recording::RecordingId;
 
 /// Largest datagram read; RTP for audio is far smaller.
 const MAX_DATAGRAM: usize = 2048;
+
+/// Most datagrams read from one socket per wake-up.
+const MAX_BURST: usize = 32;
 
 /// A leg's two relay sockets.
 #[derive(Debug)]
@@ -71,22 +74,43 @@ impl RelayTask {
 
     /// Runs until the call handle closes or is dropped; then stops every recording still fed.
     /// The caller instruments it with a span carrying the call id.
+    ///
+    /// Per wake-up it reads every datagram waiting on the socket that woke it (not one), and
+    /// its timer is one `Sleep` moved only when the relay's deadline changes (not a new timer
+    /// per packet).
     pub(crate) async fn run(mut self) {
-        let mut bufs = [[0u8; MAX_DATAGRAM]; 4];
+        let mut buf = [0u8; MAX_DATAGRAM];
+        let sleep = tokio::time::sleep(Duration::from_secs(3600));
+        tokio::pin!(sleep);
+        let mut armed: Option<Instant> = None;
         loop {
             let wake = self.relay.poll_timeout();
-            let [buf_a_rtp, buf_a_rtcp, buf_b_rtp, buf_b_rtcp] = &mut bufs;
+            if wake != armed {
+                if let Some(at) = wake {
+                    sleep.as_mut().reset(tokio::time::Instant::from_std(at));
+                }
+                armed = wake;
+            }
             let [a, b] = &self.legs;
-            tokio::select! {
-                r = a.rtp.recv_from(buf_a_rtp) => self.received(Leg::A, Channel::Rtp, r, buf_a_rtp),
-                r = a.rtcp.recv_from(buf_a_rtcp) => self.received(Leg::A, Channel::Rtcp, r, buf_a_rtcp),
-                r = b.rtp.recv_from(buf_b_rtp) => self.received(Leg::B, Channel::Rtp, r, buf_b_rtp),
-                r = b.rtcp.recv_from(buf_b_rtcp) => self.received(Leg::B, Channel::Rtcp, r, buf_b_rtcp),
-                command = self.commands.recv() => match command {
-                    Some(command) => self.command(command),
-                    None => break,
-                },
-                () = sleep_until(wake), if wake.is_some() => self.relay.handle_timeout(now()),
+            let ready = tokio::select! {
+                r = a.rtp.readable() => Ready::Socket(Leg::A, Channel::Rtp, r),
+                r = a.rtcp.readable() => Ready::Socket(Leg::A, Channel::Rtcp, r),
+                r = b.rtp.readable() => Ready::Socket(Leg::B, Channel::Rtp, r),
+                r = b.rtcp.readable() => Ready::Socket(Leg::B, Channel::Rtcp, r),
+                command = self.commands.recv() => Ready::Command(command),
+                () = &mut sleep, if armed.is_some() => Ready::Timer,
+            };
+            match ready {
+                Ready::Socket(leg, channel, Ok(())) => self.drain_socket(leg, channel, &mut buf),
+                Ready::Socket(leg, _, Err(e)) => {
+                    tracing::debug!(leg = leg.as_str(), error = %e, "relay socket error");
+                }
+                Ready::Command(Some(command)) => self.command(command),
+                Ready::Command(None) => break,
+                Ready::Timer => {
+                    armed = None;
+                    self.relay.handle_timeout(now());
+                }
             }
             self.drain_relay_events();
         }
@@ -96,21 +120,35 @@ impl RelayTask {
         }
     }
 
+    /// Reads what is waiting on one socket (at most [`MAX_BURST`] datagrams, so that one busy
+    /// socket cannot starve the others).
+    fn drain_socket(&mut self, leg: Leg, channel: Channel, buf: &mut [u8]) {
+        for _ in 0..MAX_BURST {
+            let Some(sockets) = self.legs.get(leg.index()) else {
+                return;
+            };
+            let socket = match channel {
+                Channel::Rtp => &sockets.rtp,
+                Channel::Rtcp => &sockets.rtcp,
+            };
+            match socket.try_recv_from(buf) {
+                Ok(received) => self.received(leg, channel, received, buf),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    // ICMP port unreachable and the like surface here on some systems; not fatal.
+                    tracing::debug!(leg = leg.as_str(), error = %e, "relay socket receive error");
+                }
+            }
+        }
+    }
+
     fn received(
         &mut self,
         leg: Leg,
         channel: Channel,
-        result: std::io::Result<(usize, SocketAddr)>,
+        (len, src): (usize, SocketAddr),
         buf: &[u8],
     ) {
-        let (len, src) = match result {
-            Ok(r) => r,
-            Err(e) => {
-                // ICMP port unreachable and the like surface here on some systems; not fatal.
-                tracing::debug!(leg = leg.as_str(), error = %e, "relay socket receive error");
-                return;
-            }
-        };
         let Some(bytes) = buf.get(..len) else {
             return;
         };
@@ -203,9 +241,9 @@ impl RelayTask {
     }
 }
 
-/// Sleeps until `at` (never called with `None`: the select branch is disabled then).
-async fn sleep_until(at: Option<Instant>) {
-    if let Some(at) = at {
-        tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await;
-    }
+/// What woke the relay task.
+enum Ready {
+    Socket(Leg, Channel, std::io::Result<()>),
+    Command(Option<Command>),
+    Timer,
 }

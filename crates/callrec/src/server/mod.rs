@@ -199,6 +199,7 @@ pub async fn run(
             .media
             .media_timeout_on_hold
             .then(|| Duration::from_secs(config.media.media_timeout_s)),
+        flush_interval: Duration::from_millis(config.recording.flush_interval_ms),
         ..MediaDriverConfig::default()
     });
     services.metrics.set_sources(Sources {

@@ -468,8 +468,11 @@ impl Spool {
     /// Start-up recovery after a crash or restart:
     /// - stale temporary sidecars are removed;
     /// - entries left in `recording` get their `<file>.part` renamed to the final name and
-    ///   `repair` called on the audio file, and become
-    ///   `finished` (a missing audio file makes them `failed`, with the reason in `last_error`);
+    ///   `repair` called on the audio file, and become `finished`. A WAV that `repair` cannot
+    ///   read (0 bytes, cut inside its header) is rebuilt from the metadata's sample
+    ///   rate and channels, and every WAV is padded with silence to the time recorded (from the
+    ///   file's creation to the recorders' last heartbeat). A missing audio file makes the entry `failed`,
+    ///   with the reason in `last_error`;
     /// - entries left in `uploading` go back to `finished`.
     ///
     /// Returns the ids of all `finished` entries, to be queued for upload.
@@ -482,6 +485,11 @@ impl Spool {
                 }
             }
         }
+        // Until when the recorders were running (they touch this about every 100 ms while any
+        // recording is): the end of every recording cut off by the crash.
+        let alive = fs::metadata(self.dir.join(callrec_media::record::RECORDERS_ALIVE_FILE))
+            .and_then(|m| m.modified())
+            .ok();
         let mut ready = Vec::new();
         for record in self.list()? {
             match record.state {
@@ -493,7 +501,66 @@ impl Spool {
                     if !audio.exists() && part.exists() {
                         fs::rename(&part, &audio).map_err(io_err(&audio))?;
                     }
-                    let outcome = if audio.exists() {
+                    // The recording ran from the file's creation (else the sidecar's) until the
+                    // recorders' last heartbeat (else the file's last write): the time recorded.
+                    let file_times = fs::metadata(&audio)
+                        .ok()
+                        .map(|m| (m.created(), m.modified()));
+                    let started_ms = file_times
+                        .as_ref()
+                        .and_then(|(created, _)| created.as_ref().ok().copied())
+                        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                        .map_or(record.created_at.saturating_mul(1000), |d| {
+                            u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+                        });
+                    let ms = |t: Option<SystemTime>| {
+                        t.and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+                    };
+                    let written_ms = ms(file_times
+                        .as_ref()
+                        .and_then(|(_, modified)| modified.as_ref().ok().copied()));
+                    let ended_ms = written_ms.max(ms(alive)).unwrap_or(started_ms);
+                    let meta = |key: &str| record.metadata.get(key).and_then(|v| v.as_u64());
+                    let is_wav = record.metadata.get("format").and_then(|f| f.as_str())
+                        != Some("mp3")
+                        && audio.extension().and_then(OsStr::to_str) != Some("mp3");
+                    let outcome = if is_wav && audio.exists() {
+                        // Whatever is left (nothing, a header cut short, a header with zero
+                        // sizes, a truncated frame): a valid WAV as long as the time recorded,
+                        // silence where the audio did not reach the disk.
+                        let rate = meta("sample_rate").and_then(|r| u32::try_from(r).ok());
+                        let channels = meta("channels").and_then(|c| u16::try_from(c).ok());
+                        let rate = rate.filter(|&r| r > 0).unwrap_or(8000);
+                        let channels = channels.filter(|&c| c > 0).unwrap_or(2);
+                        // Only a file that is empty or the start of a RIFF header is rebuilt:
+                        // anything else is not ours to overwrite, it stays (failed) for a look.
+                        let head = fs::read(&audio)
+                            .map(|b| b.get(..4).unwrap_or(&b).to_vec())
+                            .unwrap_or_default();
+                        let cut_header = b"RIFF".starts_with(&head);
+                        repair(&audio)
+                            .map_err(|e| e.to_string())
+                            .or_else(|e| {
+                                if !cut_header {
+                                    return Err(e);
+                                }
+                                tracing::info!(recording_id = %record.id, reason = %e, "rebuilding the WAV header");
+                                callrec_media::record::recover_wav(&audio, rate, channels)
+                                    .map(|_| ())
+                                    .map_err(|e| e.to_string())
+                            })
+                            .map(|()| {
+                                let recorded_ms = ended_ms.saturating_sub(started_ms);
+                                let frames = recorded_ms.saturating_mul(u64::from(rate)) / 1000;
+                                let frames = u32::try_from(frames).unwrap_or(u32::MAX);
+                                // The audio is repaired; silence to the full length is a bonus.
+                                if let Err(e) = callrec_media::record::pad_wav(&audio, frames) {
+                                    tracing::warn!(recording_id = %record.id, error = %e, "could not pad the recovered WAV to the time recorded");
+                                }
+                            })
+                            .map_err(|e| format!("repair after crash failed: {e}"))
+                    } else if audio.exists() {
                         repair(&audio).map_err(|e| format!("repair after crash failed: {e}"))
                     } else {
                         Err("audio file missing after crash".to_owned())

@@ -5,7 +5,8 @@
 //! ([`Codec`]: G.711; telephone-event counted; DTMF digits are detected by the relay) → [`Timeline`] (placement
 //! by RTP timestamp anchored on arrival time, gaps filled with silence) → stereo/mono output →
 //! [`Resampler`] → [`AudioSink`] ([`WavSink`], [`Mp3Sink`]), written as `<name>.part` and renamed
-//! when finished. [`repair_wav`] fixes a WAV cut off by a crash.
+//! when finished. [`repair_wav`] fixes a WAV cut off by a crash; [`recover_wav`] and [`pad_wav`]
+//! rebuild one that holds nothing usable and give it the length recorded.
 
 mod codec;
 mod dtmf;
@@ -28,10 +29,10 @@ pub use error::RecordError;
 pub use mp3::Mp3Sink;
 pub use queue::{frame_queue, Frame, FrameReceiver, FrameSender, Received};
 pub use recorder::{FinishedRecording, Recorder, RecorderConfig, RecorderStats};
-pub use repair::{repair_wav, RepairedWav};
+pub use repair::{pad_wav, recover_wav, repair_wav, RepairedWav};
 pub use resample::Resampler;
 pub use sequencer::{SequencedPacket, Sequencer, SequencerConfig, SequencerStats};
-pub use sink::{part_path, AudioSink};
+pub use sink::{part_path, AudioSink, RECORDERS_ALIVE_FILE};
 pub use spec::{Channels, Format, RecordingSpec};
 pub use timeline::{Timeline, TimelineConfig, TimelineStats};
-pub use wav::WavSink;
+pub use wav::{wav_header, WavSink, WAV_HEADER_LEN};

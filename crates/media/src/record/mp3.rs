@@ -130,6 +130,14 @@ impl AudioSink for Mp3Sink {
         self.write_buffer()
     }
 
+    fn sync(&mut self, _provisional: &[i16]) -> Result<(), RecordError> {
+        // Encoded frames cannot be taken back: only final audio is written.
+        self.file.flush().map_err(|source| RecordError::Io {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
     fn finish(mut self: Box<Self>) -> Result<PathBuf, RecordError> {
         self.buffer.clear();
         self.buffer.reserve(max_required_buffer_size(0));

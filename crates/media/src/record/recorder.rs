@@ -84,13 +84,14 @@ struct Output {
 }
 
 impl Output {
-    fn write(&mut self, a: &[i16], b: &[i16]) -> Result<(), RecordError> {
+    fn interleave(&mut self, a: &[i16], b: &[i16]) {
         self.interleaved.clear();
         match self.channels {
             Channels::Stereo => {
-                for (&l, &r) in a.iter().zip(b) {
-                    self.interleaved.push(l);
-                    self.interleaved.push(r);
+                // Sized once, then filled in place (no per-sample capacity check).
+                self.interleaved.resize(a.len().min(b.len()) * 2, 0);
+                for ((frame, &l), &r) in self.interleaved.chunks_exact_mut(2).zip(a).zip(b) {
+                    frame.copy_from_slice(&[l, r]);
                 }
             }
             Channels::Mono => self
@@ -98,6 +99,10 @@ impl Output {
                 .extend(a.iter().zip(b).map(|(&l, &r)| l.saturating_add(r))),
             Channels::CallerOnly => self.interleaved.extend_from_slice(a),
         }
+    }
+
+    fn write(&mut self, a: &[i16], b: &[i16]) -> Result<(), RecordError> {
+        self.interleave(a, b);
         let out = match self.resampler.as_mut() {
             Some(r) => {
                 self.resampled.clear();
@@ -108,6 +113,17 @@ impl Output {
         };
         self.frames += (out.len() / usize::from(self.channels.count())) as u64;
         self.sink.write(out)
+    }
+
+    /// Hands the file's audio to the OS; `a`/`b` is the audio not final yet (written
+    /// provisionally where the sink can, and only without resampling: a resampler's output
+    /// cannot be taken back).
+    fn sync(&mut self, a: &[i16], b: &[i16]) -> Result<(), RecordError> {
+        if self.resampler.is_some() {
+            return self.sink.sync(&[]);
+        }
+        self.interleave(a, b);
+        self.sink.sync(&self.interleaved)
     }
 
     fn finish(mut self) -> Result<(PathBuf, u64), RecordError> {
@@ -258,6 +274,38 @@ impl Recorder {
         self.released = released;
         let watermark = self.timeline.watermark();
         self.release(watermark)
+    }
+
+    /// Time has come to `now` (called about once a second, by the owner's clock, and with no
+    /// packets at all in a silent call): lets packets the sequencers held go, releases the
+    /// timeline up to its watermark (silence where nothing was heard) and has the sink hand
+    /// everything to the OS, the audio still held back included where the sink can take it
+    /// back later (WAV). After this the file on disk is valid and covers the recording up to
+    /// `now`.
+    pub fn sync(&mut self, now: Instant) -> Result<(), RecordError> {
+        let now = now.min(self.deadline());
+        let mut released = std::mem::take(&mut self.released);
+        for leg in [Leg::A, Leg::B] {
+            released.clear();
+            if let Some(state) = self.legs.get_mut(leg.index()) {
+                state.sequencer.poll(now, &mut released);
+            }
+            self.place(leg, &mut released);
+        }
+        self.released = released;
+        self.timeline.advance(now);
+        let watermark = self.timeline.watermark();
+        self.release(watermark)?;
+        let until = self.timeline.position(now);
+        let output = &mut self.output;
+        let mut result = Ok(());
+        self.timeline
+            .pending(until, |a, b| result = output.sync(a, b));
+        // Many recordings share a worker: keep only small scratch buffers between syncs.
+        self.timeline.shrink_buffers();
+        self.output.interleaved.clear();
+        self.output.interleaved.shrink_to(8192);
+        result
     }
 
     fn place(&mut self, leg: Leg, released: &mut Vec<SequencedPacket>) {

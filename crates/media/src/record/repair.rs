@@ -107,3 +107,62 @@ pub fn repair_wav(path: &Path) -> Result<RepairedWav, RecordError> {
         changed,
     })
 }
+
+/// Makes the file at `path` a valid 16-bit PCM WAV whatever a crash left there: one with a
+/// readable header is repaired ([`repair_wav`]); one that is empty, cut off inside its header
+/// or not a WAV at all (nothing of its audio can be placed) is rewritten as an empty WAV of
+/// `sample_rate` and `channels` (the recording's, from its metadata), to be padded to the time
+/// recorded with [`pad_wav`]. A missing file is created the same way.
+pub fn recover_wav(
+    path: &Path,
+    sample_rate: u32,
+    channels: u16,
+) -> Result<RepairedWav, RecordError> {
+    match repair_wav(path) {
+        Ok(repaired) => Ok(repaired),
+        Err(RecordError::NotWav { .. }) | Err(RecordError::Io { .. }) => {
+            if sample_rate == 0 || channels == 0 {
+                return Err(RecordError::SampleRate(sample_rate));
+            }
+            std::fs::write(path, super::wav::wav_header(sample_rate, channels, 0)).map_err(
+                |source| RecordError::Io {
+                    path: path.to_owned(),
+                    source,
+                },
+            )?;
+            Ok(RepairedWav {
+                data_bytes: 0,
+                frames: 0,
+                sample_rate,
+                channels,
+                changed: true,
+            })
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Appends silence to the (repaired) WAV at `path` so that it lasts at least `frames` frames,
+/// and sets its sizes. A file already that long is left as it is.
+pub fn pad_wav(path: &Path, frames: u32) -> Result<RepairedWav, RecordError> {
+    let repaired = repair_wav(path)?;
+    if repaired.frames >= frames {
+        return Ok(repaired);
+    }
+    let io = |source| RecordError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let block = u64::from(repaired.channels) * 2;
+    let missing = u64::from(frames - repaired.frames) * block;
+    let mut file = OpenOptions::new().append(true).open(path).map_err(io)?;
+    let zeros = vec![0u8; 64 * 1024];
+    let mut left = missing;
+    while left > 0 {
+        let n = left.min(zeros.len() as u64) as usize;
+        file.write_all(&zeros[..n]).map_err(io)?;
+        left -= n as u64;
+    }
+    drop(file);
+    repair_wav(path)
+}

@@ -6,13 +6,26 @@ use super::error::RecordError;
 
 /// Receives interleaved 16-bit audio and turns it into a file.
 pub trait AudioSink: Send {
-    /// Writes interleaved frames (one sample per channel per frame).
+    /// Writes interleaved frames (one sample per channel per frame). May hold them in memory
+    /// until the next [`sync`](Self::sync).
     fn write(&mut self, interleaved: &[i16]) -> Result<(), RecordError>;
+
+    /// Hands everything written so far to the operating system, so that a crash of the process
+    /// keeps it, and leaves the file readable as it is (sizes in the header). `provisional`
+    /// is audio after what was written that is not final yet: a sink that can overwrite it
+    /// later (WAV) writes it too, so the file on disk covers the recording up to now; others
+    /// ignore it.
+    fn sync(&mut self, provisional: &[i16]) -> Result<(), RecordError>;
 
     /// Finishes the file (sizes, flush) and renames it from its temporary name to its final
     /// name; returns the final path.
     fn finish(self: Box<Self>) -> Result<PathBuf, RecordError>;
 }
+
+/// A file the recorders touch (its modification time) about every 100 ms in each directory
+/// they write recordings to, while any recording there is running: after a crash, its time
+/// says until when the recordings that were cut off were being recorded.
+pub const RECORDERS_ALIVE_FILE: &str = ".recorders-alive";
 
 /// The temporary name a recording is written under: `<path>.part`.
 pub fn part_path(path: &Path) -> PathBuf {

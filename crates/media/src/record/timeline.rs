@@ -90,6 +90,8 @@ pub struct Timeline {
     newest_arrival: u64,
     tracks: [Track; 2],
     stats: TimelineStats,
+    /// Reused output buffers of `release_until` / `pending`.
+    out: [Vec<i16>; 2],
 }
 
 impl Timeline {
@@ -103,6 +105,7 @@ impl Timeline {
             newest_arrival: 0,
             tracks: [Track::default(), Track::default()],
             stats: TimelineStats::default(),
+            out: [Vec::new(), Vec::new()],
         };
         timeline.limit = timeline.samples(limit);
         timeline
@@ -225,23 +228,62 @@ impl Timeline {
             .min(self.limit)
     }
 
+    /// Time has reached `at` even if no packet says so (a silent call): the watermark follows
+    /// the clock, so silence is released as time passes.
+    pub fn advance(&mut self, at: Instant) {
+        self.newest_arrival = self.newest_arrival.max(self.position(at));
+    }
+
     /// Hands out both legs from the released position up to `until` (clamped to the limit),
     /// silence where nothing was placed: `emit(a_samples, b_samples)` with equal lengths.
     pub fn release_until(&mut self, until: u64, mut emit: impl FnMut(&[i16], &[i16])) {
         const CHUNK: usize = 4096;
         let until = until.min(self.limit);
-        let mut a = Vec::with_capacity(CHUNK);
-        let mut b = Vec::with_capacity(CHUNK);
+        let [a, b] = &mut self.out;
         while self.released < until {
             let n = (until - self.released).min(CHUNK as u64) as usize;
-            for (track, out) in self.tracks.iter_mut().zip([&mut a, &mut b]) {
+            for (track, out) in self.tracks.iter_mut().zip([&mut *a, &mut *b]) {
                 out.clear();
                 let available = track.buffer.len().min(n);
-                out.extend(track.buffer.drain(..available));
+                extend_from_deque(out, &track.buffer, available);
+                track.buffer.drain(..available);
                 out.resize(n, 0);
             }
-            emit(&a, &b);
+            emit(a, b);
             self.released += n as u64;
         }
     }
+
+    /// Shows both legs from the released position up to `until` (clamped to the limit) without
+    /// releasing them: what is known so far of the audio still held back, silence where
+    /// nothing was placed yet. Equal lengths.
+    pub fn pending(&mut self, until: u64, emit: impl FnOnce(&[i16], &[i16])) {
+        let until = until.min(self.limit);
+        let n = until.saturating_sub(self.released) as usize;
+        let [a, b] = &mut self.out;
+        for (track, out) in self.tracks.iter().zip([&mut *a, &mut *b]) {
+            out.clear();
+            extend_from_deque(out, &track.buffer, n);
+            out.resize(n, 0);
+        }
+        emit(a, b);
+    }
+
+    /// Gives back the memory of the output buffers beyond one release chunk (after `pending`
+    /// showed up to a second of audio), so an idle recording holds little.
+    pub fn shrink_buffers(&mut self) {
+        for out in &mut self.out {
+            out.clear();
+            out.shrink_to(4096);
+        }
+    }
+}
+
+/// Appends the first `n` samples of `deque` (fewer if it is shorter) to `out`, by slices.
+fn extend_from_deque(out: &mut Vec<i16>, deque: &VecDeque<i16>, n: usize) {
+    let (front, back) = deque.as_slices();
+    let from_front = front.len().min(n);
+    out.extend_from_slice(front.get(..from_front).unwrap_or_default());
+    let from_back = back.len().min(n - from_front);
+    out.extend_from_slice(back.get(..from_back).unwrap_or_default());
 }

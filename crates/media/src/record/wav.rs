@@ -1,21 +1,61 @@
-//! The WAV sink (16-bit PCM via `hound`). The header's sizes are rewritten every few seconds of
-//! audio and on finish, so a file cut off by a crash loses at most those seconds; `repair_wav`
-//! recovers the rest.
+//! The WAV sink: 16-bit PCM, written in bulk. The header (44 bytes, sizes included) is on disk
+//! from the moment the file is created, and [`AudioSink::sync`] writes the audio held in memory
+//! and rewrites the sizes, so a file cut off by a crash is a valid WAV up to the last sync.
+//! Audio the recorder still holds back (its jitter latency) can be written *provisionally* at a
+//! sync: past the final audio, overwritten by the final audio later (`pwrite` at fixed offsets),
+//! so what reached the disk covers the recording up to the sync.
 
 use std::fs::File;
-use std::io::BufWriter;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use super::error::RecordError;
 use super::sink::{part_path, promote, AudioSink};
 
+/// Size of the canonical PCM header written by [`wav_header`].
+pub const WAV_HEADER_LEN: u64 = 44;
+
+/// The canonical 44-byte header of a 16-bit PCM WAV file holding `data_bytes` of audio.
+pub fn wav_header(sample_rate: u32, channels: u16, data_bytes: u32) -> [u8; 44] {
+    let block_align = channels.saturating_mul(2);
+    let byte_rate = sample_rate.saturating_mul(u32::from(block_align));
+    let mut h = [0u8; 44];
+    h[0..4].copy_from_slice(b"RIFF");
+    h[4..8].copy_from_slice(&data_bytes.saturating_add(36).to_le_bytes());
+    h[8..12].copy_from_slice(b"WAVE");
+    h[12..16].copy_from_slice(b"fmt ");
+    h[16..20].copy_from_slice(&16u32.to_le_bytes());
+    h[20..22].copy_from_slice(&1u16.to_le_bytes());
+    h[22..24].copy_from_slice(&channels.to_le_bytes());
+    h[24..28].copy_from_slice(&sample_rate.to_le_bytes());
+    h[28..32].copy_from_slice(&byte_rate.to_le_bytes());
+    h[32..34].copy_from_slice(&block_align.to_le_bytes());
+    h[34..36].copy_from_slice(&16u16.to_le_bytes());
+    h[36..40].copy_from_slice(b"data");
+    h[40..44].copy_from_slice(&data_bytes.to_le_bytes());
+    h
+}
+
+/// Final audio held in memory before it is written (like a `BufWriter`'s buffer).
+const PENDING_BYTES: usize = 8 * 1024;
+
+/// Largest data chunk a RIFF file can declare (whole 4-byte frames).
+const MAX_DATA: u64 = (u32::MAX as u64 - 36) & !3;
+
 /// Writes a WAV file to `<path>.part`, renamed to `path` on finish.
 pub struct WavSink {
     path: PathBuf,
-    writer: hound::WavWriter<BufWriter<File>>,
+    file: File,
     channels: u16,
     sample_rate: u32,
-    frames_since_flush: u64,
+    /// Final audio bytes on disk (after the header).
+    written: u64,
+    /// Final audio not yet written (little-endian bytes).
+    pending: Vec<u8>,
+    /// Bytes written provisionally past `written` at the last sync.
+    provisional: u64,
+    /// Data size the header on disk declares.
+    declared: u64,
 }
 
 impl std::fmt::Debug for WavSink {
@@ -24,61 +64,122 @@ impl std::fmt::Debug for WavSink {
     }
 }
 
+/// Appends `samples` as little-endian bytes (sized once, then filled: the loop vectorises).
+fn extend_le(out: &mut Vec<u8>, samples: &[i16]) {
+    let start = out.len();
+    out.resize(start + samples.len() * 2, 0);
+    if let Some(dst) = out.get_mut(start..) {
+        for (d, s) in dst.chunks_exact_mut(2).zip(samples) {
+            d.copy_from_slice(&s.to_le_bytes());
+        }
+    }
+}
+
 impl WavSink {
-    /// Creates `<path>.part`.
+    /// Creates `<path>.part` with a valid header (no audio yet).
     pub fn create(path: &Path, sample_rate: u32, channels: u16) -> Result<Self, RecordError> {
-        let spec = hound::WavSpec {
-            channels,
-            sample_rate,
-            bits_per_sample: 16,
-            sample_format: hound::SampleFormat::Int,
+        let io = |source| RecordError::Io {
+            path: path.to_owned(),
+            source,
         };
-        let writer =
-            hound::WavWriter::create(part_path(path), spec).map_err(|source| RecordError::Wav {
-                path: path.to_owned(),
-                source,
-            })?;
+        let file = File::create(part_path(path)).map_err(io)?;
+        file.write_all_at(&wav_header(sample_rate, channels, 0), 0)
+            .map_err(io)?;
         Ok(WavSink {
             path: path.to_owned(),
-            writer,
-            channels,
+            file,
+            channels: channels.max(1),
             sample_rate,
-            frames_since_flush: 0,
+            written: 0,
+            pending: Vec::new(),
+            provisional: 0,
+            declared: 0,
         })
     }
 
-    fn wav_error(&self, source: hound::Error) -> RecordError {
-        RecordError::Wav {
+    fn io_error(&self, source: std::io::Error) -> RecordError {
+        RecordError::Io {
             path: self.path.clone(),
             source,
         }
+    }
+
+    fn write_pending(&mut self) -> Result<(), RecordError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let room = MAX_DATA.saturating_sub(self.written);
+        let n = (self.pending.len() as u64).min(room) as usize;
+        let at = WAV_HEADER_LEN + self.written;
+        let result = self.file.write_all_at(&self.pending[..n], at);
+        self.pending.clear();
+        result.map_err(|e| self.io_error(e))?;
+        self.written += n as u64;
+        Ok(())
+    }
+
+    fn declare(&mut self, data: u64) -> Result<(), RecordError> {
+        if data == self.declared {
+            return Ok(());
+        }
+        let data = data.min(MAX_DATA) as u32;
+        let header = wav_header(self.sample_rate, self.channels, data);
+        self.file
+            .write_all_at(&header[4..8], 4)
+            .and_then(|()| self.file.write_all_at(&header[40..44], 40))
+            .map_err(|e| self.io_error(e))?;
+        self.declared = u64::from(data);
+        Ok(())
+    }
+
+    /// Audio bytes written so far (final ones).
+    pub fn data_bytes(&self) -> u64 {
+        self.written + self.pending.len() as u64
     }
 }
 
 impl AudioSink for WavSink {
     fn write(&mut self, interleaved: &[i16]) -> Result<(), RecordError> {
-        for &s in interleaved {
-            if let Err(e) = self.writer.write_sample(s) {
-                return Err(self.wav_error(e));
-            }
-        }
-        self.frames_since_flush += (interleaved.len() / usize::from(self.channels.max(1))) as u64;
-        // Rewrite the header sizes every 5 s of audio.
-        if self.frames_since_flush >= u64::from(self.sample_rate) * 5 {
-            self.frames_since_flush = 0;
-            if let Err(e) = self.writer.flush() {
-                return Err(self.wav_error(e));
-            }
+        extend_le(&mut self.pending, interleaved);
+        // Few system calls (one per ~250 ms of 8 kHz stereo), little memory per recording.
+        if self.pending.len() >= PENDING_BYTES {
+            self.write_pending()?;
         }
         Ok(())
     }
 
-    fn finish(self: Box<Self>) -> Result<PathBuf, RecordError> {
+    fn sync(&mut self, provisional: &[i16]) -> Result<(), RecordError> {
+        self.write_pending()?;
+        let mut bytes = std::mem::take(&mut self.pending);
+        extend_le(&mut bytes, provisional);
+        let room = MAX_DATA.saturating_sub(self.written);
+        let n = (bytes.len() as u64).min(room) as usize;
+        let result = self
+            .file
+            .write_all_at(&bytes[..n], WAV_HEADER_LEN + self.written);
+        bytes.clear();
+        // The provisional audio (up to a second) made the buffer grow: do not keep that much
+        // per recording between syncs.
+        bytes.shrink_to(PENDING_BYTES);
+        self.pending = bytes;
+        result.map_err(|e| self.io_error(e))?;
+        self.provisional = n as u64;
+        self.declare(self.written + self.provisional)
+    }
+
+    fn finish(mut self: Box<Self>) -> Result<PathBuf, RecordError> {
+        self.write_pending()?;
+        if self.provisional > 0 {
+            // Audio written ahead at the last sync that the end of the recording did not reach.
+            self.file
+                .set_len(WAV_HEADER_LEN + self.written)
+                .map_err(|e| self.io_error(e))?;
+            self.provisional = 0;
+        }
+        let written = self.written;
+        self.declare(written)?;
         let path = self.path.clone();
-        self.writer.finalize().map_err(|source| RecordError::Wav {
-            path: path.clone(),
-            source,
-        })?;
+        drop(self);
         promote(&path)
     }
 }
