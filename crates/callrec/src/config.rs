@@ -89,6 +89,10 @@ pub struct SipConfig {
     pub user_agent: String,
     /// Seconds a B leg may ring before it is cancelled. Default 60.
     pub no_answer_timeout_s: u64,
+    /// Where requests to registered devices go unless a device's `sip.nat` says: `"auto"`
+    /// (default: the Contact unless NAT is detected, then the REGISTER's source), `"always"`
+    /// (the source) or `"never"` (the Contact).
+    pub nat: String,
 }
 
 impl Default for SipConfig {
@@ -102,6 +106,7 @@ impl Default for SipConfig {
             t4_ms: 5000,
             user_agent: "callrec".to_owned(),
             no_answer_timeout_s: 60,
+            nat: "auto".to_owned(),
         }
     }
 }
@@ -325,6 +330,12 @@ impl Config {
         if s.no_answer_timeout_s == 0 {
             return bad("sip.no_answer_timeout_s", "must be above 0");
         }
+        if callrec_sip::registrar::NatPolicy::parse(&s.nat).is_none() {
+            return bad(
+                "sip.nat",
+                format!("({:?}) must be \"auto\", \"always\" or \"never\"", s.nat),
+            );
+        }
         let a = &self.auth;
         if a.nonce_lifetime_s == 0 {
             return bad("auth.nonce_lifetime_s", "must be above 0");
@@ -445,6 +456,11 @@ impl Config {
             max_redirects: u.max_redirects,
             keep_after_upload: self.recording.keep_after_upload,
         }
+    }
+
+    /// `[sip] nat` as the engine takes it (validated at load).
+    pub fn nat_policy(&self) -> callrec_sip::registrar::NatPolicy {
+        callrec_sip::registrar::NatPolicy::parse(&self.sip.nat).unwrap_or_default()
     }
 
     /// `<data_dir>/spool`.

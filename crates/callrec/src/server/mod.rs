@@ -117,6 +117,7 @@ pub fn engine_config(config: &Config, local: &[(Proto, SocketAddr)]) -> EngineCo
                 .collect(),
             user_agent: config.sip.user_agent.clone(),
             no_answer_timeout: Duration::from_secs(config.sip.no_answer_timeout_s),
+            nat: config.nat_policy(),
             t1: timers.t1,
             t2: timers.t2,
             ..CoreConfig::default()

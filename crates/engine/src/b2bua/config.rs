@@ -5,7 +5,7 @@ use std::time::Duration;
 use callrec_kazoo::routing::RoutingPolicy;
 use callrec_sip::auth::DigestConfig;
 use callrec_sip::message::Method;
-use callrec_sip::registrar::RegistrarConfig;
+use callrec_sip::registrar::{NatPolicy, RegistrarConfig};
 use callrec_sip::transaction::Transport;
 
 use crate::wall_clock::WallClock;
@@ -58,6 +58,10 @@ pub struct CoreConfig {
     pub digest: DigestConfig,
     /// Registration expiry limits. Default [`RegistrarConfig::default`].
     pub registrar: RegistrarConfig,
+    /// Where requests to registered devices go unless their document says (`sip.nat`):
+    /// the Contact unless NAT is detected (`Auto`, the default), always the REGISTER's source
+    /// (`Always`) or always the Contact (`Never`).
+    pub nat: NatPolicy,
     /// Routing settings (PSTN-to-PSTN transit). Default refuses transit.
     pub routing: RoutingPolicy,
 }
@@ -91,6 +95,7 @@ impl Default for CoreConfig {
             wall_clock: WallClock::stopped(0),
             digest: DigestConfig::default(),
             registrar: RegistrarConfig::default(),
+            nat: NatPolicy::Auto,
             routing: RoutingPolicy::default(),
         }
     }

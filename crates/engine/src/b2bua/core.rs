@@ -44,7 +44,7 @@ impl Core {
             invite_body_types: vec!["application/sdp".to_owned()],
             proxying: false,
         };
-        let admission = Admission::new(cfg.digest, cfg.registrar, cfg.routing);
+        let admission = Admission::new(cfg.digest, cfg.registrar, cfg.routing, cfg.nat);
         Core {
             cfg,
             policy,

@@ -1,7 +1,8 @@
 //! The core's calls into the directory, digest authentication, the registrar and routing:
 //! who sent an INVITE (carrier by source address, device by digest — anyone else is
 //! challenged or refused), what the dialled number routes to (as B-leg targets with
-//! addresses: a device's registered Contact sent to the peer it registered from, a gateway
+//! addresses: a device's registered Contact, sent to the Contact's address unless NAT is
+//! detected or forced (then to the peer it registered from, see `Binding::target`), a gateway
 //! as `sip:<number>@<gateway>`), and REGISTER.
 
 use std::net::{IpAddr, SocketAddr};
@@ -15,7 +16,7 @@ use callrec_sip::auth::{
     check_request, forbidden, AuthOutcome, ChallengeKind, DigestAuth, DigestConfig,
 };
 use callrec_sip::message::{Message, Uri};
-use callrec_sip::registrar::{handle_register, Registrar, RegistrarConfig};
+use callrec_sip::registrar::{handle_register, NatPolicy, Registrar, RegistrarConfig};
 use callrec_sip::transaction::{Peer, Transport};
 
 use super::call::BTarget;
@@ -34,6 +35,8 @@ pub(crate) struct Admission {
     last_prune: Option<Instant>,
     pub(crate) registrar: Registrar,
     pub(crate) routing: RoutingPolicy,
+    /// Where requests to devices go when their document does not say.
+    nat: NatPolicy,
 }
 
 impl Admission {
@@ -42,6 +45,7 @@ impl Admission {
         digest: DigestConfig,
         registrar: RegistrarConfig,
         routing: RoutingPolicy,
+        nat: NatPolicy,
     ) -> Admission {
         Admission {
             digest_cfg: digest,
@@ -49,6 +53,7 @@ impl Admission {
             last_prune: None,
             registrar: Registrar::new(registrar),
             routing,
+            nat,
         }
     }
 
@@ -231,14 +236,15 @@ pub(crate) fn plan(
                 if Some(d.device_id.as_str()) == caller_device {
                     continue;
                 }
-                let owner = dir
-                    .device(&d.device_id)
+                let device = dir.device(&d.device_id);
+                let owner = device
                     .and_then(|x| x.owner_id.clone())
                     .or_else(|| owner_user.clone());
+                let nat = device.and_then(|x| x.nat).unwrap_or(adm.nat);
                 for b in adm.registrar.lookup(&d.realm, &d.username, now) {
                     out.push(BTarget {
                         request_uri: b.contact.clone(),
-                        peer: b.source,
+                        peer: b.target(nat),
                         to_uri: format!("sip:{}@{}", route.number, d.realm),
                         network: Network::Onnet,
                         resource_type: None,
