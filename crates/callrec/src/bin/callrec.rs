@@ -85,7 +85,7 @@ fn main() -> std::process::ExitCode {
                 std::process::ExitCode::SUCCESS
             }
             Err(e) => {
-                eprintln!("{e:#}");
+                eprintln!("{}", report(&e));
                 std::process::ExitCode::FAILURE
             }
         },
@@ -101,7 +101,7 @@ fn main() -> std::process::ExitCode {
             let config = match load_config(cli.config.as_deref()) {
                 Ok(c) => c,
                 Err(e) => {
-                    eprintln!("{e:#}");
+                    eprintln!("{}", report(&e));
                     return std::process::ExitCode::FAILURE;
                 }
             };
@@ -115,11 +115,32 @@ fn exit(result: anyhow::Result<()>) -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!("{e:#}");
-            eprintln!("callrec: {e:#}");
+            let text = report(&e);
+            tracing::error!("{text}");
+            eprintln!("callrec: {text}");
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// An error and its causes on one line, each cause once. Our `thiserror` errors name their
+/// file or key and often write their source into their own message while also exposing it as
+/// `source()`; anyhow's `{:#}` then prints that cause twice ("cannot read config/documents:
+/// No such file or directory (os error 2): No such file or directory (os error 2)"). A cause
+/// whose text is already part of the line is left out.
+fn report(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }
 
 fn run_async<F: std::future::Future<Output = anyhow::Result<()>>>(f: F) -> anyhow::Result<()> {
