@@ -199,7 +199,30 @@ async fn server_main(config: Config) -> anyhow::Result<()> {
     );
     // Bind SIP before anything else can fail late: a port in use is refused at start-up.
     let listeners = Listeners::bind(&config).await?;
-    let (cdrs, cdr_writer) = CdrWriter::spawn(&config.cdr_path()).await?;
+    let (cdrs, cdr_writer) =
+        CdrWriter::spawn_with_retention(&config.cdr_path(), config.cdr.keep_days).await?;
+    // Retention: done recordings leave the spool after their keep_*_days, at start-up and
+    // every hour.
+    let pruner = {
+        let spool = spool.clone();
+        let keep = config.retention();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+            loop {
+                every.tick().await;
+                let spool = spool.clone();
+                let now = callrec::spool::unix_now();
+                match tokio::task::spawn_blocking(move || spool.prune(now, &keep)).await {
+                    Ok(Ok(0)) => {}
+                    Ok(Ok(n)) => {
+                        tracing::info!(recordings = n, "old recordings pruned from the spool")
+                    }
+                    Ok(Err(e)) => tracing::warn!(error = %e, "spool pruning failed"),
+                    Err(_) => {}
+                }
+            }
+        })
+    };
     let store: Arc<dyn DocumentStore> = Arc::new(FileStore::new(&config.paths.documents_dir));
     let uploader = Arc::new(uploader);
     let services = callrec::server::Services {
@@ -222,6 +245,7 @@ async fn server_main(config: Config) -> anyhow::Result<()> {
     };
     let result = callrec::server::run(listeners, config, services, shutdown).await;
     tracing::info!("shutting down");
+    pruner.abort();
     uploader.shutdown().await;
     drop(cdrs);
     cdr_writer.finish().await;

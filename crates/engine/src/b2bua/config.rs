@@ -8,6 +8,7 @@ use callrec_sip::message::Method;
 use callrec_sip::registrar::{NatPolicy, RegistrarConfig};
 use callrec_sip::transaction::Transport;
 
+use super::guard::GuardConfig;
 use crate::wall_clock::WallClock;
 
 /// One address of ours as peers should see it (Via sent-by, Contact). The engine fills it from
@@ -62,6 +63,8 @@ pub struct CoreConfig {
     /// the Contact unless NAT is detected (`Auto`, the default), always the REGISTER's source
     /// (`Always`) or always the Contact (`Never`).
     pub nat: NatPolicy,
+    /// Rate limit of unknown sources and brute-force blocking. Default [`GuardConfig::default`].
+    pub guard: GuardConfig,
     /// Routing settings (PSTN-to-PSTN transit). Default refuses transit.
     pub routing: RoutingPolicy,
 }
@@ -96,6 +99,7 @@ impl Default for CoreConfig {
             digest: DigestConfig::default(),
             registrar: RegistrarConfig::default(),
             nat: NatPolicy::Auto,
+            guard: GuardConfig::default(),
             routing: RoutingPolicy::default(),
         }
     }

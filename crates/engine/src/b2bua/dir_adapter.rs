@@ -20,6 +20,7 @@ use callrec_sip::registrar::{handle_register, NatPolicy, Registrar, RegistrarCon
 use callrec_sip::transaction::{Peer, Transport};
 
 use super::call::BTarget;
+use super::guard::{GuardConfig, SourceGuard, Verdict};
 use callrec_kazoo::tags::{Network, ResourceType};
 
 /// How often remembered nonce counters are pruned.
@@ -37,6 +38,8 @@ pub(crate) struct Admission {
     pub(crate) routing: RoutingPolicy,
     /// Where requests to devices go when their document does not say.
     nat: NatPolicy,
+    /// Rate limit of unknown sources, brute-force blocking.
+    pub(crate) guard: SourceGuard,
 }
 
 impl Admission {
@@ -46,6 +49,7 @@ impl Admission {
         registrar: RegistrarConfig,
         routing: RoutingPolicy,
         nat: NatPolicy,
+        guard: GuardConfig,
     ) -> Admission {
         Admission {
             digest_cfg: digest,
@@ -54,6 +58,7 @@ impl Admission {
             registrar: Registrar::new(registrar),
             routing,
             nat,
+            guard: SourceGuard::new(guard),
         }
     }
 
@@ -80,6 +85,23 @@ impl Admission {
             }
         }
     }
+}
+
+/// Whether a message from `from` may reach the transaction layer (requests only: the source
+/// guard's rate limit and brute-force block; carriers are never held back).
+pub(crate) fn admit_source(
+    adm: &mut Admission,
+    dir: &Directory,
+    now: Instant,
+    from: Peer,
+    msg: &Message,
+) -> bool {
+    if !msg.is_request() {
+        return true;
+    }
+    let ip = from.addr.ip();
+    let carrier = dir.carrier_by_addr(ip).is_some();
+    adm.guard.check(now, ip, carrier) == Verdict::Allow
 }
 
 /// Who is calling.
@@ -137,10 +159,22 @@ pub(crate) fn register(
 ) -> Message {
     let cfg = adm.digest_cfg;
     let Admission {
-        auth, registrar, ..
+        auth,
+        registrar,
+        guard,
+        ..
     } = adm;
     let auth = auth.get_or_insert_with(|| DigestAuth::new(cfg, now));
-    handle_register(registrar, dir, auth, now, from, req)
+    let resp = handle_register(registrar, dir, auth, now, from, req);
+    match resp.status() {
+        Some(200) => guard.note_auth_success(now, from.addr.ip()),
+        // Wrong credentials, unknown or disabled device, someone else's address.
+        Some(403) => {
+            guard.note_auth_failure(now, from.addr.ip());
+        }
+        _ => {}
+    }
+    resp
 }
 
 /// An INVITE outside a dialog: carrier by address, else device by digest (407), else 403.
@@ -162,6 +196,7 @@ pub(crate) fn admit(
     }
     match check_request(adm.auth(now), dir, now, req, ChallengeKind::Proxy) {
         AuthOutcome::Authorized { id: device_id, .. } => {
+            adm.guard.note_auth_success(now, from.addr.ip());
             let Some(dev) = dir.device(&device_id) else {
                 return Decision::Reply(forbidden(req));
             };
@@ -192,6 +227,7 @@ pub(crate) fn admit(
         }
         AuthOutcome::Challenge(resp) => Decision::Reply(*resp),
         AuthOutcome::Forbidden(why) => {
+            adm.guard.note_auth_failure(now, from.addr.ip());
             debug!(?why, "INVITE refused");
             Decision::Reply(forbidden(req))
         }
