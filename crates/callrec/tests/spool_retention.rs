@@ -118,3 +118,27 @@ fn pruning_deletes_done_recordings_past_their_retention_and_nothing_else() {
     assert_eq!(spool.prune(now + 1000 * DAY, &forever).expect("prune"), 0);
     assert!(again.exists());
 }
+
+#[test]
+fn below_the_minimum_free_space_new_recordings_are_refused_and_counted() {
+    let dir = tempfile::tempdir().expect("dir");
+    // Opened with enough space; the disk then "fills" (a minimum no disk can meet).
+    let spool = Spool::open(dir.path(), 0)
+        .expect("spool")
+        .with_min_free_bytes(u64::MAX);
+    let err = spool
+        .create(NewRecording {
+            id: "r1".to_owned(),
+            file_name: "call_recording_r1.wav".to_owned(),
+            content_type: "audio/wav".to_owned(),
+            target: UploadTarget {
+                method: UploadMethod::Put,
+                url: String::new(),
+            },
+            metadata: json!({}),
+        })
+        .expect_err("refused");
+    assert!(err.to_string().contains("recording.min_free_mb"), "{err}");
+    assert_eq!(spool.refused_for_space(), 1);
+    assert!(spool.list().expect("list").is_empty(), "nothing written");
+}

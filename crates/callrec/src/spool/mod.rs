@@ -120,6 +120,10 @@ pub type RepairHook<'a> = dyn Fn(&Path) -> io::Result<()> + Send + Sync + 'a;
 pub struct Spool {
     dir: PathBuf,
     lock: Mutex<()>,
+    /// Below this many free bytes new recordings are refused (`recording.min_free_mb`).
+    min_free_bytes: u64,
+    /// New recordings refused for lack of space since start.
+    refused_for_space: std::sync::atomic::AtomicU64,
 }
 
 /// Current time as unix seconds.
@@ -188,9 +192,24 @@ impl Spool {
         let spool = Spool {
             dir,
             lock: Mutex::new(()),
+            min_free_bytes,
+            refused_for_space: std::sync::atomic::AtomicU64::new(0),
         };
         spool.check_space(min_free_bytes)?;
         Ok(spool)
+    }
+
+    /// Sets the free space below which [`Spool::create`] refuses new recordings (by default the
+    /// minimum given to [`Spool::open`]).
+    pub fn with_min_free_bytes(mut self, min_free_bytes: u64) -> Spool {
+        self.min_free_bytes = min_free_bytes;
+        self
+    }
+
+    /// New recordings refused for lack of free space since start.
+    pub fn refused_for_space(&self) -> u64 {
+        self.refused_for_space
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Fails with [`SpoolError::InsufficientSpace`] if fewer than `min_free_bytes` are available.
@@ -226,9 +245,28 @@ impl Spool {
     }
 
     /// Creates an entry in state `recording` and returns where the recorder writes the audio.
+    ///
+    /// Below the minimum free space ([`Spool::open`]'s `min_free_bytes`) the recording is
+    /// refused with [`SpoolError::InsufficientSpace`] before anything is written (counted, and
+    /// warned): the call goes on unrecorded rather than failing mid-file.
     pub fn create(&self, new: NewRecording) -> Result<SpoolEntry, SpoolError> {
         if !valid_id(&new.id) {
             return Err(SpoolError::InvalidId(new.id));
+        }
+        if self.min_free_bytes > 0 {
+            if let Err(e) = self.check_space(self.min_free_bytes) {
+                let refused = self
+                    .refused_for_space
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                    + 1;
+                tracing::warn!(
+                    recording_id = %new.id,
+                    refused,
+                    error = %e,
+                    "new recording refused: too little free disk space; the call goes on unrecorded"
+                );
+                return Err(e);
+            }
         }
         let _g = self.guard();
         let sidecar = self.sidecar_path(&new.id);
