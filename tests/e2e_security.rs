@@ -1,5 +1,7 @@
 //! End-to-end security checks through a real callrec process: INVITEs that are not
-//! authenticated reach no one, and a flood of them does not stop registered phones' calls.
+//! authenticated reach no one, a flood of them is cut by the source guard's rate limit (the
+//! excess dropped and counted) without stopping registered phones' calls, and an address that
+//! guesses passwords is blocked while registered phones keep calling.
 //!
 //! "Reaches no one" is checked with a positive control: the would-be callee answers exactly one
 //! call, and after the refused attempts a good call is placed; the callee must see that good
@@ -12,7 +14,7 @@ mod support;
 use support::callrec::{Callrec, Options};
 use support::net::{self, PHONES_IP, STRANGER_IP};
 use support::phones::{phone_1001, phone_1002, received_invite_call_ids, Carrier};
-use support::sipp::{Outcome, Sipp};
+use support::sipp::{credentials, Outcome, Sipp};
 
 /// Asserts that `callee` (answering one call, -m 1) received exactly one INVITE, while the good
 /// call `good` succeeded: so the one INVITE was the good call's B leg, and every refused attempt
@@ -150,5 +152,101 @@ fn a_flood_of_unauthenticated_invites_does_not_stop_calls_of_registered_phones()
     eprintln!(
         "flood: {} INVITEs refused, {} unanswered or failed",
         flood.successful, flood.failed
+    );
+    // 300/s from one unknown address is far above its 20/s (burst 40): most of the flood was
+    // dropped unanswered, and callrec counted it.
+    assert!(
+        flood.failed > 0,
+        "the flood was answered in full: {} refused",
+        flood.successful
+    );
+    let log = callrec.log_text();
+    assert!(
+        log.contains("requests dropped by the source guard"),
+        "no drop count in the log:\n{}",
+        support::callrec::tail(&log, 40)
+    );
+}
+
+/// The distinct Call-IDs that got a 403 in a SIPp messages log.
+fn calls_answered_403(messages: &str) -> usize {
+    let mut ids = std::collections::HashSet::new();
+    let mut in_403 = false;
+    for line in messages.lines() {
+        if line.starts_with("SIP/2.0 ") {
+            in_403 = line.starts_with("SIP/2.0 403");
+        } else if in_403 {
+            if let Some(id) = line
+                .strip_prefix("Call-ID:")
+                .or_else(|| line.strip_prefix("i:"))
+            {
+                ids.insert(id.trim().to_owned());
+                in_403 = false;
+            }
+        }
+    }
+    ids.len()
+}
+
+#[test]
+fn an_address_guessing_passwords_is_blocked_while_registered_phones_keep_calling() {
+    let _serial = support::serial();
+    let mut callrec = Callrec::start(Options::default());
+    let (p1, p2) = (phone_1001(), phone_1002());
+    p1.register(&callrec);
+    p2.register(&callrec);
+    // 15 REGISTERs with a wrong password for 1001 from 127.0.0.3, 5 per second (within the
+    // rate limit): the first 10 get 403, then the address is blocked and hears nothing.
+    let guessing = Sipp::new("guessing", "register.xml", callrec.dir.path())
+        .csv(&[&["1001", &credentials("1001", "guess")]])
+        .local(STRANGER_IP, net::free_port(STRANGER_IP))
+        .target(callrec.sip)
+        .calls(15)
+        .rate(5)
+        .recv_timeout_ms(2000)
+        .timeout_s(40)
+        .spawn();
+    const CALLS: u64 = 10;
+    let callee = p2.answer(&callrec, "phone_uas.xml", CALLS);
+    let calls = p1
+        .call(&callrec, "1002", "phone_uac.xml")
+        .hold_ms(300)
+        .calls(CALLS)
+        .rate(2)
+        .recv_timeout_ms(5000)
+        .no_message_trace()
+        .timeout_s(40)
+        .run();
+    let guessing = guessing.wait();
+    calls.assert_ok(CALLS);
+    callee.wait().assert_ok(CALLS);
+    assert_eq!(guessing.successful, 0, "a guess registered");
+    let refused = calls_answered_403(&guessing.messages);
+    assert!(
+        (1..=10).contains(&refused),
+        "{refused} guesses answered 403 (the block comes after 10)"
+    );
+    // Blocked: now even the right password from that address gets no answer.
+    let right = Sipp::new(
+        "right-password-while-blocked",
+        "register.xml",
+        callrec.dir.path(),
+    )
+    .csv(&[&["1001", &credentials("1001", "demo-1001")]])
+    .local(STRANGER_IP, net::free_port(STRANGER_IP))
+    .target(callrec.sip)
+    .recv_timeout_ms(2000)
+    .timeout_s(20)
+    .run();
+    assert!(
+        !right.status.success(),
+        "a blocked address registered: {right:#?}"
+    );
+    callrec.assert_running();
+    let log = callrec.log_text();
+    assert!(
+        log.contains("too many wrong passwords"),
+        "no block in the log:\n{}",
+        support::callrec::tail(&log, 40)
     );
 }

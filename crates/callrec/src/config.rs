@@ -65,6 +65,10 @@ pub struct Config {
     pub upload: UploadSection,
     /// `[paths]`: where data and documents live.
     pub paths: PathsConfig,
+    /// `[cdr]`: CDR log retention.
+    pub cdr: CdrConfig,
+    /// `[security]`: rate limiting of unknown sources and digest brute-force blocking.
+    pub security: SecurityConfig,
     /// `[log]`: logging.
     pub log: LogConfig,
     /// `[store]`: the database of documents, CDRs and recording metadata.
@@ -140,6 +144,10 @@ pub struct SipConfig {
     pub user_agent: String,
     /// Seconds a B leg may ring before it is cancelled. Default 60.
     pub no_answer_timeout_s: u64,
+    /// Where requests to registered devices go unless a device's `sip.nat` says: `"auto"`
+    /// (default: the Contact unless NAT is detected, then the REGISTER's source), `"always"`
+    /// (the source) or `"never"` (the Contact).
+    pub nat: String,
 }
 
 impl Default for SipConfig {
@@ -153,6 +161,7 @@ impl Default for SipConfig {
             t4_ms: 5000,
             user_agent: "callrec".to_owned(),
             no_answer_timeout_s: 60,
+            nat: "auto".to_owned(),
         }
     }
 }
@@ -227,11 +236,21 @@ pub struct RecordingConfig {
     pub max_time_limit_s: u64,
     /// Keep the audio file in the spool after a successful upload. Default `false`.
     pub keep_after_upload: bool,
-    /// Minimum free space, in MiB, the spool's file system must have at start-up. Default 100.
+    /// Minimum free space, in MiB, the spool's file system must have at start-up, and below
+    /// which new recordings are refused while running (the call goes on unrecorded). Default 100.
     pub min_free_mb: u64,
     /// How often recorded audio is written out, milliseconds (a crash loses at most about
     /// this much). Default 1000; 100 to 60000.
     pub flush_interval_ms: u64,
+    /// Days a recording kept locally (its rule has no `url`, state `local`) stays in the spool;
+    /// 0 keeps it forever. Default 30.
+    pub keep_local_days: u64,
+    /// Days a recording whose upload was given up (state `failed`) stays in the spool; 0 keeps
+    /// it forever. Default 30.
+    pub keep_failed_days: u64,
+    /// Days the sidecar of an uploaded or discarded recording (and an audio file kept by
+    /// `keep_after_upload`) stays in the spool; 0 keeps it forever. Default 7.
+    pub keep_uploaded_days: u64,
 }
 
 impl Default for RecordingConfig {
@@ -242,6 +261,9 @@ impl Default for RecordingConfig {
             keep_after_upload: false,
             min_free_mb: 100,
             flush_interval_ms: 1000,
+            keep_local_days: 30,
+            keep_failed_days: 30,
+            keep_uploaded_days: 7,
         }
     }
 }
@@ -262,6 +284,12 @@ pub struct UploadSection {
     pub request_timeout_s: u64,
     /// Redirects (301/302/307/308) followed per attempt. Default 10.
     pub max_redirects: u32,
+    /// Timeout of establishing one connection (TCP + TLS), seconds; at most
+    /// `request_timeout_s`. Default 10.
+    pub connect_timeout_s: u64,
+    /// PEM file of CA certificates trusted for HTTPS receivers in addition to the system's
+    /// (a private CA). Default none.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for UploadSection {
@@ -273,6 +301,54 @@ impl Default for UploadSection {
             concurrency: 4,
             request_timeout_s: 60,
             max_redirects: 10,
+            connect_timeout_s: 10,
+            ca_file: None,
+        }
+    }
+}
+
+/// `[cdr]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CdrConfig {
+    /// Days a rotated CDR log (`cdrs-YYYY-MM-DD.jsonl`, one per UTC day) is kept; 0 keeps them
+    /// forever. Default 90.
+    pub keep_days: u64,
+}
+
+impl Default for CdrConfig {
+    fn default() -> Self {
+        Self { keep_days: 90 }
+    }
+}
+
+/// `[security]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecurityConfig {
+    /// Requests per second accepted from one source address that is neither a carrier nor a
+    /// device that authenticated recently; the excess is dropped and counted. 0 turns the limit
+    /// off. Default 20.
+    pub unknown_source_rate: u32,
+    /// Requests such a source may send in a burst above the rate. Default 40.
+    pub unknown_source_burst: u32,
+    /// Wrong digest credentials from one source address within `auth_failure_window_s` after
+    /// which the address is blocked. 0 turns blocking off. Default 10.
+    pub auth_failures: u32,
+    /// The window in which `auth_failures` are counted, seconds. Default 60.
+    pub auth_failure_window_s: u64,
+    /// Seconds a blocked address stays blocked (its requests are dropped and counted). Default 300.
+    pub auth_block_s: u64,
+}
+
+impl Default for SecurityConfig {
+    fn default() -> Self {
+        Self {
+            unknown_source_rate: 20,
+            unknown_source_burst: 40,
+            auth_failures: 10,
+            auth_failure_window_s: 60,
+            auth_block_s: 300,
         }
     }
 }
@@ -380,6 +456,12 @@ impl Config {
         if s.no_answer_timeout_s == 0 {
             return bad("sip.no_answer_timeout_s", "must be above 0");
         }
+        if callrec_sip::registrar::NatPolicy::parse(&s.nat).is_none() {
+            return bad(
+                "sip.nat",
+                format!("({:?}) must be \"auto\", \"always\" or \"never\"", s.nat),
+            );
+        }
         let a = &self.auth;
         if a.nonce_lifetime_s == 0 {
             return bad("auth.nonce_lifetime_s", "must be above 0");
@@ -476,6 +558,36 @@ impl Config {
         if u.max_redirects > 50 {
             return bad("upload.max_redirects", "must be at most 50");
         }
+        if u.connect_timeout_s == 0 || u.connect_timeout_s > u.request_timeout_s {
+            return bad(
+                "upload.connect_timeout_s",
+                format!(
+                    "({}) must be above 0 and at most upload.request_timeout_s ({})",
+                    u.connect_timeout_s, u.request_timeout_s
+                ),
+            );
+        }
+        if let Some(ca) = &u.ca_file {
+            if let Err(e) = crate::upload::read_ca_file(ca) {
+                return bad("upload.ca_file", format!("({}): {e}", ca.display()));
+            }
+        }
+        let sec = &self.security;
+        if sec.unknown_source_rate > 0 && sec.unknown_source_burst < sec.unknown_source_rate {
+            return bad(
+                "security.unknown_source_burst",
+                format!(
+                    "({}) must be at least security.unknown_source_rate ({})",
+                    sec.unknown_source_burst, sec.unknown_source_rate
+                ),
+            );
+        }
+        if sec.auth_failures > 0 && (sec.auth_failure_window_s == 0 || sec.auth_block_s == 0) {
+            return bad(
+                "security.auth_block_s",
+                "and security.auth_failure_window_s must be above 0 when security.auth_failures is set",
+            );
+        }
         if self.paths.data_dir.as_os_str().is_empty() {
             return bad("paths.data_dir", "must not be empty");
         }
@@ -524,7 +636,38 @@ impl Config {
             request_timeout: Duration::from_secs(u.request_timeout_s),
             max_redirects: u.max_redirects,
             keep_after_upload: self.recording.keep_after_upload,
+            connect_timeout: Duration::from_secs(u.connect_timeout_s),
+            ca_file: u.ca_file.clone(),
         }
+    }
+
+    /// How long done recordings stay in the spool (`recording.keep_*_days`).
+    pub fn retention(&self) -> crate::spool::Retention {
+        let days = |d: u64| (d > 0).then(|| Duration::from_secs(d.saturating_mul(86_400)));
+        let r = &self.recording;
+        crate::spool::Retention {
+            local: days(r.keep_local_days),
+            failed: days(r.keep_failed_days),
+            done: days(r.keep_uploaded_days),
+        }
+    }
+
+    /// The source guard's settings from `[security]`.
+    pub fn guard_config(&self) -> callrec_engine::b2bua::GuardConfig {
+        let s = &self.security;
+        callrec_engine::b2bua::GuardConfig {
+            rate: s.unknown_source_rate,
+            burst: s.unknown_source_burst,
+            auth_failures: s.auth_failures,
+            auth_failure_window: Duration::from_secs(s.auth_failure_window_s),
+            auth_block: Duration::from_secs(s.auth_block_s),
+            ..callrec_engine::b2bua::GuardConfig::default()
+        }
+    }
+
+    /// `[sip] nat` as the engine takes it (validated at load).
+    pub fn nat_policy(&self) -> callrec_sip::registrar::NatPolicy {
+        callrec_sip::registrar::NatPolicy::parse(&self.sip.nat).unwrap_or_default()
     }
 
     /// `<data_dir>/spool`.

@@ -21,6 +21,8 @@ fn fast_config() -> UploadConfig {
         request_timeout: Duration::from_secs(5),
         max_redirects: 10,
         keep_after_upload: false,
+        connect_timeout: Duration::from_secs(5),
+        ca_file: None,
     }
 }
 
@@ -369,7 +371,7 @@ async fn entries_recovered_after_a_restart_are_uploaded() {
 }
 
 #[tokio::test]
-async fn a_target_that_is_not_http_fails_at_once_and_keeps_the_file() {
+async fn a_target_that_is_not_http_fails_at_once_and_one_without_url_is_kept_local() {
     let tmp = tempfile::tempdir().unwrap();
     let spool = Arc::new(Spool::open(tmp.path(), 0).unwrap());
     finished_entry(
@@ -383,12 +385,14 @@ async fn a_target_that_is_not_http_fails_at_once_and_keeps_the_file() {
     let up = Arc::new(Uploader::spawn(spool.clone(), fast_config()).unwrap());
     up.enqueue("u1");
     up.enqueue("u2");
-    for id in ["u1", "u2"] {
-        let r = wait_for(&spool, id, |r| r.state == SpoolState::Failed).await;
-        assert_eq!(r.attempts, 1);
-        assert_eq!(r.last_error.as_deref(), Some("invalid upload URL"));
-    }
+    let r = wait_for(&spool, "u1", |r| r.state == SpoolState::Failed).await;
+    assert_eq!(r.attempts, 1);
+    assert_eq!(r.last_error.as_deref(), Some("invalid upload URL"));
     assert!(tmp.path().join("u1.wav").exists());
+    // No url at all: kept locally, never attempted (issue 13: it used to fail at once).
+    let r = wait_for(&spool, "u2", |r| r.state == SpoolState::Local).await;
+    assert_eq!(r.attempts, 0);
+    assert!(tmp.path().join("u2.wav").exists());
     // A shared handle can be shut down, twice.
     up.shutdown().await;
     up.shutdown().await;

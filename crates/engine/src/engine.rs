@@ -232,6 +232,10 @@ impl Engine {
 
     /// A SIP message received from `from`.
     pub fn handle_message(&mut self, now: Instant, from: Peer, msg: Message) {
+        // Hostile sources are dropped before they cost a transaction (counted by the guard).
+        if !self.core.admit_source(now, from, &msg) {
+            return;
+        }
         self.txl.handle_message(now, from, msg);
         self.pump(now);
     }
@@ -249,6 +253,11 @@ impl Engine {
     pub fn handle_transport_error(&mut self, now: Instant, peer: Peer) {
         self.txl.transport_error(now, peer);
         self.pump(now);
+    }
+
+    /// Requests dropped by the source guard (rate limit, brute-force blocks).
+    pub fn guard_stats(&self) -> crate::b2bua::GuardStats {
+        self.core.guard_stats()
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) is next due.

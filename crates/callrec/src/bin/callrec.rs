@@ -98,7 +98,7 @@ fn main() -> std::process::ExitCode {
                 std::process::ExitCode::SUCCESS
             }
             Err(e) => {
-                eprintln!("{e:#}");
+                eprintln!("{}", report(&e));
                 std::process::ExitCode::FAILURE
             }
         },
@@ -137,7 +137,7 @@ fn main() -> std::process::ExitCode {
             let config = match load_config(cli.config.as_deref()) {
                 Ok(c) => c,
                 Err(e) => {
-                    eprintln!("{e:#}");
+                    eprintln!("{}", report(&e));
                     return std::process::ExitCode::FAILURE;
                 }
             };
@@ -151,11 +151,32 @@ fn exit(result: anyhow::Result<()>) -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!("{e:#}");
-            eprintln!("callrec: {e:#}");
+            let text = report(&e);
+            tracing::error!("{text}");
+            eprintln!("callrec: {text}");
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// An error and its causes on one line, each cause once. Our `thiserror` errors name their
+/// file or key and often write their source into their own message while also exposing it as
+/// `source()`; anyhow's `{:#}` then prints that cause twice ("cannot read config/documents:
+/// No such file or directory (os error 2): No such file or directory (os error 2)"). A cause
+/// whose text is already part of the line is left out.
+fn report(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }
 
 fn run_async<F: std::future::Future<Output = anyhow::Result<()>>>(f: F) -> anyhow::Result<()> {
@@ -214,7 +235,30 @@ async fn server_main(config: Config) -> anyhow::Result<()> {
     );
     // Bind SIP before anything else can fail late: a port in use is refused at start-up.
     let listeners = Listeners::bind(&config).await?;
-    let (cdrs, cdr_writer) = CdrWriter::spawn(&config.cdr_path()).await?;
+    let (cdrs, cdr_writer) =
+        CdrWriter::spawn_with_retention(&config.cdr_path(), config.cdr.keep_days).await?;
+    // Retention: done recordings leave the spool after their keep_*_days, at start-up and
+    // every hour.
+    let pruner = {
+        let spool = spool.clone();
+        let keep = config.retention();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+            loop {
+                every.tick().await;
+                let spool = spool.clone();
+                let now = callrec::spool::unix_now();
+                match tokio::task::spawn_blocking(move || spool.prune(now, &keep)).await {
+                    Ok(Ok(0)) => {}
+                    Ok(Ok(n)) => {
+                        tracing::info!(recordings = n, "old recordings pruned from the spool")
+                    }
+                    Ok(Err(e)) => tracing::warn!(error = %e, "spool pruning failed"),
+                    Err(_) => {}
+                }
+            }
+        })
+    };
     let store = open_store(&config).await?;
     let now = callrec_kazoo::gregorian::from_unix(callrec::spool::unix_now());
     if store
@@ -304,6 +348,7 @@ async fn server_main(config: Config) -> anyhow::Result<()> {
     if let Some(t) = api_task {
         let _ = t.await;
     }
+    pruner.abort();
     uploader.shutdown().await;
     drop(cdrs);
     cdr_writer.finish().await;

@@ -128,6 +128,8 @@ pub fn engine_config(config: &Config, local: &[(Proto, SocketAddr)]) -> EngineCo
                 .collect(),
             user_agent: config.sip.user_agent.clone(),
             no_answer_timeout: Duration::from_secs(config.sip.no_answer_timeout_s),
+            nat: config.nat_policy(),
+            guard: config.guard_config(),
             t1: timers.t1,
             t2: timers.t2,
             ..CoreConfig::default()
@@ -565,13 +567,16 @@ impl Server {
                     r.metadata = meta_json;
                     Ok(())
                 })?;
-                spool.finish(&id, duration_ms)?;
                 Ok(match disposition {
                     Disposition::Upload(_) => {
+                        spool.finish(&id, duration_ms)?;
                         uploader.enqueue(id.clone());
                         "queued for upload"
                     }
-                    Disposition::KeepLocal => "kept locally (no url)",
+                    Disposition::KeepLocal => {
+                        spool.keep_local(&id, duration_ms)?;
+                        "kept locally (no url)"
+                    }
                 })
             })();
             match outcome {

@@ -120,6 +120,10 @@ pub type RepairHook<'a> = dyn Fn(&Path) -> io::Result<()> + Send + Sync + 'a;
 pub struct Spool {
     dir: PathBuf,
     lock: Mutex<()>,
+    /// Below this many free bytes new recordings are refused (`recording.min_free_mb`).
+    min_free_bytes: u64,
+    /// New recordings refused for lack of space since start.
+    refused_for_space: std::sync::atomic::AtomicU64,
 }
 
 /// Current time as unix seconds.
@@ -188,9 +192,24 @@ impl Spool {
         let spool = Spool {
             dir,
             lock: Mutex::new(()),
+            min_free_bytes,
+            refused_for_space: std::sync::atomic::AtomicU64::new(0),
         };
         spool.check_space(min_free_bytes)?;
         Ok(spool)
+    }
+
+    /// Sets the free space below which [`Spool::create`] refuses new recordings (by default the
+    /// minimum given to [`Spool::open`]).
+    pub fn with_min_free_bytes(mut self, min_free_bytes: u64) -> Spool {
+        self.min_free_bytes = min_free_bytes;
+        self
+    }
+
+    /// New recordings refused for lack of free space since start.
+    pub fn refused_for_space(&self) -> u64 {
+        self.refused_for_space
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Fails with [`SpoolError::InsufficientSpace`] if fewer than `min_free_bytes` are available.
@@ -256,9 +275,28 @@ impl Spool {
     }
 
     /// Creates an entry in state `recording` and returns where the recorder writes the audio.
+    ///
+    /// Below the minimum free space ([`Spool::open`]'s `min_free_bytes`) the recording is
+    /// refused with [`SpoolError::InsufficientSpace`] before anything is written (counted, and
+    /// warned): the call goes on unrecorded rather than failing mid-file.
     pub fn create(&self, new: NewRecording) -> Result<SpoolEntry, SpoolError> {
         if !valid_id(&new.id) {
             return Err(SpoolError::InvalidId(new.id));
+        }
+        if self.min_free_bytes > 0 {
+            if let Err(e) = self.check_space(self.min_free_bytes) {
+                let refused = self
+                    .refused_for_space
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                    + 1;
+                tracing::warn!(
+                    recording_id = %new.id,
+                    refused,
+                    error = %e,
+                    "new recording refused: too little free disk space; the call goes on unrecorded"
+                );
+                return Err(e);
+            }
         }
         let _g = self.guard();
         let sidecar = self.sidecar_path(&new.id);
@@ -372,6 +410,31 @@ impl Spool {
         })
     }
 
+    /// `recording → local`: complete, kept in the spool because its rule names no `url`
+    /// (never uploaded, never retried). Sets the duration like [`Spool::finish`].
+    pub fn keep_local(&self, id: &str, duration_ms: u64) -> Result<SpoolRecord, SpoolError> {
+        self.update(id, |r| {
+            Self::transition(r, &[SpoolState::Recording], SpoolState::Local)?;
+            r.duration_ms = Some(duration_ms);
+            r.finished_at = Some(unix_now());
+            r.target.url = String::new();
+            if let Some(obj) = r.metadata.as_object_mut() {
+                obj.insert("duration_ms".to_owned(), duration_ms.into());
+            }
+            Ok(())
+        })
+    }
+
+    /// `finished → local`: an entry finished with no upload URL (recovered after a crash, or
+    /// written by an older version) is kept locally instead of failing in the uploader.
+    pub fn mark_local(&self, id: &str) -> Result<SpoolRecord, SpoolError> {
+        self.update(id, |r| {
+            Self::transition(r, &[SpoolState::Finished], SpoolState::Local)?;
+            r.last_error = None;
+            Ok(())
+        })
+    }
+
     /// `recording → discarded` (shorter than `record_min_sec`): deletes the audio file and keeps
     /// the sidecar.
     pub fn discard(&self, id: &str) -> Result<SpoolRecord, SpoolError> {
@@ -433,6 +496,36 @@ impl Spool {
             r.last_error = Some(error);
             Ok(())
         })
+    }
+
+    /// Retention: deletes entries that have been done for longer than `keep` allows, measured
+    /// from when they finished (or were created, when they never finished): `local` and `failed`
+    /// entries with their audio; `stored` and `discarded` sidecars (with an audio file kept by
+    /// `keep_after_upload`). `recording`, `finished` and `uploading` entries are never pruned.
+    /// Returns how many entries were deleted.
+    pub fn prune(&self, now_unix: u64, keep: &Retention) -> Result<usize, SpoolError> {
+        let mut removed = 0;
+        for record in self.list()? {
+            let limit = match record.state {
+                SpoolState::Local => keep.local,
+                SpoolState::Failed => keep.failed,
+                SpoolState::Stored | SpoolState::Discarded => keep.done,
+                SpoolState::Recording | SpoolState::Finished | SpoolState::Uploading => None,
+            };
+            let Some(limit) = limit else { continue };
+            let since = record.finished_at.unwrap_or(record.created_at);
+            if now_unix.saturating_sub(since) < limit.as_secs() {
+                continue;
+            }
+            let _g = self.guard();
+            // Audio first: a crash in between leaves a sidecar to prune next time, never an
+            // audio file nobody knows about.
+            remove_if_exists(&self.audio_path(&record))?;
+            remove_if_exists(&self.sidecar_path(&record.id))?;
+            removed += 1;
+            tracing::debug!(recording_id = %record.id, state = ?record.state, "pruned from the spool");
+        }
+        Ok(removed)
     }
 
     /// Every sidecar in the spool (unreadable ones are logged and skipped).
@@ -597,7 +690,10 @@ impl Spool {
                     ready.push(record.id);
                 }
                 SpoolState::Finished => ready.push(record.id),
-                SpoolState::Stored | SpoolState::Failed | SpoolState::Discarded => {}
+                SpoolState::Stored
+                | SpoolState::Failed
+                | SpoolState::Discarded
+                | SpoolState::Local => {}
             }
         }
         Ok(ready)
@@ -635,6 +731,17 @@ impl Spool {
         }
         Ok(())
     }
+}
+
+/// How long done entries stay in the spool ([`Spool::prune`]); `None` keeps them forever.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Retention {
+    /// `local` entries (no upload url): `recording.keep_local_days`.
+    pub local: Option<std::time::Duration>,
+    /// `failed` entries (uploads given up): `recording.keep_failed_days`.
+    pub failed: Option<std::time::Duration>,
+    /// `stored` and `discarded` sidecars: `recording.keep_uploaded_days`.
+    pub done: Option<std::time::Duration>,
 }
 
 fn remove_if_exists(path: &Path) -> Result<(), SpoolError> {

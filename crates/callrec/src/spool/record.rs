@@ -18,6 +18,9 @@ pub enum SpoolState {
     Failed,
     /// Shorter than `record_min_sec`: audio deleted, nothing uploaded.
     Discarded,
+    /// Complete and kept in the spool because its rule names no `url`: never uploaded, never
+    /// retried; pruned after `recording.keep_local_days`.
+    Local,
 }
 
 /// HTTP method of an upload.

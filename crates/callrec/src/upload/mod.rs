@@ -11,7 +11,12 @@
 //!   A target URL that does not parse or is not http(s) fails at once (retrying cannot help).
 //! - The state is written to the sidecar before (`uploading`, attempt counted) and after each
 //!   attempt, so a restart resumes where it stopped ([`Spool::recover`] + [`UploaderHandle::enqueue`]).
-//! - At most `concurrency` uploads run at once (a semaphore).
+//! - At most `concurrency` uploads run at once (a semaphore). Every attempt is bounded: the
+//!   connection by `connect_timeout`, the whole request (a receiver that never answers, or
+//!   reads one byte a second) by `request_timeout`; a receiver that closes mid-body is a
+//!   connection error. Each ends as a retry, and the slot is free again for other uploads.
+//! - `https://` receivers are verified against the system's CAs and, with `ca_file`, a private
+//!   CA's certificates.
 //!
 //! Errors are logged without the URL: its query holds phone numbers.
 
@@ -54,6 +59,10 @@ pub struct UploadConfig {
     pub max_redirects: u32,
     /// Keep the audio file after a successful upload.
     pub keep_after_upload: bool,
+    /// Timeout of establishing one connection (TCP and TLS).
+    pub connect_timeout: Duration,
+    /// PEM file of extra CA certificates for HTTPS receivers.
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl Default for UploadConfig {
@@ -66,6 +75,8 @@ impl Default for UploadConfig {
             request_timeout: Duration::from_secs(60),
             max_redirects: 10,
             keep_after_upload: false,
+            connect_timeout: Duration::from_secs(10),
+            ca_file: None,
         }
     }
 }
@@ -97,6 +108,28 @@ pub enum UploadError {
     /// A blocking spool task panicked or was cancelled.
     #[error("spool task failed")]
     Join,
+    /// `ca_file` could not be read or holds no certificate.
+    #[error("CA file {path}: {problem}")]
+    CaFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong with it.
+        problem: String,
+    },
+}
+
+/// Reads the PEM certificates of `path` (for `[upload] ca_file`); at least one is required.
+pub fn read_ca_file(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, UploadError> {
+    let bad = |problem: String| UploadError::CaFile {
+        path: path.to_owned(),
+        problem,
+    };
+    let pem = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| bad(e.to_string()))?;
+    if certs.is_empty() {
+        return Err(bad("no PEM certificate in it".to_owned()));
+    }
+    Ok(certs)
 }
 
 /// Counters of the uploader, for logs and status pages.
@@ -144,9 +177,16 @@ impl Uploader {
     /// [enqueued](UploaderHandle::enqueue) (after [`Spool::recover`] at start-up, and whenever a
     /// recording is [finished](Spool::finish)).
     pub fn spawn(spool: Arc<Spool>, cfg: UploadConfig) -> Result<UploaderHandle, UploadError> {
-        let client = Client::builder()
+        let mut builder = Client::builder()
             .redirect(reqwest::redirect::Policy::none())
-            .timeout(cfg.request_timeout)
+            .connect_timeout(cfg.connect_timeout.min(cfg.request_timeout))
+            .timeout(cfg.request_timeout);
+        if let Some(path) = &cfg.ca_file {
+            for cert in read_ca_file(path)? {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let client = builder
             .build()
             .map_err(|e| UploadError::Http(e.without_url()))?;
         let (tx, rx) = mpsc::unbounded_channel();
@@ -267,6 +307,22 @@ impl Worker {
         let owned = id.to_owned();
         let rec = tokio::task::spawn_blocking(move || spool.get(&owned)).await;
         match rec {
+            Ok(Ok(r)) if r.state == SpoolState::Finished && r.target.url.is_empty() => {
+                // No url: kept locally, never retried (also entries recovered after a crash
+                // or written by an older version).
+                let spool = self.spool.clone();
+                let owned = id.to_owned();
+                match tokio::task::spawn_blocking(move || spool.mark_local(&owned)).await {
+                    Ok(Ok(_)) => {
+                        tracing::info!(recording_id = %id, "recording has no upload url: kept locally")
+                    }
+                    Ok(Err(e)) => {
+                        tracing::warn!(recording_id = %id, error = %e, "cannot mark recording local")
+                    }
+                    Err(_) => {}
+                }
+                None
+            }
             Ok(Ok(r)) if r.state == SpoolState::Finished => {
                 let wait = r.next_attempt_at.saturating_sub(unix_now());
                 Some(Instant::now() + Duration::from_secs(wait))

@@ -5,9 +5,10 @@ use std::time::Duration;
 use callrec_kazoo::routing::RoutingPolicy;
 use callrec_sip::auth::DigestConfig;
 use callrec_sip::message::Method;
-use callrec_sip::registrar::RegistrarConfig;
+use callrec_sip::registrar::{NatPolicy, RegistrarConfig};
 use callrec_sip::transaction::Transport;
 
+use super::guard::GuardConfig;
 use crate::wall_clock::WallClock;
 
 /// One address of ours as peers should see it (Via sent-by, Contact). The engine fills it from
@@ -58,6 +59,12 @@ pub struct CoreConfig {
     pub digest: DigestConfig,
     /// Registration expiry limits. Default [`RegistrarConfig::default`].
     pub registrar: RegistrarConfig,
+    /// Where requests to registered devices go unless their document says (`sip.nat`):
+    /// the Contact unless NAT is detected (`Auto`, the default), always the REGISTER's source
+    /// (`Always`) or always the Contact (`Never`).
+    pub nat: NatPolicy,
+    /// Rate limit of unknown sources and brute-force blocking. Default [`GuardConfig::default`].
+    pub guard: GuardConfig,
     /// Routing settings (PSTN-to-PSTN transit). Default refuses transit.
     pub routing: RoutingPolicy,
 }
@@ -91,6 +98,8 @@ impl Default for CoreConfig {
             wall_clock: WallClock::stopped(0),
             digest: DigestConfig::default(),
             registrar: RegistrarConfig::default(),
+            nat: NatPolicy::Auto,
+            guard: GuardConfig::default(),
             routing: RoutingPolicy::default(),
         }
     }

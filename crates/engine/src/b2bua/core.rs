@@ -44,7 +44,7 @@ impl Core {
             invite_body_types: vec!["application/sdp".to_owned()],
             proxying: false,
         };
-        let admission = Admission::new(cfg.digest, cfg.registrar, cfg.routing);
+        let admission = Admission::new(cfg.digest, cfg.registrar, cfg.routing, cfg.nat, cfg.guard);
         Core {
             cfg,
             policy,
@@ -77,6 +77,19 @@ impl Core {
     /// The next event for the engine, in order.
     pub fn poll_event(&mut self) -> Option<CallEvent> {
         self.events.pop_front()
+    }
+
+    /// Whether a message from `from` may go on to the transaction layer: requests from an
+    /// unknown source beyond its rate, or from a source blocked after wrong passwords, are
+    /// dropped and counted (see [`SourceGuard`](super::SourceGuard)). Call before
+    /// `TransactionLayer::handle_message`.
+    pub fn admit_source(&mut self, now: Instant, from: Peer, msg: &Message) -> bool {
+        super::dir_adapter::admit_source(&mut self.admission, &self.dir, now, from, msg)
+    }
+
+    /// The source guard's counters.
+    pub fn guard_stats(&self) -> super::GuardStats {
+        self.admission.guard.stats()
     }
 
     /// When [`Core::handle_timeout`] must next be called.

@@ -1,7 +1,8 @@
 //! The core's calls into the directory, digest authentication, the registrar and routing:
 //! who sent an INVITE (carrier by source address, device by digest — anyone else is
 //! challenged or refused), what the dialled number routes to (as B-leg targets with
-//! addresses: a device's registered Contact sent to the peer it registered from, a gateway
+//! addresses: a device's registered Contact, sent to the Contact's address unless NAT is
+//! detected or forced (then to the peer it registered from, see `Binding::target`), a gateway
 //! as `sip:<number>@<gateway>`), and REGISTER.
 
 use std::net::{IpAddr, SocketAddr};
@@ -15,10 +16,11 @@ use callrec_sip::auth::{
     check_request, forbidden, AuthOutcome, ChallengeKind, DigestAuth, DigestConfig,
 };
 use callrec_sip::message::{Message, Uri};
-use callrec_sip::registrar::{handle_register, Registrar, RegistrarConfig};
+use callrec_sip::registrar::{handle_register, NatPolicy, Registrar, RegistrarConfig};
 use callrec_sip::transaction::{Peer, Transport};
 
 use super::call::BTarget;
+use super::guard::{GuardConfig, SourceGuard, Verdict};
 use callrec_kazoo::tags::{Network, ResourceType};
 
 /// How often remembered nonce counters are pruned.
@@ -34,6 +36,10 @@ pub(crate) struct Admission {
     last_prune: Option<Instant>,
     pub(crate) registrar: Registrar,
     pub(crate) routing: RoutingPolicy,
+    /// Where requests to devices go when their document does not say.
+    nat: NatPolicy,
+    /// Rate limit of unknown sources, brute-force blocking.
+    pub(crate) guard: SourceGuard,
 }
 
 impl Admission {
@@ -42,6 +48,8 @@ impl Admission {
         digest: DigestConfig,
         registrar: RegistrarConfig,
         routing: RoutingPolicy,
+        nat: NatPolicy,
+        guard: GuardConfig,
     ) -> Admission {
         Admission {
             digest_cfg: digest,
@@ -49,6 +57,8 @@ impl Admission {
             last_prune: None,
             registrar: Registrar::new(registrar),
             routing,
+            nat,
+            guard: SourceGuard::new(guard),
         }
     }
 
@@ -75,6 +85,23 @@ impl Admission {
             }
         }
     }
+}
+
+/// Whether a message from `from` may reach the transaction layer (requests only: the source
+/// guard's rate limit and brute-force block; carriers are never held back).
+pub(crate) fn admit_source(
+    adm: &mut Admission,
+    dir: &Directory,
+    now: Instant,
+    from: Peer,
+    msg: &Message,
+) -> bool {
+    if !msg.is_request() {
+        return true;
+    }
+    let ip = from.addr.ip();
+    let carrier = dir.carrier_by_addr(ip).is_some();
+    adm.guard.check(now, ip, carrier) == Verdict::Allow
 }
 
 /// Who is calling.
@@ -132,10 +159,22 @@ pub(crate) fn register(
 ) -> Message {
     let cfg = adm.digest_cfg;
     let Admission {
-        auth, registrar, ..
+        auth,
+        registrar,
+        guard,
+        ..
     } = adm;
     let auth = auth.get_or_insert_with(|| DigestAuth::new(cfg, now));
-    handle_register(registrar, dir, auth, now, from, req)
+    let resp = handle_register(registrar, dir, auth, now, from, req);
+    match resp.status() {
+        Some(200) => guard.note_auth_success(now, from.addr.ip()),
+        // Wrong credentials, unknown or disabled device, someone else's address.
+        Some(403) => {
+            guard.note_auth_failure(now, from.addr.ip());
+        }
+        _ => {}
+    }
+    resp
 }
 
 /// An INVITE outside a dialog: carrier by address, else device by digest (407), else 403.
@@ -157,6 +196,7 @@ pub(crate) fn admit(
     }
     match check_request(adm.auth(now), dir, now, req, ChallengeKind::Proxy) {
         AuthOutcome::Authorized { id: device_id, .. } => {
+            adm.guard.note_auth_success(now, from.addr.ip());
             let Some(dev) = dir.device(&device_id) else {
                 return Decision::Reply(forbidden(req));
             };
@@ -187,6 +227,7 @@ pub(crate) fn admit(
         }
         AuthOutcome::Challenge(resp) => Decision::Reply(*resp),
         AuthOutcome::Forbidden(why) => {
+            adm.guard.note_auth_failure(now, from.addr.ip());
             debug!(?why, "INVITE refused");
             Decision::Reply(forbidden(req))
         }
@@ -231,14 +272,15 @@ pub(crate) fn plan(
                 if Some(d.device_id.as_str()) == caller_device {
                     continue;
                 }
-                let owner = dir
-                    .device(&d.device_id)
+                let device = dir.device(&d.device_id);
+                let owner = device
                     .and_then(|x| x.owner_id.clone())
                     .or_else(|| owner_user.clone());
+                let nat = device.and_then(|x| x.nat).unwrap_or(adm.nat);
                 for b in adm.registrar.lookup(&d.realm, &d.username, now) {
                     out.push(BTarget {
                         request_uri: b.contact.clone(),
-                        peer: b.source,
+                        peer: b.target(nat),
                         to_uri: format!("sip:{}@{}", route.number, d.realm),
                         network: Network::Onnet,
                         resource_type: None,

@@ -99,6 +99,14 @@ impl EngineNet {
         }
     }
 
+    /// Everything sent to `at` so far, oldest first (removed from the inbox).
+    pub fn take(&mut self, at: SocketAddr) -> Vec<Message> {
+        self.inbox
+            .get_mut(&at)
+            .map(|q| q.drain(..).collect())
+            .unwrap_or_default()
+    }
+
     /// Removes and returns the commands given so far.
     pub fn take_commands(&mut self) -> Vec<Command> {
         std::mem::take(&mut self.commands)

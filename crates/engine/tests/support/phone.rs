@@ -20,6 +20,11 @@ pub struct Phone {
     counter: u32,
     /// Whether Via says TCP (the network must list the address in `tcp_peers`).
     pub tcp: bool,
+    /// The address our Contact names when it is not `addr` (a phone that answers on another
+    /// socket than it sends from, or one behind NAT that writes its private address).
+    pub contact_addr: Option<SocketAddr>,
+    /// The sent-by our Via names when it is not `addr` (a phone behind NAT).
+    pub via_sent_by: Option<String>,
 }
 
 /// One dialog as seen from a scripted endpoint.
@@ -44,6 +49,8 @@ impl Phone {
             cseq: 0,
             counter: 0,
             tcp: false,
+            contact_addr: None,
+            via_sent_by: None,
         }
     }
 
@@ -59,13 +66,18 @@ impl Phone {
 
     pub fn contact(&self) -> String {
         let tp = if self.tcp { ";transport=tcp" } else { "" };
-        format!("<sip:{}@{}{tp}>", self.user, self.addr)
+        let at = self.contact_addr.unwrap_or(self.addr);
+        format!("<sip:{}@{at}{tp}>", self.user)
     }
 
     fn via(&mut self) -> String {
         let b = self.token("z9hG4bK");
         let tp = if self.tcp { "TCP" } else { "UDP" };
-        format!("SIP/2.0/{tp} {};branch={b};rport", self.addr)
+        let sent_by = self
+            .via_sent_by
+            .clone()
+            .unwrap_or_else(|| self.addr.to_string());
+        format!("SIP/2.0/{tp} {sent_by};branch={b};rport")
     }
 
     /// A REGISTER for our address of record with our Contact.

@@ -16,6 +16,7 @@ use super::fields::Fields;
 use super::Directory;
 use crate::routing::normalize_number;
 use callrec_sip::auth::Algorithm;
+use callrec_sip::registrar::NatPolicy;
 use callrec_sip::transaction::Transport;
 
 /// The KAZOO `pvt_type`s we read.
@@ -329,6 +330,13 @@ fn read_device(
             }
         },
     };
+    let nat = match f.opt_str("sip.nat")? {
+        None => None,
+        Some(v) => Some(
+            NatPolicy::parse(&v)
+                .ok_or_else(|| f.invalid("sip.nat", "one of \"auto\", \"always\", \"never\""))?,
+        ),
+    };
     let digest_algorithms = match read_algorithms(f)? {
         Some(a) => a,
         None => account
@@ -345,6 +353,7 @@ fn read_device(
             password,
             realm,
         },
+        nat,
         caller_id: read_caller_ids(f)?,
         call_recording: f.raw("call_recording"),
         record_call: f.raw("record_call"),

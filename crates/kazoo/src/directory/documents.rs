@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::cidr::Cidr;
 use callrec_sip::auth::Algorithm;
+use callrec_sip::registrar::NatPolicy;
 use callrec_sip::transaction::Transport;
 
 /// An account: `{_id, name, realm, call_recording?}`. `digest_algorithms` (ours) sets the
@@ -109,6 +110,9 @@ pub struct Device {
     pub name: String,
     /// `sip`.
     pub sip: SipCredentials,
+    /// `sip.nat` (`auto`, `always`, `never`): how requests reach it; `None` follows the
+    /// configured default.
+    pub nat: Option<NatPolicy>,
     /// `caller_id`.
     pub caller_id: CallerIds,
     /// `call_recording`, raw.
@@ -134,6 +138,7 @@ impl std::fmt::Debug for Device {
             .field("owner_id", &self.owner_id)
             .field("name", &self.name)
             .field("sip", &self.sip)
+            .field("nat", &self.nat)
             .field("caller_id", &self.caller_id)
             .field("call_recording", &self.call_recording)
             .field("record_call", &self.record_call)

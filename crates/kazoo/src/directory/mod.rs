@@ -8,7 +8,8 @@
 //! omit `account_id`.
 //!
 //! Our extensions to KAZOO's shapes: `digest_algorithms` on accounts and devices (default
-//! `["md5"]`), `origination_cidrs` on resources (default: the gateways' IP addresses).
+//! `["md5"]`), `origination_cidrs` on resources (default: the gateways' IP addresses), `sip.nat`
+//! on devices (`auto`, `always`, `never`: how requests reach the device; default the config's `[sip] nat`).
 
 mod build;
 mod cidr;

@@ -60,6 +60,11 @@ pub fn repair_wav(path: &Path) -> Result<RepairedWav, RecordError> {
         let id = head.get(at..at + 4).ok_or_else(not_wav)?;
         let size = u32_le(&head, at + 4).ok_or_else(not_wav)?;
         if id == b"fmt " {
+            // A PCM `fmt ` chunk is at least 16 bytes; a shorter one would make us read the
+            // format from the bytes after it (found by the wav_repair fuzz target).
+            if size < 16 {
+                return Err(not_wav());
+            }
             let channels = u16_le(&head, at + 10).ok_or_else(not_wav)?;
             let sample_rate = u32_le(&head, at + 12).ok_or_else(not_wav)?;
             let block_align = u16_le(&head, at + 20).ok_or_else(not_wav)?;

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use tracing::{debug, warn};
 
-use super::{Aor, ContactUpdate, RegisterError, Registrar};
+use super::{Aor, ContactUpdate, RegisterError, RegisterSource, Registrar};
 use crate::auth::{check_request, AuthOutcome, ChallengeKind, Credentials, DigestAuth};
 use crate::message::{Contact, HeaderName, Message};
 use crate::transaction::Peer;
@@ -19,8 +19,8 @@ use crate::transaction::Peer;
 /// - 500 for an out-of-order REGISTER (same Call-ID, CSeq not higher);
 /// - 200 listing every current Contact with `;expires=N`.
 ///
-/// Bindings store `from` (the received address and transport) for sending requests back
-/// through NAT. Refusals are logged at debug with no address; a warning summarises them at
+/// Bindings store `from` (the received address and transport) and whether the top Via's
+/// sent-by differed from it (NAT detection, see [`super::nat`]). Refusals are logged at debug with no address; a warning summarises them at
 /// most once a minute.
 pub fn handle_register(
     reg: &mut Registrar,
@@ -76,10 +76,17 @@ pub fn handle_register(
         })
         .collect();
     let aor = Aor::new(&realm, &username);
+    let source = RegisterSource {
+        peer: from,
+        // No parsable Via cannot happen here (the transaction layer needs it); count it as NAT.
+        via_differs: req
+            .top_via()
+            .map_or(true, |v| super::nat::via_differs(&v, from.addr)),
+    };
     match reg.update(
         now,
         &aor,
-        from,
+        source,
         &call_id,
         cseq.seq,
         &updates,

@@ -56,9 +56,12 @@ impl Aor {
 pub struct Binding {
     /// The Contact URI (the Request-URI of requests to the device).
     pub contact: Uri,
-    /// Where the REGISTER came from. Requests to the device are sent here, not to the
-    /// Contact's host: behind NAT that one is private (RFC 3581 style symmetric response).
+    /// Where the REGISTER came from (the received address and transport). Requests go here
+    /// when NAT is detected or forced, and always over a TCP registration's connection.
     pub source: Peer,
+    /// Whether the REGISTER's top Via sent-by differed from `source` (address or port):
+    /// `nat_uac_test` flags 2 and 16.
+    pub via_differs: bool,
     /// When the binding ends.
     pub expires_at: Instant,
     /// The Call-ID of the REGISTER that made or last refreshed it.
@@ -67,7 +70,84 @@ pub struct Binding {
     pub cseq: u32,
 }
 
+/// Where a REGISTER came from, as its bindings record it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RegisterSource {
+    /// The received address and transport.
+    pub peer: Peer,
+    /// Whether the top Via's sent-by differed from `peer` (see [`Binding::via_differs`]).
+    pub via_differs: bool,
+}
+
+impl From<Peer> for RegisterSource {
+    /// A source with no Via evidence of NAT.
+    fn from(peer: Peer) -> RegisterSource {
+        RegisterSource {
+            peer,
+            via_differs: false,
+        }
+    }
+}
+
+/// Where requests to a binding go, decided by [`Binding::target`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NatPolicy {
+    /// Contact unless NAT is detected ([`Binding::nat_detected`]).
+    Auto,
+    /// Always the REGISTER's source.
+    Always,
+    /// Always the Contact (when it names an address we can send to).
+    Never,
+}
+
+impl NatPolicy {
+    /// Parses `auto`, `always` or `never` (the config's `[sip] nat`, a device's `sip.nat`).
+    pub fn parse(s: &str) -> Option<NatPolicy> {
+        match s {
+            "auto" => Some(NatPolicy::Auto),
+            "always" => Some(NatPolicy::Always),
+            "never" => Some(NatPolicy::Never),
+            _ => None,
+        }
+    }
+}
+
+impl Default for NatPolicy {
+    /// `auto`.
+    fn default() -> NatPolicy {
+        NatPolicy::Auto
+    }
+}
+
 impl Binding {
+    /// `nat_uac_test` 19: the Via differed from the source, or the Contact names a private
+    /// address while the source is public.
+    pub fn nat_detected(&self) -> bool {
+        self.via_differs
+            || super::nat::contact_private_behind_public(&self.contact, self.source.addr)
+    }
+
+    /// Where requests to this binding go under `policy`. A TCP registration always reuses its
+    /// connection (the source: phones behind TCP rarely accept connections, and RFC 5626
+    /// flows work the same way). A Contact naming a host name or an unknown transport falls
+    /// back to the source (the core resolves no names).
+    pub fn target(&self, policy: NatPolicy) -> Peer {
+        if self.source.transport == crate::transaction::Transport::Tcp {
+            return self.source;
+        }
+        let use_contact = match policy {
+            NatPolicy::Always => false,
+            NatPolicy::Never => true,
+            NatPolicy::Auto => !self.nat_detected(),
+        };
+        if use_contact {
+            if let Some(p) = super::nat::contact_peer(&self.contact) {
+                return p;
+            }
+        }
+        self.source
+    }
+
     /// Seconds left at `now` (rounded down, 0 when expired).
     pub fn expires_in(&self, now: Instant) -> u64 {
         self.expires_at.saturating_duration_since(now).as_secs()
@@ -142,20 +222,21 @@ impl Registrar {
         &self.cfg
     }
 
-    /// Applies one REGISTER for `aor` received from `source` at `now`: `contacts` with the
-    /// request's `Expires` header value. All-or-nothing: a refused request changes nothing.
+    /// Applies one REGISTER for `aor` received from `source` at `now` (a [`Peer`] when there
+    /// is no Via evidence of NAT): `contacts` with the request's `Expires` header value. All-or-nothing: a refused request changes nothing.
     /// Returns the AOR's live bindings after the change. An empty `contacts` only queries.
     #[allow(clippy::too_many_arguments)]
     pub fn update(
         &mut self,
         now: Instant,
         aor: &Aor,
-        source: Peer,
+        source: impl Into<RegisterSource>,
         call_id: &str,
         cseq: u32,
         contacts: &[ContactUpdate],
         header_expires: Option<u32>,
     ) -> Result<Vec<Binding>, RegisterError> {
+        let source = source.into();
         // Check everything first (§10.3 steps 6 and 7).
         let star = contacts.iter().any(|c| matches!(c, ContactUpdate::All));
         if star && (contacts.len() != 1 || header_expires != Some(0)) {
@@ -214,7 +295,8 @@ impl Registrar {
             }
             list.push(Binding {
                 contact: uri.clone(),
-                source,
+                source: source.peer,
+                via_differs: source.via_differs,
                 expires_at: now
                     .checked_add(Duration::from_secs(u64::from(granted)))
                     .unwrap_or(now),
