@@ -65,7 +65,7 @@ elif [ "$DB" != sqlite ]; then
   echo "-s takes sqlite or postgres" >&2; exit 2
 fi
 
-(cd "$work" && RUST_LOG=warn "$BIN" --config config/callrec.toml >"$work/callrec.log" 2>&1) &
+(cd "$work" && RUST_LOG=warn exec "$BIN" --config config/callrec.toml >"$work/callrec.log" 2>&1) &
 callrec_pid=$!
 api="http://127.0.0.1:$api_port"
 for _ in $(seq 100); do curl -s -o /dev/null "$api/metrics" && break; sleep 0.1; done
