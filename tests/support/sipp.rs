@@ -8,6 +8,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// A SIPp command line being built.
+#[derive(Clone)]
 pub struct Sipp {
     name: String,
     scenario: PathBuf,
@@ -236,7 +237,18 @@ impl Sipp {
     }
 
     /// Runs SIPp to its end.
+    ///
+    /// A port chosen free can be taken by another process before SIPp binds it (the harness
+    /// probes, then SIPp binds); only that, SIPp's own "Unable to bind main socket", is retried.
     pub fn run(self) -> Outcome {
+        for _ in 0..3 {
+            let out = self.clone().spawn().wait();
+            if !out.errors.contains("Unable to bind main socket") {
+                return out;
+            }
+            let _ = fs::remove_file(self.workdir.join("errors.log"));
+            std::thread::sleep(Duration::from_millis(300));
+        }
         self.spawn().wait()
     }
 }
