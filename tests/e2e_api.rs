@@ -615,7 +615,7 @@ fn callrec_kazoo_now() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    unix + 62_167_219_200
+    callrec_kazoo::gregorian::from_unix(unix)
 }
 
 fn applied_change(callrec: &Callrec) -> u64 {

@@ -80,44 +80,66 @@ pub fn md5_credentials(username: &str, password: &str) -> String {
     hex::encode(Md5::digest(format!("{username}:{password}").as_bytes()))
 }
 
-/// Takes the secrets out of a document about to be saved and stores them hashed: an account's
-/// `pvt_api_key` (or `api_key`), a user's `password` (with its `username`).
-pub async fn store_secrets(
-    store: &Store,
-    kind: DocKind,
-    account_id: &str,
-    id: &str,
-    body: &mut Map<String, Value>,
-) -> Result<(), StoreError> {
-    match kind {
-        DocKind::Account => {
-            let key = body
-                .remove("pvt_api_key")
-                .or_else(|| body.remove("api_key"));
-            if let Some(Value::String(key)) = key {
-                store.set_api_key(account_id, &key).await?;
+/// Secrets taken out of a document before it is saved: they are stored hashed, never in the
+/// document.
+#[derive(Debug, Default)]
+pub struct Secrets {
+    api_key: Option<String>,
+    password: Option<String>,
+}
+
+impl Secrets {
+    /// Removes an account's `pvt_api_key` (or `api_key`) and a user's `password` from `body`.
+    pub fn take(kind: DocKind, body: &mut Map<String, Value>) -> Secrets {
+        let mut s = Secrets::default();
+        match kind {
+            DocKind::Account => {
+                let key = body
+                    .remove("pvt_api_key")
+                    .or_else(|| body.remove("api_key"));
+                if let Some(Value::String(k)) = key {
+                    s.api_key = Some(k);
+                }
             }
-        }
-        DocKind::User => {
-            if let Some(Value::String(password)) = body.remove("password") {
-                let username = body
-                    .get("username")
-                    .and_then(Value::as_str)
-                    .unwrap_or(id)
-                    .to_owned();
-                store
-                    .set_user_login(
-                        account_id,
-                        id,
-                        &username,
-                        &md5_credentials(&username, &password),
-                    )
-                    .await?;
+            DocKind::User => {
+                if let Some(Value::String(p)) = body.remove("password") {
+                    s.password = Some(p);
+                }
             }
+            _ => {}
         }
-        _ => {}
+        s
     }
-    Ok(())
+
+    /// Stores them hashed: the API key for the account, the password as KAZOO's
+    /// md5("username:password") login of the user (`username` from `body`, else its id).
+    pub async fn save(
+        self,
+        store: &Store,
+        account_id: &str,
+        id: &str,
+        body: &Value,
+    ) -> Result<(), StoreError> {
+        if let Some(key) = self.api_key {
+            store.set_api_key(account_id, &key).await?;
+        }
+        if let Some(password) = self.password {
+            let username = body
+                .get("username")
+                .and_then(Value::as_str)
+                .unwrap_or(id)
+                .to_owned();
+            store
+                .set_user_login(
+                    account_id,
+                    id,
+                    &username,
+                    &md5_credentials(&username, &password),
+                )
+                .await?;
+        }
+        Ok(())
+    }
 }
 
 /// Imports the JSON documents of `dir` (one per file, as `check-config` reads them): those
@@ -170,13 +192,16 @@ pub async fn import_dir(store: &Store, dir: &Path, now: u64) -> anyhow::Result<u
         for k in ["_id", "_rev", "id"] {
             body.remove(k);
         }
-        store_secrets(store, kind, &account_id, &id, &mut body)
-            .await
-            .with_context(|| format!("{name}: cannot store its credentials"))?;
+        let secrets = Secrets::take(kind, &mut body);
+        let body = Value::Object(body);
         store
-            .create(&account_id, kind, &id, Value::Object(body), now)
+            .create(&account_id, kind, &id, body.clone(), now)
             .await
             .with_context(|| format!("{name}: cannot be stored"))?;
+        secrets
+            .save(store, &account_id, &id, &body)
+            .await
+            .with_context(|| format!("{name}: cannot store its credentials"))?;
         created += 1;
     }
     Ok(created)

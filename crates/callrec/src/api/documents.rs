@@ -17,7 +17,7 @@ use callrec_store::{DocKind, Document, TokenInfo};
 use serde_json::{Map, Value};
 
 use super::{gregorian_now, is_admin, reply, store_error, ApiState, Request};
-use crate::store_link::{kazoo_json, md5_credentials, parse_revision, pvt_type, revision};
+use crate::store_link::{kazoo_json, parse_revision, pvt_type, revision, Secrets};
 
 /// How long a write waits for the engine to take the change.
 const APPLY_WAIT: Duration = Duration::from_secs(3);
@@ -60,59 +60,6 @@ pub(crate) fn merge(target: &mut Value, patch: Value) {
         }
         other => *target = other,
     }
-}
-
-/// Secrets taken out of a body before it is saved.
-struct Secrets {
-    api_key: Option<String>,
-    password: Option<String>,
-}
-
-fn take_secrets(kind: DocKind, body: &mut Map<String, Value>) -> Secrets {
-    let mut s = Secrets {
-        api_key: None,
-        password: None,
-    };
-    match kind {
-        DocKind::Account => {
-            if let Some(Value::String(k)) = body.remove("api_key") {
-                s.api_key = Some(k);
-            }
-        }
-        DocKind::User => {
-            if let Some(Value::String(p)) = body.remove("password") {
-                s.password = Some(p);
-            }
-        }
-        _ => {}
-    }
-    s
-}
-
-async fn save_secrets(
-    st: &ApiState,
-    kind: DocKind,
-    account: &str,
-    id: &str,
-    body: &Value,
-    secrets: Secrets,
-) -> Result<(), callrec_store::StoreError> {
-    if let Some(k) = secrets.api_key {
-        st.store.set_api_key(account, &k).await?;
-    }
-    if kind == DocKind::User {
-        if let Some(p) = secrets.password {
-            let username = body
-                .get("username")
-                .and_then(Value::as_str)
-                .unwrap_or(id)
-                .to_owned();
-            st.store
-                .set_user_login(account, id, &username, &md5_credentials(&username, &p))
-                .await?;
-        }
-    }
-    Ok(())
 }
 
 /// The document as the directory will read it (for checking).
@@ -238,7 +185,7 @@ pub(super) async fn create(
         None => callrec_sip::token::hex128(),
     };
     let mut body = clean(data);
-    let secrets = take_secrets(kind, &mut body);
+    let secrets = Secrets::take(kind, &mut body);
     if let Err(r) = check(st, req, &as_raw(kind, account, &id, &body)) {
         return r;
     }
@@ -259,7 +206,7 @@ pub(super) async fn create(
         }
         Err(e) => return store_error(&req.id, &e),
     };
-    if let Err(e) = save_secrets(st, kind, account, &id, &body, secrets).await {
+    if let Err(e) = secrets.save(&st.store, account, &id, &body).await {
         return store_error(&req.id, &e);
     }
     apply(st).await;
@@ -315,7 +262,7 @@ pub(super) async fn update(
             };
         }
     }
-    let secrets = take_secrets(kind, &mut body);
+    let secrets = Secrets::take(kind, &mut body);
     if let Err(r) = check(st, req, &as_raw(kind, account, id, &body)) {
         return r;
     }
@@ -328,7 +275,7 @@ pub(super) async fn update(
         Ok(d) => d,
         Err(e) => return store_error(&req.id, &e),
     };
-    if let Err(e) = save_secrets(st, kind, account, id, &body, secrets).await {
+    if let Err(e) = secrets.save(&st.store, account, id, &body).await {
         return store_error(&req.id, &e);
     }
     apply(st).await;

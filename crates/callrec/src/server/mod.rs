@@ -310,8 +310,9 @@ struct Server {
     bound: HashMap<PortPair, BoundPair>,
     /// Running recorders: recording id → (call, the recorder's id in its call's relay).
     recorders: HashMap<String, (CallRef, RecordingId)>,
-    /// Recordings between spool entry and finish: their database row as first written.
-    recordings: HashMap<String, Row>,
+    /// Recordings between spool entry and finish: their metadata as first written (a discard
+    /// files it again with its new state).
+    recordings: HashMap<String, callrec_kazoo::recording::RecordingMetadata>,
     transport: SipSockets,
     spool: Arc<Spool>,
     uploader: Arc<UploaderHandle>,
@@ -431,26 +432,12 @@ impl Server {
                 self.finish_recording(*finished)
             }
             Command::DiscardRecording { id } => {
-                if let Some(Row::Recording {
-                    id: rid,
-                    account_id,
-                    call_id,
-                    interaction_id,
-                    created,
-                    body,
-                    ..
-                }) = self.recordings.remove(&id)
+                if let Some(row) = self
+                    .recordings
+                    .remove(&id)
+                    .and_then(|m| recording_row(&m, "discarded"))
                 {
-                    self.records.write(Row::Recording {
-                        id: rid,
-                        account_id,
-                        call_id,
-                        interaction_id,
-                        state: "discarded".into(),
-                        last_error: None,
-                        created,
-                        body,
-                    });
+                    self.records.write(row);
                 }
                 let spool = self.spool.clone();
                 tokio::task::spawn_blocking(move || match spool.discard(&id) {
@@ -473,8 +460,9 @@ impl Server {
     /// there.
     fn create_spool_entry(&mut self, entry: SpoolEntry) {
         if let Some(row) = recording_row(&entry.metadata, "recording") {
-            self.records.write(row.clone());
-            self.recordings.insert(entry.id.clone(), row);
+            self.records.write(row);
+            self.recordings
+                .insert(entry.id.clone(), entry.metadata.clone());
         }
         let spool = self.spool.clone();
         let tx = self.reports.0.clone();
