@@ -137,14 +137,12 @@ impl CallRelay {
         self.recordings.retain(|(id, _)| *id != recording);
     }
 
-    fn detect_dtmf(&mut self, leg: Leg, bytes: &[u8]) {
+    /// `header` is `bytes`'s RTP header, already parsed by [`classify`].
+    fn detect_dtmf(&mut self, leg: Leg, header: &RtpHeader, bytes: &[u8]) {
         let Some(d) = self.dtmf.get_mut(leg.index()) else {
             return;
         };
         let Some(pt) = d.payload_type else {
-            return;
-        };
-        let Ok(header) = RtpHeader::parse(bytes) else {
             return;
         };
         if header.payload_type != pt {
@@ -226,17 +224,18 @@ impl CallRelay {
         if self.closed {
             return self.drop_packet(DropReason::Closed);
         }
-        let is_rtp = match channel {
+        let rtp = match channel {
             Channel::Rtp => match classify(bytes) {
-                Ok(PacketKind::Rtp(_)) => true,
-                Ok(PacketKind::Rtcp(_)) => false,
+                Ok(PacketKind::Rtp(header)) => Some(header),
+                Ok(PacketKind::Rtcp(_)) => None,
                 Err(_) => return self.drop_packet(DropReason::NotRtp),
             },
             Channel::Rtcp => match RtcpHeader::parse(bytes) {
-                Ok(_) => false,
+                Ok(_) => None,
                 Err(_) => return self.drop_packet(DropReason::NotRtp),
             },
         };
+        let is_rtp = rtp.is_some();
         let Some(endpoint) = self.legs.get_mut(leg.index()) else {
             return self.drop_packet(DropReason::NotRtp);
         };
@@ -263,8 +262,8 @@ impl CallRelay {
         }
         self.last_activity = now;
         self.timeout_reported = false;
-        if is_rtp {
-            self.detect_dtmf(leg, bytes);
+        if let Some(header) = &rtp {
+            self.detect_dtmf(leg, header, bytes);
         }
 
         let other_leg = leg.other();
