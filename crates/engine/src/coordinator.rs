@@ -7,6 +7,10 @@
 //! - The matrix plans come from [`decide`](callrec_kazoo::recording::decide()) once the first B leg starts (then
 //!   the destination network is known). Account and caller plans are taken once; callee plans
 //!   are kept per B leg and start only for the leg that answers (ring-all losers never record).
+//!   When the B leg that answers goes to another network than the first B leg (a failover
+//!   call forward to a carrier), the account and caller plans are decided again for it.
+//!   A B leg forwarded to a carrier by a device's `call_forward` names that device: its
+//!   (and its owner's) rules apply as the callee's.
 //! - A plan starts when its trigger holds: `Now` at once, `Answer` when its leg is answered,
 //!   `Bridge` when the call is bridged; a trigger already satisfied starts at once.
 //! - `record_call` starts push and stops pop (LIFO); `record_caller` records the caller alone.
@@ -115,6 +119,9 @@ struct Running {
     min_sec: u32,
     metadata: RecordingMetadata,
     stopped_at: Option<Instant>,
+    /// The matrix rule of an A-leg recording (account or caller endpoint), for re-deciding
+    /// when the destination's network changes; None for callee, `record_call`/`_caller`.
+    matrix_origin: Option<Origin>,
 }
 
 #[derive(Debug, Default)]
@@ -125,6 +132,8 @@ struct CallState {
     a_answered: bool,
     bridged: bool,
     decided: bool,
+    /// The destination network the A-leg rules were decided for.
+    decided_to: Option<Network>,
     pending: Vec<Pending>,
     running: Vec<Running>,
     stack: RecordCallStack,
@@ -197,6 +206,9 @@ impl Coordinator {
                         let winner = *leg;
                         st.pending.retain(|p| p.b_leg.is_none_or(|b| b == winner));
                     }
+                }
+                if !leg.is_a() {
+                    self.redecide_a(now, *call, *leg, docs, &mut out);
                 }
                 self.start_due(now, unix_secs, *call, &mut out);
             }
@@ -335,13 +347,94 @@ impl Coordinator {
             .collect()
     }
 
-    fn decide_for_b(&mut self, call: CallRef, b: LegId, docs: &dyn DocLookup) {
+    /// The B leg that answered goes to another network than the A-leg rules were decided
+    /// for (a failover forward to a carrier, or a device answering while its forward rang
+    /// too): the account's and caller's rules are decided again for that network. A rule
+    /// that still applies keeps its recording; one that no longer applies is stopped (or
+    /// dropped before it started); one that now applies starts.
+    fn redecide_a(
+        &mut self,
+        now: Instant,
+        call: CallRef,
+        b: LegId,
+        docs: &dyn DocLookup,
+        out: &mut Vec<CoordinatorCommand>,
+    ) {
         let Some(st) = self.calls.get_mut(&call) else {
             return;
         };
-        let (Some(a), Some(bl)) = (st.a.as_ref(), st.b.get(&b)) else {
+        let Some(net) = st.b.get(&b).map(|l| l.tags.network) else {
             return;
         };
+        if st.decided_to.is_none_or(|n| n == net) {
+            return;
+        }
+        let Some(plans) = self.plans_for(call, b, docs) else {
+            return;
+        };
+        let Some(st) = self.calls.get_mut(&call) else {
+            return;
+        };
+        st.decided_to = Some(net);
+        let wanted: Vec<policy::Plan> = plans
+            .into_iter()
+            .filter(|p| p.leg == RecordedLeg::A)
+            .collect();
+        let matrix_a = |p: &Pending| p.b_leg.is_none() && p.id.is_none();
+        st.pending
+            .retain(|p| !matrix_a(p) || wanted.iter().any(|w| w.origin == p.origin));
+        let mut i = 0;
+        while i < st.running.len() {
+            let stale = st.running[i]
+                .matrix_origin
+                .as_ref()
+                .is_some_and(|o| !wanted.iter().any(|w| &w.origin == o));
+            if stale {
+                let mut r = st.running.remove(i);
+                r.stopped_at = Some(now);
+                out.push(CoordinatorCommand::Stop {
+                    call,
+                    id: r.id.clone(),
+                });
+                self.closing.insert(r.id.clone(), r);
+            } else {
+                i += 1;
+            }
+        }
+        for p in wanted {
+            let have = st
+                .pending
+                .iter()
+                .any(|x| matrix_a(x) && x.origin == p.origin)
+                || st
+                    .running
+                    .iter()
+                    .any(|r| r.matrix_origin.as_ref() == Some(&p.origin));
+            if !have {
+                st.pending.push(Pending {
+                    b_leg: None,
+                    leg: p.leg,
+                    origin: p.origin,
+                    trigger: p.trigger,
+                    settings: p.settings,
+                    endpoint_id: p.endpoint_id,
+                    owner_id: p.owner_id,
+                    file_name: None,
+                    id: None,
+                });
+            }
+        }
+    }
+
+    /// The matrix plans for the A leg and B leg `b` (None when either is unknown).
+    fn plans_for(
+        &mut self,
+        call: CallRef,
+        b: LegId,
+        docs: &dyn DocLookup,
+    ) -> Option<Vec<policy::Plan>> {
+        let st = self.calls.get_mut(&call)?;
+        let (a, bl) = (st.a.as_ref()?, st.b.get(&b)?);
         let account_id = a
             .tags
             .account_id
@@ -353,12 +446,14 @@ impl Coordinator {
         let account = account_doc
             .map(RecordingTable::for_account)
             .unwrap_or_default();
+        // An endpoint: a device (onnet, or the device whose call forwarding sent this leg to
+        // a carrier); carrier legs name a resource, not a device.
         let endpoint = |info: &LegInfo| -> Option<EndpointFacts> {
-            if info.tags.network != Network::Onnet {
-                return None;
-            }
             let device_id = info.tags.authorizing_id.clone()?;
             let device = docs.device_doc(&device_id);
+            if info.tags.network != Network::Onnet && device.is_none() {
+                return None;
+            }
             let user = info.tags.owner_id.as_deref().and_then(|u| docs.user_doc(u));
             Some(EndpointFacts {
                 endpoint_id: device_id,
@@ -373,9 +468,24 @@ impl Coordinator {
             callees: endpoint(bl).into_iter().collect(),
             account,
         };
-        let plans = policy::decide(&facts, &self.cfg);
+        Some(policy::decide(&facts, &self.cfg))
+    }
+
+    fn decide_for_b(&mut self, call: CallRef, b: LegId, docs: &dyn DocLookup) {
+        let Some(plans) = self.plans_for(call, b, docs) else {
+            return;
+        };
+        let Some(st) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let Some(net) = st.b.get(&b).map(|l| l.tags.network) else {
+            return;
+        };
         let first = !st.decided;
         st.decided = true;
+        if first {
+            st.decided_to = Some(net);
+        }
         for p in plans {
             let is_b = p.leg == RecordedLeg::B;
             if !is_b && !first {
@@ -453,6 +563,7 @@ impl Coordinator {
                 min_sec: p.settings.record_min_sec,
                 metadata: metadata.clone(),
                 stopped_at: None,
+                matrix_origin: (p.b_leg.is_none() && p.id.is_none()).then(|| p.origin.clone()),
             });
             out.push(CoordinatorCommand::Start(Box::new(StartRecording {
                 call,
@@ -555,6 +666,7 @@ impl Coordinator {
             min_sec: rc.settings.record_min_sec,
             metadata: metadata.clone(),
             stopped_at: None,
+            matrix_origin: None,
         });
         out.push(CoordinatorCommand::Start(Box::new(StartRecording {
             call,

@@ -153,7 +153,10 @@ fn directory_field_error(e: &DirectoryError) -> FieldError {
         DirectoryError::AccountRequired { .. } => ("account_id".to_owned(), "required"),
         DirectoryError::NoRealm { .. } => ("sip.realm".to_owned(), "required"),
         DirectoryError::DuplicateUsername { .. } => ("sip.username".to_owned(), "unique"),
-        DirectoryError::DuplicateNumber { .. } => ("numbers".to_owned(), "unique"),
+        DirectoryError::DuplicateNumber { .. } | DirectoryError::DuplicateDid { .. } => {
+            ("numbers".to_owned(), "unique")
+        }
+        DirectoryError::DuplicateIp { .. } => ("sip.ip".to_owned(), "unique"),
         DirectoryError::DuplicateId { .. } => ("id".to_owned(), "unique"),
         DirectoryError::UnknownType { .. } => ("pvt_type".to_owned(), "enum"),
         DirectoryError::NotAnObject { .. } | DirectoryError::MissingId { .. } => {

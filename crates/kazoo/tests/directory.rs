@@ -223,7 +223,7 @@ fn each_kind_of_bad_document_is_refused_with_its_key_path() {
         (
             json!({"_id": "cf", "pvt_type": "callflow", "numbers": ["5"],
                    "flow": {"module": "record_call", "children": {"_": {"module": "voicemail"}}}}),
-            "callflow cf (bad.json): flow.children._.module names module \"voicemail\", which is not one of device, user, resources, offnet, record_call, record_caller",
+            "callflow cf (bad.json): flow.children._.module names module \"voicemail\", which is not one of device, user, ring_group, resources, offnet, record_call, record_caller",
         ),
         (
             json!({"_id": "cf", "pvt_type": "callflow", "numbers": ["5"],

@@ -123,12 +123,14 @@ fn user_callflow_records_then_rings_the_users_enabled_devices() {
         device_id: id.into(),
         realm: "example.com".into(),
         username: user.into(),
+        forward: None,
     };
     assert_eq!(
         r.target,
         Target::Devices {
             devices: vec![dev("dev-1001", "1001"), dev("dev-1011", "1011")],
             owner_user: Some("alice".into()),
+            ring_timeout: None,
         }
     );
 }
@@ -144,8 +146,10 @@ fn device_callflow_rings_one_device_without_actions() {
                 device_id: "dev-1002".into(),
                 realm: "example.com".into(),
                 username: "1002".into(),
+                forward: None,
             }],
             owner_user: None,
+            ring_timeout: None,
         }
     );
 }
@@ -256,6 +260,7 @@ fn disabled_device_leaves_an_empty_ring_list() {
         Target::Devices {
             devices: vec![],
             owner_user: Some("alice".into()),
+            ring_timeout: None,
         }
     );
 }

@@ -120,6 +120,9 @@ impl Core {
                     )
                 }
             };
+        // The call's account: the callflow's it matched (a global carrier's call to a DID),
+        // else the caller's.
+        let account_id = plan.account_id.clone().or(account_id);
         let tags = LegTags {
             call_direction: CallDirection::Inbound,
             network,
@@ -183,6 +186,7 @@ impl Core {
             pending_ack: None,
             offer_in_progress: true,
             deferred_ack: None,
+            failover: VecDeque::new(),
         };
         let a_offer: Bytes = req.body().clone();
         let max_forwards = req
@@ -212,6 +216,7 @@ impl Core {
             callee_number: Some(number),
             account_id,
             scheduled: None,
+            on_no_answer: Vec::new(),
         };
         self.index
             .add_server(id, tx, ServerRole::Invite { call: id });
@@ -224,35 +229,39 @@ impl Core {
             self.events
                 .push_back(CallEvent::RecordCall { call: id, data });
         }
+        call.on_no_answer = plan.on_no_answer;
+        let ring_timeout = plan.ring_timeout;
         match plan.target {
             PlanTarget::Devices(targets) => {
-                call.mode = Mode::Bridge {
-                    gateways: VecDeque::new(),
-                    carrier: false,
-                };
+                call.mode = Mode::Bridge;
                 self.calls.insert(id, call);
                 self.with_call(now, id, txl, media, |c, ctx| {
                     if targets.is_empty() {
+                        if c.start_forward(ctx, HangupCause::UserNotRegistered) {
+                            return;
+                        }
                         info!("callee has no registered device");
                         c.fail_a(ctx, HangupCause::UserNotRegistered, Some(480));
                         return;
                     }
                     start_forks(c, ctx, targets);
+                    if let Some(t) = ring_timeout {
+                        if c.no_answer_at.is_some() {
+                            c.no_answer_at = Some(ctx.now + t);
+                        }
+                    }
                 });
             }
             PlanTarget::Carriers(gateways) => {
-                call.mode = Mode::Bridge {
-                    gateways: gateways.into_iter().collect(),
-                    carrier: true,
-                };
+                call.mode = Mode::Bridge;
                 self.calls.insert(id, call);
                 self.with_call(now, id, txl, media, |c, ctx| {
-                    let first = match &mut c.mode {
-                        Mode::Bridge { gateways, .. } => gateways.pop_front(),
-                        Mode::Local => None,
-                    };
-                    match first {
-                        Some(t) => start_forks(c, ctx, vec![t]),
+                    let mut gateways = VecDeque::from(gateways);
+                    match gateways.pop_front() {
+                        Some(mut t) => {
+                            t.failover = gateways.into();
+                            start_forks(c, ctx, vec![t]);
+                        }
                         None => c.fail_a(ctx, HangupCause::NoRouteDestination, Some(503)),
                     }
                 });

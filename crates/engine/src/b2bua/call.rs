@@ -32,19 +32,20 @@ pub(crate) struct BTarget {
     pub(crate) resource_type: Option<ResourceType>,
     /// The user owning the callee device.
     pub(crate) owner_id: Option<String>,
-    /// The callee device (or the carrier resource).
+    /// The callee device (or the carrier resource; a forwarding device for its forward).
     pub(crate) authorizing_id: Option<String>,
+    /// Caller id (name, number) for this leg instead of the call's (a forward that does not
+    /// keep the caller's id shows the forwarding device's external id).
+    pub(crate) caller_id: Option<(Option<String>, Option<String>)>,
+    /// Carriers: the further gateways of the same destination, in fail-over order.
+    pub(crate) failover: Vec<BTarget>,
 }
 
 /// How the call is completed.
 #[derive(Debug)]
 pub(crate) enum Mode {
-    /// Bridged to B legs. `gateways` are the carrier gateways not tried yet (fail-over);
-    /// `carrier` says the B side is a carrier.
-    Bridge {
-        gateways: VecDeque<BTarget>,
-        carrier: bool,
-    },
+    /// Bridged to B legs (devices, carriers, forwards).
+    Bridge,
     /// callrec answered the A leg itself (record_caller).
     Local,
 }
@@ -83,6 +84,9 @@ pub(crate) struct Call {
     pub(crate) account_id: Option<String>,
     /// The deadline this call is filed under in the core's timer set.
     pub(crate) scheduled: Option<Instant>,
+    /// Failover call forwarding: started when the devices do not answer in time or all
+    /// fail (but not busy or decline).
+    pub(crate) on_no_answer: Vec<BTarget>,
 }
 
 /// 64 × T1: how long we retransmit a 2xx or wait for a cancelled leg to finish.
@@ -132,28 +136,71 @@ impl Call {
         }
     }
 
-    /// The next carrier gateway not tried yet.
-    fn next_gateway(&mut self) -> Option<BTarget> {
-        match &mut self.mode {
-            Mode::Bridge { gateways, .. } => gateways.pop_front(),
-            Mode::Local => None,
+    /// The next gateway not tried yet for the destination of leg `id`.
+    fn next_gateway(&mut self, id: LegId) -> Option<BTarget> {
+        self.leg_mut(id).and_then(|l| l.failover.pop_front())
+    }
+
+    /// Starts the failover forward (if any and nobody answered yet): the rest of the ringing
+    /// legs are cancelled with `cause`. True when a forward leg started.
+    pub(crate) fn start_forward(&mut self, ctx: &mut Ctx<'_>, cause: HangupCause) -> bool {
+        if self.on_no_answer.is_empty() || self.a_final_sent || self.winner.is_some() {
+            return false;
         }
+        let pending: Vec<LegId> = self
+            .legs
+            .iter()
+            .filter(|l| !l.id.is_a() && l.is_pending())
+            .map(|l| l.id)
+            .collect();
+        for id in pending {
+            self.cancel_b_leg(ctx, id, cause);
+        }
+        let mut started = false;
+        for t in std::mem::take(&mut self.on_no_answer) {
+            let mut t = Some(t);
+            while let Some(target) = t.take() {
+                let mut rest: VecDeque<BTarget> = target.failover.clone().into();
+                match self.start_b_leg(ctx, target) {
+                    Ok(_) => started = true,
+                    Err(()) => {
+                        t = rest.pop_front().map(|mut n| {
+                            n.failover = rest.into();
+                            n
+                        })
+                    }
+                }
+            }
+        }
+        if started {
+            info!("devices did not answer: call forwarded");
+            self.no_answer_at = Some(ctx.now + ctx.cfg.no_answer_timeout);
+        }
+        started
     }
 
     // ----- B legs ---------------------------------------------------------------------------
 
     /// Creates a B leg to `target` and sends its INVITE. Err: the media side refused the offer.
-    pub(crate) fn start_b_leg(&mut self, ctx: &mut Ctx<'_>, target: BTarget) -> Result<LegId, ()> {
+    pub(crate) fn start_b_leg(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        mut target: BTarget,
+    ) -> Result<LegId, ()> {
         let id = LegId(u32::try_from(self.legs.len()).unwrap_or(u32::MAX));
         let adv = ctx.cfg.advertised_for(target.peer.transport);
         let call_id = format!("{}@{}", random_token(), adv.host);
         let local_tag = random_token();
+        let (cid_name, cid_number) = target
+            .caller_id
+            .clone()
+            .unwrap_or_else(|| (self.caller_id_name.clone(), self.caller_id_number.clone()));
         let from_uri = format!(
             "sip:{}@{}",
-            self.caller_id_number.as_deref().unwrap_or("anonymous"),
+            cid_number.as_deref().unwrap_or("anonymous"),
             adv.host
         );
-        let from_hdr = match &self.caller_id_name {
+        let from_hdr = match &cid_name {
             Some(n) => callrec_sip::message::format_name_addr(
                 Some(n),
                 &Uri::parse(&from_uri).map_err(|_| ())?,
@@ -197,10 +244,16 @@ impl Call {
             owner_id: target.owner_id.clone(),
             authorizing_id: target.authorizing_id.clone(),
             interaction_id: self.interaction_id.clone(),
-            caller_id_name: self.caller_id_name.clone(),
-            caller_id_number: self.caller_id_number.clone(),
+            caller_id_name: cid_name,
+            caller_id_number: cid_number,
             callee_number: self.callee_number.clone(),
         };
+        if self.winner.is_none() {
+            // The destination's network as the end user sees it: the latest leg tried (a
+            // failover forward to a carrier turns an inbound call into a forwarded one).
+            self.to_network = target.network;
+        }
+        let failover: VecDeque<BTarget> = std::mem::take(&mut target.failover).into();
         let info = LegInfo {
             leg: id,
             call_id: call_id.clone(),
@@ -227,8 +280,8 @@ impl Call {
         {
             ctx.index.add_branch(self.id, b, id);
         }
-        let setup_deadline = matches!(self.mode, Mode::Bridge { carrier: true, .. })
-            .then(|| ctx.now + ctx.cfg.gateway_setup_timeout);
+        let setup_deadline =
+            (target.network == Network::Offnet).then(|| ctx.now + ctx.cfg.gateway_setup_timeout);
         ctx.events.push_back(CallEvent::LegStarted {
             call: self.id,
             leg: Box::new(info.clone()),
@@ -259,6 +312,7 @@ impl Call {
             pending_ack: None,
             offer_in_progress: true,
             deferred_ack: None,
+            failover,
         });
         Ok(id)
     }
@@ -385,6 +439,9 @@ impl Call {
         }
         self.winner = Some(id);
         self.no_answer_at = None;
+        if let Some(net) = self.leg(id).map(|l| l.info.tags.network) {
+            self.to_network = net;
+        }
         ctx.events.push_back(CallEvent::LegAnswered {
             call: self.id,
             leg: id,
@@ -493,16 +550,40 @@ impl Call {
         self.failures.push(status);
         debug!(leg = %id, status, "B leg failed");
         // Carrier fail-over on 5xx, 408, timeouts and refusals to us.
-        if matches!(self.mode, Mode::Bridge { carrier: true, .. })
-            && matches!(status, 500..=599 | 408 | 401 | 407)
-        {
-            while let Some(next) = self.next_gateway() {
-                debug!(peer = ?next.peer, "failing over to the next gateway");
-                if self.start_b_leg(ctx, next).is_ok() {
-                    return;
+        let carrier = self
+            .leg(id)
+            .is_some_and(|l| l.info.tags.network == Network::Offnet);
+        if carrier && matches!(status, 500..=599 | 408 | 401 | 407) && self.fail_over(ctx, id) {
+            return;
+        }
+        self.maybe_fail_a(ctx);
+    }
+
+    /// Starts the next gateway of leg `id`'s destination (it inherits the rest). True when
+    /// one started.
+    fn fail_over(&mut self, ctx: &mut Ctx<'_>, id: LegId) -> bool {
+        while let Some(mut next) = self.next_gateway(id) {
+            debug!(peer = ?next.peer, "failing over to the next gateway");
+            next.failover = self
+                .leg_mut(id)
+                .map(|l| std::mem::take(&mut l.failover).into())
+                .unwrap_or_default();
+            let rest = next.failover.clone();
+            match self.start_b_leg(ctx, next) {
+                Ok(_) => return true,
+                Err(()) => {
+                    if let Some(l) = self.leg_mut(id) {
+                        l.failover = rest.into();
+                    }
                 }
             }
         }
+        false
+    }
+
+    /// When no B leg is left ringing: the failover forward if any (unless the callee was
+    /// busy or declined), else the best failure to the caller.
+    fn maybe_fail_a(&mut self, ctx: &mut Ctx<'_>) {
         if self
             .legs
             .iter()
@@ -511,6 +592,9 @@ impl Call {
             return;
         }
         let (status, cause) = self.best_failure();
+        if !matches!(status, 486 | 600 | 603) && self.start_forward(ctx, cause) {
+            return;
+        }
         self.fail_a(ctx, cause, Some(status));
     }
 
@@ -778,8 +862,10 @@ impl Call {
         let now = ctx.now;
         if self.no_answer_at.is_some_and(|t| t <= now) {
             self.no_answer_at = None;
-            info!("no answer");
-            self.hangup(ctx, HangupCause::NoAnswer);
+            if !self.start_forward(ctx, HangupCause::NoAnswer) {
+                info!("no answer");
+                self.hangup(ctx, HangupCause::NoAnswer);
+            }
         }
         let ids: Vec<LegId> = self.legs.iter().map(|l| l.id).collect();
         for id in ids {
@@ -836,22 +922,12 @@ impl Call {
             return;
         }
         self.failures.push(408);
-        while let Some(next) = self.next_gateway() {
-            if self.start_b_leg(ctx, next).is_ok() {
-                return;
-            }
+        if self.fail_over(ctx, id) {
+            return;
         }
         // No gateway left: the caller gets the outcome once the last leg has finished, or
         // now when none is pending besides cancelled ones.
-        if self
-            .legs
-            .iter()
-            .any(|l| !l.id.is_a() && l.is_pending() && !l.cancelled)
-        {
-            return;
-        }
-        let (status, cause) = self.best_failure();
-        self.fail_a(ctx, cause, Some(status));
+        self.maybe_fail_a(ctx);
     }
 }
 

@@ -5,13 +5,16 @@
 //! detected or forced (then to the peer it registered from, see `Binding::target`), a gateway
 //! as `sip:<number>@<gateway>`), and REGISTER.
 
+use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use tracing::debug;
 
-use callrec_kazoo::directory::{CallerId, Directory};
-use callrec_kazoo::routing::{self, CallSource, RecordData, RouteAction, RoutingPolicy, Target};
+use callrec_kazoo::directory::{CallForward, CallerId, Device, Directory};
+use callrec_kazoo::routing::{
+    self, CallSource, GatewayRef, RecordData, RouteAction, RoutingPolicy, Target,
+};
 use callrec_sip::auth::{
     check_request, forbidden, AuthOutcome, ChallengeKind, DigestAuth, DigestConfig,
 };
@@ -133,6 +136,12 @@ pub(crate) enum Decision {
 pub(crate) struct Plan {
     pub(crate) records: Vec<RecordData>,
     pub(crate) target: PlanTarget,
+    /// The call's account (the matched callflow's, else the caller's).
+    pub(crate) account_id: Option<String>,
+    /// Failover call forwarding, started when the devices do not answer.
+    pub(crate) on_no_answer: Vec<BTarget>,
+    /// The callflow node's `timeout`: how long devices ring.
+    pub(crate) ring_timeout: Option<Duration>,
 }
 
 /// Where the call goes, with addresses resolved.
@@ -194,10 +203,20 @@ pub(crate) fn admit(
             account_id: res.account_id.clone().or_else(default_account),
         });
     }
-    match check_request(adm.auth(now), dir, now, req, ChallengeKind::Proxy) {
+    // A device known by its address (`sip.method: ip`) is not challenged.
+    let by_ip = dir.device_by_ip(from.addr.ip()).map(|d| d.id.clone());
+    let outcome = match by_ip {
+        Some(id) => AuthOutcome::Authorized {
+            id,
+            realm: String::new(),
+            username: String::new(),
+        },
+        None => check_request(adm.auth(now), dir, now, req, ChallengeKind::Proxy),
+    };
+    match outcome {
         AuthOutcome::Authorized { id: device_id, .. } => {
             adm.guard.note_auth_success(now, from.addr.ip());
-            let Some(dev) = dir.device(&device_id) else {
+            let Some(dev) = dir.device(&device_id).filter(|d| dir.device_active(d)) else {
                 return Decision::Reply(forbidden(req));
             };
             let owner = dev.owner_id.as_deref().and_then(|o| dir.user(o));
@@ -262,12 +281,17 @@ pub(crate) fn plan(
         Caller::Device { device_id, .. } => Some(device_id.as_str()),
         Caller::Carrier { .. } => None,
     };
+    let mut on_no_answer: Vec<BTarget> = Vec::new();
+    let mut ring_timeout = None;
     let target = match route.target {
         Target::Devices {
             devices,
             owner_user,
+            ring_timeout: timeout,
         } => {
+            ring_timeout = timeout.map(Duration::from_secs);
             let mut out = Vec::new();
+            let mut forwarded: Vec<String> = Vec::new();
             for d in devices {
                 if Some(d.device_id.as_str()) == caller_device {
                     continue;
@@ -277,8 +301,11 @@ pub(crate) fn plan(
                     .and_then(|x| x.owner_id.clone())
                     .or_else(|| owner_user.clone());
                 let nat = device.and_then(|x| x.nat).unwrap_or(adm.nat);
-                for b in adm.registrar.lookup(&d.realm, &d.username, now) {
-                    out.push(BTarget {
+                let mut ringing: Vec<BTarget> = adm
+                    .registrar
+                    .lookup(&d.realm, &d.username, now)
+                    .into_iter()
+                    .map(|b| BTarget {
                         request_uri: b.contact.clone(),
                         peer: b.target(nat),
                         to_uri: format!("sip:{}@{}", route.number, d.realm),
@@ -286,47 +313,149 @@ pub(crate) fn plan(
                         resource_type: None,
                         owner_id: owner.clone(),
                         authorizing_id: Some(d.device_id.clone()),
-                    });
+                        caller_id: None,
+                        failover: Vec::new(),
+                    })
+                    .collect();
+                if ringing.is_empty() {
+                    // A device known by its address is called there when it has not registered.
+                    if let Some(t) = device.and_then(|x| ip_device_target(x, &route.number)) {
+                        ringing.push(BTarget {
+                            owner_id: owner.clone(),
+                            ..t
+                        });
+                    }
+                }
+                let forward = match (&d.forward, device) {
+                    (Some(f), Some(dev)) if !forwarded.contains(&f.number) => {
+                        forwarded.push(f.number.clone());
+                        forward_target(dir, dev, owner.clone(), f)
+                    }
+                    _ => None,
+                };
+                match (forward, &d.forward) {
+                    (Some(fwd), Some(f)) if f.failover => {
+                        if ringing.is_empty() {
+                            debug!("device not registered: failover forward");
+                            out.push(fwd);
+                        } else {
+                            on_no_answer.push(fwd);
+                        }
+                        out.extend(ringing);
+                    }
+                    (Some(fwd), Some(f)) => {
+                        if !f.substitute {
+                            out.extend(ringing);
+                        }
+                        out.push(fwd);
+                    }
+                    _ => out.extend(ringing),
                 }
             }
             PlanTarget::Devices(out)
         }
-        Target::Carriers(gws) => {
-            let mut out = Vec::new();
-            for g in gws {
-                let Ok(ip) = g.server.trim_matches(['[', ']']).parse::<IpAddr>() else {
-                    debug!("gateway given by host name skipped (the core does not resolve names)");
-                    continue;
-                };
-                let addr = SocketAddr::new(ip, g.port);
-                let host = match ip {
-                    IpAddr::V4(_) => ip.to_string(),
-                    IpAddr::V6(_) => format!("[{ip}]"),
-                };
-                let tp = match g.transport {
-                    Transport::Udp => "",
-                    Transport::Tcp => ";transport=tcp",
-                };
-                let text = format!("sip:{}@{host}:{}{tp}", route.number, g.port);
-                let Ok(uri) = Uri::parse(&text) else { continue };
-                out.push(BTarget {
-                    request_uri: uri,
-                    peer: Peer {
-                        transport: g.transport,
-                        addr,
-                    },
-                    to_uri: format!("sip:{}@{host}:{}", route.number, g.port),
-                    network: Network::Offnet,
-                    resource_type: Some(ResourceType::OffnetTermination),
-                    owner_id: None,
-                    authorizing_id: Some(g.resource_id.clone()),
-                });
-            }
-            PlanTarget::Carriers(out)
-        }
+        Target::Carriers(gws) => PlanTarget::Carriers(
+            gws.iter()
+                .filter_map(|g| gateway_target(g, &route.number))
+                .collect(),
+        ),
         Target::RecordCaller(d) => PlanTarget::RecordCaller(d),
         Target::NotFound => PlanTarget::NotFound,
         Target::RelayRefused => PlanTarget::Refused,
     };
-    Plan { records, target }
+    Plan {
+        records,
+        target,
+        account_id: route.account_id,
+        on_no_answer,
+        ring_timeout,
+    }
+}
+
+/// A carrier gateway as a B-leg target for `number` (None for a host name: the core does not
+/// resolve names).
+fn gateway_target(g: &GatewayRef, number: &str) -> Option<BTarget> {
+    let Ok(ip) = g.server.trim_matches(['[', ']']).parse::<IpAddr>() else {
+        debug!("gateway given by host name skipped (the core does not resolve names)");
+        return None;
+    };
+    let addr = SocketAddr::new(ip, g.port);
+    let host = match ip {
+        IpAddr::V4(_) => ip.to_string(),
+        IpAddr::V6(_) => format!("[{ip}]"),
+    };
+    let tp = match g.transport {
+        Transport::Udp => "",
+        Transport::Tcp => ";transport=tcp",
+    };
+    let uri = Uri::parse(&format!("sip:{number}@{host}:{}{tp}", g.port)).ok()?;
+    Some(BTarget {
+        request_uri: uri,
+        peer: Peer {
+            transport: g.transport,
+            addr,
+        },
+        to_uri: format!("sip:{number}@{host}:{}", g.port),
+        network: Network::Offnet,
+        resource_type: Some(ResourceType::OffnetTermination),
+        owner_id: None,
+        authorizing_id: Some(g.resource_id.clone()),
+        caller_id: None,
+        failover: Vec::new(),
+    })
+}
+
+/// A device known by its address (`sip.method: ip`): `sip:<number>@<sip.ip>:<sip.port>`.
+fn ip_device_target(d: &Device, number: &str) -> Option<BTarget> {
+    let addr = d.ip_auth?;
+    let host = match addr.ip() {
+        IpAddr::V4(ip) => ip.to_string(),
+        IpAddr::V6(ip) => format!("[{ip}]"),
+    };
+    let uri = Uri::parse(&format!("sip:{number}@{host}:{}", addr.port())).ok()?;
+    Some(BTarget {
+        request_uri: uri,
+        peer: Peer {
+            transport: Transport::Udp,
+            addr,
+        },
+        to_uri: format!("sip:{number}@{}", d.sip.realm),
+        network: Network::Onnet,
+        resource_type: None,
+        owner_id: d.owner_id.clone(),
+        authorizing_id: Some(d.id.clone()),
+        caller_id: None,
+        failover: Vec::new(),
+    })
+}
+
+/// The forward of device `dev` to `f.number` through its account's carriers: the first
+/// gateway, the others as its fail-over. Tagged as a carrier leg (`offnet-termination`) that
+/// belongs to the forwarding device and its owner (whose recording rules then apply as the
+/// callee's). None when no carrier takes the number.
+fn forward_target(
+    dir: &Directory,
+    dev: &Device,
+    owner: Option<String>,
+    f: &CallForward,
+) -> Option<BTarget> {
+    let mut gws = routing::carriers_for(dir, dev.account_id.as_deref(), &f.number)
+        .iter()
+        .filter_map(|g| gateway_target(g, &f.number))
+        .map(|t| BTarget {
+            owner_id: owner.clone(),
+            authorizing_id: Some(dev.id.clone()),
+            caller_id: (!f.keep_caller_id).then(|| {
+                let user = dev.owner_id.as_deref().and_then(|o| dir.user(o));
+                let ext = |d: Option<&CallerId>| d.cloned().unwrap_or_default();
+                let d = ext(dev.caller_id.external.as_ref());
+                let u = ext(user.and_then(|u| u.caller_id.external.as_ref()));
+                (d.name.or(u.name), d.number.or(u.number))
+            }),
+            ..t
+        })
+        .collect::<VecDeque<_>>();
+    let mut first = gws.pop_front()?;
+    first.failover = gws.into();
+    Some(first)
 }

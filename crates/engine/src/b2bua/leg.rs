@@ -85,6 +85,9 @@ pub(crate) struct Leg {
     /// The ACK we owe this leg for a 2xx to a re-INVITE without SDP (late offer): sent when the
     /// other leg's ACK brings the answer.
     pub(crate) deferred_ack: Option<Message>,
+    /// B leg to a carrier: the further gateways of the same destination, tried in order when
+    /// this one fails with 5xx, 408 or a refusal to us.
+    pub(crate) failover: std::collections::VecDeque<super::call::BTarget>,
 }
 
 impl Leg {

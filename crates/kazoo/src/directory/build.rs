@@ -8,13 +8,13 @@ use serde_json::{Map, Value};
 
 use super::cidr::Cidr;
 use super::documents::{
-    Account, CallerId, CallerIds, Callflow, Device, Flow, Gateway, Module, Resource,
-    SipCredentials, User,
+    Account, CallForwardDoc, CallerId, CallerIds, Callflow, Device, Flow, Gateway, Module,
+    Resource, SipCredentials, User,
 };
 use super::error::{DirectoryError, DocName};
 use super::fields::Fields;
 use super::Directory;
-use crate::routing::normalize_number;
+use crate::routing::{is_did, normalize_number};
 use callrec_sip::auth::Algorithm;
 use callrec_sip::registrar::NatPolicy;
 use callrec_sip::transaction::Transport;
@@ -155,6 +155,24 @@ impl Directory {
             }
             device_names.insert(key.clone(), f.name.clone());
             let index = dir.devices.len();
+            if let (Some(addr), true) = (device.ip_auth, device.enabled) {
+                if let Some(other) = dir
+                    .ip_index
+                    .get(&addr.ip())
+                    .and_then(|i| dir.devices.get(*i))
+                {
+                    return Err(DirectoryError::DuplicateIp {
+                        doc: Box::new(f.name.clone()),
+                        ip: addr.ip(),
+                        other: Box::new(DocName {
+                            kind: "device".into(),
+                            id: other.id.clone(),
+                            source: other.source.clone(),
+                        }),
+                    });
+                }
+                dir.ip_index.insert(addr.ip(), index);
+            }
             dir.device_index.insert(device.id.clone(), index);
             dir.sip_index.insert(key, index);
             if let Some(owner) = &device.owner_id {
@@ -182,6 +200,7 @@ impl Directory {
         dir.resources = resources;
 
         let mut numbers: HashMap<(Option<String>, String), DocName> = HashMap::new();
+        let mut dids: HashMap<String, (Option<String>, DocName)> = HashMap::new();
         for (name, v) in docs_of(Kind::Callflow) {
             let f = fields(name, v);
             let account_id = account_for(&f, &dir, true)?;
@@ -196,6 +215,20 @@ impl Directory {
                     });
                 }
                 numbers.insert(key, f.name.clone());
+                if is_did(n) {
+                    match dids.get(n) {
+                        Some((acc, other)) if *acc != cf.account_id => {
+                            return Err(DirectoryError::DuplicateDid {
+                                doc: Box::new(f.name.clone()),
+                                number: n.clone(),
+                                other: Box::new(other.clone()),
+                            });
+                        }
+                        _ => {
+                            dids.insert(n.clone(), (cf.account_id.clone(), f.name.clone()));
+                        }
+                    }
+                }
             }
             let index = dir.callflows.len();
             for n in &cf.numbers {
@@ -247,8 +280,44 @@ fn read_account(f: &Fields<'_>) -> Result<Account, DirectoryError> {
         call_recording: f.raw("call_recording"),
         endpoint: f.raw("endpoint"),
         digest_algorithms: read_algorithms(f)?,
+        enabled: f.bool_or("enabled", true)? && f.bool_or("pvt_enabled", true)?,
         raw: Value::Object(f.obj.clone()),
         source: f.name.source.clone(),
+    })
+}
+
+/// `call_forward`: an object of booleans and a `number` (a string of at most 35 characters,
+/// KAZOO's limit), normalised like dialled numbers.
+fn read_call_forward(f: &Fields<'_>) -> Result<CallForwardDoc, DirectoryError> {
+    match f.get("call_forward") {
+        None => return Ok(CallForwardDoc::default()),
+        Some(Value::Object(_)) => {}
+        Some(_) => return Err(f.invalid("call_forward", "an object")),
+    }
+    let flag = |key: &str| -> Result<Option<bool>, DirectoryError> {
+        let path = format!("call_forward.{key}");
+        match f.get(&path) {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(_) => Err(f.invalid(&path, "true or false")),
+        }
+    };
+    let number = match f.opt_str("call_forward.number")? {
+        Some(n) if n.chars().count() > 35 => {
+            return Err(f.invalid("call_forward.number", "a number of at most 35 characters"))
+        }
+        Some(n) => Some(normalize_number(&n)).filter(|n| !n.is_empty()),
+        None => None,
+    };
+    let _ = flag("ignore_early_media")?;
+    Ok(CallForwardDoc {
+        enabled: flag("enabled")?,
+        number,
+        keep_caller_id: flag("keep_caller_id")?,
+        substitute: flag("substitute")?,
+        direct_calls_only: flag("direct_calls_only")?,
+        failover: flag("failover")?,
+        require_keypress: flag("require_keypress")?,
     })
 }
 
@@ -283,6 +352,8 @@ fn read_user(f: &Fields<'_>, account_id: Option<String>) -> Result<User, Directo
         caller_id: read_caller_ids(f)?,
         call_recording: f.raw("call_recording"),
         record_call: f.raw("record_call"),
+        call_forward: read_call_forward(f)?,
+        enabled: f.bool_or("enabled", true)?,
         raw: Value::Object(f.obj.clone()),
         source: f.name.source.clone(),
     })
@@ -309,14 +380,43 @@ fn read_device(
         Some(Value::Object(_)) => {}
         Some(_) => return Err(f.invalid("sip", "an object {username, password, realm?}")),
     }
-    let username = f.req_str("sip.username")?;
+    let ip_auth = match f.opt_str("sip.method")?.as_deref() {
+        None | Some("password") => None,
+        Some("ip") => {
+            let ip = f.req_str("sip.ip")?;
+            let ip: IpAddr = ip
+                .trim()
+                .trim_matches(['[', ']'])
+                .parse()
+                .map_err(|_| f.invalid("sip.ip", "an IP address"))?;
+            let port = match f.get("sip.port") {
+                None => 5060,
+                Some(Value::Number(n)) => n
+                    .as_u64()
+                    .and_then(|p| u16::try_from(p).ok())
+                    .filter(|p| *p != 0)
+                    .ok_or_else(|| f.invalid("sip.port", "a port number 1-65535"))?,
+                Some(_) => return Err(f.invalid("sip.port", "a port number 1-65535")),
+            };
+            Some(std::net::SocketAddr::new(ip, port))
+        }
+        Some(_) => return Err(f.invalid("sip.method", "\"password\" or \"ip\"")),
+    };
+    let username = match (ip_auth, f.opt_str("sip.username")?) {
+        (Some(_), None) => f.name.id.clone(),
+        _ => f.req_str("sip.username")?,
+    };
     if username
         .bytes()
         .any(|b| b.is_ascii_whitespace() || b == b'@' || b == b':')
     {
         return Err(f.invalid("sip.username", "a SIP user name without spaces, '@' or ':'"));
     }
-    let password = f.req_str("sip.password")?;
+    // A device known by its address has no password: digest never authenticates it.
+    let password = match ip_auth {
+        Some(_) => String::new(),
+        None => f.req_str("sip.password")?,
+    };
     let account = account_id.as_ref().and_then(|id| dir.account(id));
     let realm = match f.opt_str("sip.realm")? {
         Some(r) if !r.trim().is_empty() => r.trim().to_ascii_lowercase(),
@@ -358,6 +458,8 @@ fn read_device(
         call_recording: f.raw("call_recording"),
         record_call: f.raw("record_call"),
         enabled: f.bool_or("enabled", true)?,
+        call_forward: read_call_forward(f)?,
+        ip_auth,
         digest_algorithms,
         raw: Value::Object(f.obj.clone()),
         source: f.name.source.clone(),
@@ -576,6 +678,7 @@ fn read_flow(
     match module {
         Module::Device => referenced("device", &|id| dir.device(id).is_some())?,
         Module::User => referenced("user", &|id| dir.user(id).is_some())?,
+        Module::RingGroup => read_ring_group(f, &data, path, dir)?,
         Module::Resources | Module::RecordCall | Module::RecordCaller => {}
     }
     let mut children = BTreeMap::new();
@@ -601,4 +704,50 @@ fn read_flow(
         data,
         children,
     })
+}
+
+/// `ring_group` data: `endpoints` is a non-empty array of `{id, endpoint_type}` naming
+/// existing devices or users (`endpoint_type` default `device`).
+fn read_ring_group(
+    f: &Fields<'_>,
+    data: &Value,
+    path: &str,
+    dir: &Directory,
+) -> Result<(), DirectoryError> {
+    let ep_path = format!("{path}.data.endpoints");
+    let Some(list) = data.get("endpoints") else {
+        return Err(f.missing(&ep_path));
+    };
+    let Some(list) = list.as_array().filter(|l| !l.is_empty()) else {
+        return Err(f.invalid(&ep_path, "a non-empty array of {id, endpoint_type}"));
+    };
+    for (i, e) in list.iter().enumerate() {
+        let id_path = format!("{ep_path}.{i}.id");
+        let Some(id) = e.get("id").and_then(Value::as_str) else {
+            return Err(f.missing(&id_path));
+        };
+        let kind = e
+            .get("endpoint_type")
+            .and_then(Value::as_str)
+            .unwrap_or("device");
+        let (target_kind, exists) = match kind {
+            "device" => ("device", dir.device(id).is_some()),
+            "user" => ("user", dir.user(id).is_some()),
+            _ => {
+                return Err(f.invalid(
+                    &format!("{ep_path}.{i}.endpoint_type"),
+                    "\"device\" or \"user\"",
+                ))
+            }
+        };
+        if !exists {
+            return Err(DirectoryError::Dangling {
+                doc: Box::new(f.name.clone()),
+                path: id_path,
+                target_kind,
+                target: id.to_owned(),
+            });
+        }
+    }
+    Ok(())
 }

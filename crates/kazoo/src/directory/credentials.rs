@@ -7,13 +7,19 @@ use super::Directory;
 
 impl Credentials for Directory {
     fn user(&self, realm: &str, username: &str) -> Option<DigestUser<'_>> {
-        self.device_by_sip(realm, username).map(|d| DigestUser {
+        // A device known by its address has no digest credentials.
+        let d = self.device_by_sip(realm, username)?;
+        if d.ip_auth.is_some() {
+            return None;
+        }
+        Some(DigestUser {
             id: &d.id,
             realm: &d.sip.realm,
             username: &d.sip.username,
             password: &d.sip.password,
             algorithms: &d.digest_algorithms,
-            enabled: d.enabled,
+            // Disabled with its owner or account too.
+            enabled: self.device_active(d),
         })
     }
 

@@ -28,6 +28,10 @@ pub struct Account {
     pub endpoint: Option<Value>,
     /// `digest_algorithms` (ours); None = MD5 only.
     pub digest_algorithms: Option<Vec<Algorithm>>,
+    /// `enabled` (default true; KAZOO's `pvt_enabled: false` also disables). A disabled
+    /// account's devices neither register, call nor are called, its callflows match nothing
+    /// and its own resources take no calls.
+    pub enabled: bool,
     /// The whole document as loaded, for the policy crate.
     pub raw: Value,
     /// Where it came from.
@@ -69,6 +73,10 @@ pub struct User {
     pub call_recording: Option<Value>,
     /// `record_call` (legacy flag), raw.
     pub record_call: Option<Value>,
+    /// `call_forward` as written (checked; its devices' own keys win over these).
+    pub call_forward: CallForwardDoc,
+    /// `enabled` (default true). A disabled user's devices neither call nor are called.
+    pub enabled: bool,
     /// The whole document as loaded.
     pub raw: Value,
     /// Where it came from.
@@ -121,6 +129,11 @@ pub struct Device {
     pub record_call: Option<Value>,
     /// `enabled` (default true). A disabled device cannot register, call or be called.
     pub enabled: bool,
+    /// `call_forward` as written on the device (its keys win over its owner's).
+    pub call_forward: CallForwardDoc,
+    /// `sip.method: "ip"`: the device is known by its source address `sip.ip` (and calls to
+    /// it go to `sip.ip`:`sip.port`, port default 5060), not by digest credentials.
+    pub ip_auth: Option<std::net::SocketAddr>,
     /// The algorithms offered in its challenges: its own `digest_algorithms`, else its
     /// account's, else `[MD5]`. Never empty.
     pub digest_algorithms: Vec<Algorithm>,
@@ -143,6 +156,8 @@ impl std::fmt::Debug for Device {
             .field("call_recording", &self.call_recording)
             .field("record_call", &self.record_call)
             .field("enabled", &self.enabled)
+            .field("call_forward", &self.call_forward)
+            .field("ip_auth", &self.ip_auth)
             .field("digest_algorithms", &self.digest_algorithms)
             .field("source", &self.source)
             .finish_non_exhaustive()
@@ -162,6 +177,9 @@ pub enum Module {
     RecordCall,
     /// `record_caller`: answer and record the caller only.
     RecordCaller,
+    /// `ring_group`: ring `data.endpoints` (`[{id, endpoint_type: device|user}]`) at once.
+    /// Calls reaching a device this way are not direct calls (`direct_calls_only`).
+    RingGroup,
 }
 
 impl Module {
@@ -173,6 +191,7 @@ impl Module {
             "resources" | "offnet" => Module::Resources,
             "record_call" => Module::RecordCall,
             "record_caller" => Module::RecordCaller,
+            "ring_group" => Module::RingGroup,
             _ => return None,
         })
     }
@@ -243,4 +262,74 @@ pub struct Resource {
     pub rules: Vec<Regex>,
     /// Where it came from.
     pub source: String,
+}
+
+/// `call_forward` keys as one document wrote them (None = not written there). KAZOO:
+/// `{enabled, number, keep_caller_id, substitute, direct_calls_only, failover,
+/// require_keypress, ignore_early_media}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallForwardDoc {
+    /// `enabled`.
+    pub enabled: Option<bool>,
+    /// `number` (normalised).
+    pub number: Option<String>,
+    /// `keep_caller_id`.
+    pub keep_caller_id: Option<bool>,
+    /// `substitute`.
+    pub substitute: Option<bool>,
+    /// `direct_calls_only`.
+    pub direct_calls_only: Option<bool>,
+    /// `failover`.
+    pub failover: Option<bool>,
+    /// `require_keypress`.
+    pub require_keypress: Option<bool>,
+}
+
+impl CallForwardDoc {
+    /// `self`'s keys over `base`'s (a device over its owner).
+    pub fn over(&self, base: &CallForwardDoc) -> CallForwardDoc {
+        CallForwardDoc {
+            enabled: self.enabled.or(base.enabled),
+            number: self.number.clone().or_else(|| base.number.clone()),
+            keep_caller_id: self.keep_caller_id.or(base.keep_caller_id),
+            substitute: self.substitute.or(base.substitute),
+            direct_calls_only: self.direct_calls_only.or(base.direct_calls_only),
+            failover: self.failover.or(base.failover),
+            require_keypress: self.require_keypress.or(base.require_keypress),
+        }
+    }
+
+    /// The forwarding in effect, with KAZOO's defaults (`keep_caller_id` true, `substitute`
+    /// true, `direct_calls_only` false, `failover` false): None unless `enabled` is true and
+    /// a `number` is given.
+    pub fn effective(&self) -> Option<CallForward> {
+        if self.enabled != Some(true) {
+            return None;
+        }
+        let number = self.number.clone().filter(|n| !n.is_empty())?;
+        Some(CallForward {
+            number,
+            keep_caller_id: self.keep_caller_id.unwrap_or(true),
+            substitute: self.substitute.unwrap_or(true),
+            direct_calls_only: self.direct_calls_only.unwrap_or(false),
+            failover: self.failover.unwrap_or(false),
+        })
+    }
+}
+
+/// Call forwarding in effect for one device (see [`CallForwardDoc::effective`]).
+/// `require_keypress` is not implemented: forwarded calls connect without asking.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallForward {
+    /// The number to forward to (normalised); it is routed to the carriers.
+    pub number: String,
+    /// Present the original caller's id on the forwarded leg (else the device's external id).
+    pub keep_caller_id: bool,
+    /// Forward instead of ringing the device (else ring both at once).
+    pub substitute: bool,
+    /// Forward only calls that named this device or its owner in the callflow (not calls
+    /// reaching it through a ring group).
+    pub direct_calls_only: bool,
+    /// Forward only when the device is not registered or does not answer.
+    pub failover: bool,
 }

@@ -116,8 +116,30 @@ pub enum DirectoryError {
         /// The earlier callflow.
         other: Box<DocName>,
     },
+    /// Two accounts' callflows claim the same DID (a number that looks like a telephone
+    /// number: `+` and digits, or 7 digits or more). DIDs are unique system-wide, extensions
+    /// per account.
+    #[error("{doc}: number {number:?} is a DID already claimed by {other} (DIDs are unique across accounts)")]
+    DuplicateDid {
+        /// The later callflow.
+        doc: Box<DocName>,
+        /// The (normalised) number.
+        number: String,
+        /// The earlier callflow.
+        other: Box<DocName>,
+    },
+    /// Two enabled devices authenticate by the same IP address (`sip.method: ip`).
+    #[error("{doc}: sip.ip {ip} is also used by {other}")]
+    DuplicateIp {
+        /// The later device.
+        doc: Box<DocName>,
+        /// The address.
+        ip: std::net::IpAddr,
+        /// The earlier device.
+        other: Box<DocName>,
+    },
     /// A callflow node names a module we do not execute.
-    #[error("{doc}: {path} names module {module:?}, which is not one of device, user, resources, offnet, record_call, record_caller")]
+    #[error("{doc}: {path} names module {module:?}, which is not one of device, user, ring_group, resources, offnet, record_call, record_caller")]
     UnknownModule {
         /// The callflow.
         doc: Box<DocName>,

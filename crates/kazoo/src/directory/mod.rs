@@ -23,8 +23,8 @@ use std::net::IpAddr;
 
 pub use cidr::{Cidr, CidrParseError};
 pub use documents::{
-    Account, CallerId, CallerIds, Callflow, Device, Flow, Gateway, Module, Resource,
-    SipCredentials, User,
+    Account, CallForward, CallForwardDoc, CallerId, CallerIds, Callflow, Device, Flow, Gateway,
+    Module, Resource, SipCredentials, User,
 };
 pub use error::{DirectoryError, DocName};
 
@@ -39,6 +39,8 @@ pub struct Directory {
     device_index: HashMap<String, usize>,
     /// (realm lowercase, username) → device.
     sip_index: HashMap<(String, String), usize>,
+    /// Source address → the enabled device authenticated by it (`sip.method: ip`).
+    ip_index: HashMap<IpAddr, usize>,
     /// user id → its devices, in load order.
     user_devices: HashMap<String, Vec<usize>>,
     callflows: Vec<Callflow>,
@@ -145,6 +147,49 @@ impl Directory {
             .filter_map(|i| self.callflows.get(*i))
     }
 
+    /// Whether the account `id` is enabled (`None`, no account: true; an unknown id: false).
+    pub fn account_enabled(&self, id: Option<&str>) -> bool {
+        match id {
+            None => true,
+            Some(id) => self.account(id).is_some_and(|a| a.enabled),
+        }
+    }
+
+    /// Whether a device may register, call and be called: it, its owner and its account are
+    /// all enabled.
+    pub fn device_active(&self, d: &Device) -> bool {
+        d.enabled
+            && self.account_enabled(d.account_id.as_deref())
+            && d.owner_id
+                .as_deref()
+                .is_none_or(|o| self.user(o).is_some_and(|u| u.enabled))
+    }
+
+    /// Whether a user's devices may be called: it and its account are enabled.
+    pub fn user_active(&self, u: &User) -> bool {
+        u.enabled && self.account_enabled(u.account_id.as_deref())
+    }
+
+    /// The active device authenticated by source address `ip` (`sip.method: ip`).
+    pub fn device_by_ip(&self, ip: IpAddr) -> Option<&Device> {
+        self.ip_index
+            .get(&ip)
+            .and_then(|i| self.devices.get(*i))
+            .filter(|d| self.device_active(d))
+    }
+
+    /// The call forwarding in effect for a device: its `call_forward` keys over its owner's
+    /// (device overrides user), KAZOO's defaults for the rest.
+    pub fn call_forward(&self, d: &Device) -> Option<CallForward> {
+        let user = d
+            .owner_id
+            .as_deref()
+            .and_then(|o| self.user(o))
+            .map(|u| u.call_forward.clone())
+            .unwrap_or_default();
+        d.call_forward.over(&user).effective()
+    }
+
     /// All resources, lowest `weight_cost` first, ties in load order (enabled or not).
     pub fn resources(&self) -> &[Resource] {
         &self.resources
@@ -155,7 +200,7 @@ impl Directory {
     pub fn carrier_by_addr(&self, ip: IpAddr) -> Option<&Resource> {
         self.resources
             .iter()
-            .filter(|r| r.enabled)
+            .filter(|r| r.enabled && self.account_enabled(r.account_id.as_deref()))
             .find(|r| r.origination.iter().any(|c| c.contains(ip)))
     }
 }

@@ -46,7 +46,9 @@ pub struct CallFacts {
     pub to: Network,
     /// The calling endpoint; only consulted when `from` is onnet.
     pub caller: Option<EndpointFacts>,
-    /// The endpoints rung (one B leg each); only consulted when `to` is onnet.
+    /// The endpoints rung (one B leg each): onnet devices, or a device whose call forwarding
+    /// sends its B leg to a carrier (then `to` is offnet and the forwarding endpoint's rules
+    /// apply as the callee's). Carrier legs that are no endpoint's are not listed.
     pub callees: Vec<EndpointFacts>,
     /// Account rules: [`RecordingTable::for_account`].
     pub account: RecordingTable,
@@ -82,8 +84,10 @@ impl Plan {
 /// 1. at most one account recording, on the A leg: `account.inbound.<from>` if enabled, else
 ///    `account.outbound.<to>` if enabled; trigger from its `record_on_*` flags;
 /// 2. the caller's `outbound.<to>` when the caller is onnet, on the A leg, trigger from its flags;
-/// 3. each callee's `inbound.<from>` when the callee is onnet, on that callee's B leg, starting
-///    at its answer (or at bridge if `record_on_bridge` alone is set).
+/// 3. each callee's `inbound.<from>`, on that callee's B leg, starting at its answer (or at
+///    bridge if `record_on_bridge` alone is set). A callee is an onnet device, or the device
+///    whose call forwarding sent the B leg to a carrier (offnet -> offnet: the forwarding
+///    user's rules as the endpoint's).
 ///
 /// These are independent, so an internal call can yield three recordings.
 pub fn decide(facts: &CallFacts, config: &PolicyConfig) -> Vec<Plan> {
@@ -137,7 +141,7 @@ pub fn decide(facts: &CallFacts, config: &PolicyConfig) -> Vec<Plan> {
         }
     }
 
-    if facts.to == Network::Onnet {
+    {
         for callee in &facts.callees {
             let params = callee.recording.get(Direction::Inbound, facts.from);
             if params.enabled {

@@ -9,6 +9,19 @@
 //! `user`, `resources`/`offnet` or `record_caller` node is the [`Target`]. Children of the
 //! target node (KAZOO's failover branches, e.g. to voicemail) are not followed.
 //!
+//! Accounts: an onnet caller's number is looked up in its own account's callflows only
+//! (extensions repeat across accounts); a carrier's call through an account's own resource in
+//! that account's; a call through a global resource in every account's, and the call then
+//! belongs to the account of the callflow it matched ([`Route::account_id`]). A number claimed
+//! by several accounts (an extension) is not reachable through a global resource. Disabled
+//! accounts' callflows match nothing.
+//!
+//! Call forwarding: each device of a [`Target::Devices`] carries its
+//! [`CallForward`](crate::directory::CallForward) in effect (device over user), or None when
+//! `direct_calls_only` excludes this call (the device was reached through a `ring_group`).
+//! The forward number goes to the carriers of the device's account ([`carriers_for`]); that
+//! is the account's decision, so the no-open-relay rule does not apply to it.
+//!
 //! Rules:
 //! - no callflow matches: an onnet caller goes to the carriers (KAZOO's `no_match` → global
 //!   resources) when any enabled resource exists, else [`Target::NotFound`]; an offnet caller
@@ -21,10 +34,10 @@
 mod normalize;
 mod route;
 
-pub use normalize::normalize_number;
+pub use normalize::{is_did, normalize_number};
 pub use route::{
-    match_callflow, route, CallSource, DeviceRef, GatewayRef, Match, MatchKind, Route, RouteAction,
-    RoutingPolicy, Target,
+    carriers_for, match_callflow, route, CallSource, DeviceRef, GatewayRef, Match, MatchKind,
+    Route, RouteAction, RoutingPolicy, Target,
 };
 
 /// The `data` of a `record_call` / `record_caller` callflow node, passed through unchanged

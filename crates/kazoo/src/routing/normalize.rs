@@ -42,6 +42,16 @@ pub fn normalize_number(input: &str) -> String {
     }
 }
 
+/// Whether a normalised number is a DID (a number the PSTN can reach, unique across
+/// accounts): `+` followed by digits, or 7 digits or more. Shorter numbers are extensions,
+/// which may repeat in every account.
+pub fn is_did(number: &str) -> bool {
+    match number.strip_prefix('+') {
+        Some(rest) => !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit()),
+        None => number.len() >= 7 && number.bytes().all(|b| b.is_ascii_digit()),
+    }
+}
+
 fn unescape(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());

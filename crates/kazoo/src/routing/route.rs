@@ -1,7 +1,7 @@
 //! Callflow matching and walking the matched flow into a [`Route`].
 
 use super::{normalize_number, RecordData};
-use crate::directory::{Callflow, Directory, Flow, Module};
+use crate::directory::{CallForward, Callflow, Device, Directory, Flow, Module, User};
 use callrec_sip::transaction::Transport;
 
 /// Where the call comes from, for choosing callflows and the no-match rule.
@@ -65,6 +65,9 @@ pub struct DeviceRef {
     pub realm: String,
     /// Its SIP username.
     pub username: String,
+    /// Its call forwarding for this call (None: none, or `direct_calls_only` and this call
+    /// reached it through a ring group).
+    pub forward: Option<CallForward>,
 }
 
 /// A carrier gateway to try.
@@ -98,6 +101,8 @@ pub enum Target {
         devices: Vec<DeviceRef>,
         /// The user called (`user` module) or the device's owner (`device` module).
         owner_user: Option<String>,
+        /// The node's `data.timeout` (seconds to ring before giving up), if given.
+        ring_timeout: Option<u64>,
     },
     /// Try these gateways in order (failover): enabled gateways of the enabled resources that
     /// serve the caller's account and whose `rules` (if any) match the number, lowest
@@ -116,6 +121,8 @@ pub enum Target {
 pub struct Route {
     /// The callflow used (None when none matched).
     pub callflow_id: Option<String>,
+    /// The account of the call: the matched callflow's, else the caller's.
+    pub account_id: Option<String>,
     /// The normalised number that was routed.
     pub number: String,
     /// Actions met before the target, in order.
@@ -134,12 +141,21 @@ pub fn match_callflow<'d>(
 ) -> Option<Match<'d>> {
     let number = normalize_number(dialled);
     let account = origin.account_id();
-    let ours = move |c: &&Callflow| match (account, c.account_id.as_deref()) {
-        (Some(a), Some(b)) => a == b,
-        _ => true,
+    let ours = move |c: &&Callflow| {
+        dir.account_enabled(c.account_id.as_deref())
+            && match (account, c.account_id.as_deref()) {
+                (Some(a), Some(b)) => a == b,
+                _ => true,
+            }
     };
     if !number.is_empty() && number != "no_match" {
-        if let Some(c) = dir.callflows_with_number(&number).find(ours) {
+        let mut claimed = dir.callflows_with_number(&number).filter(ours);
+        if let Some(c) = claimed.next() {
+            // Through a global resource, a number several accounts claim (an extension)
+            // belongs to none of them: never cross accounts by load order.
+            if claimed.next().is_some() {
+                return None;
+            }
             return Some(Match {
                 callflow: c,
                 kind: MatchKind::Number,
@@ -175,6 +191,7 @@ pub fn route(
     let number = normalize_number(dialled);
     let mut out = Route {
         callflow_id: None,
+        account_id: origin.account_id().map(str::to_owned),
         number,
         actions: Vec::new(),
         target: Target::NotFound,
@@ -182,6 +199,10 @@ pub fn route(
     match match_callflow(dir, origin, dialled) {
         Some(m) => {
             out.callflow_id = Some(m.callflow.id.clone());
+            if m.callflow.account_id.is_some() {
+                out.account_id = m.callflow.account_id.clone();
+            }
+            let account = out.account_id.clone();
             let mut node: Option<&Flow> = Some(&m.callflow.flow);
             // The tree is finite (checked depth), so this ends.
             while let Some(flow) = node {
@@ -195,7 +216,8 @@ pub fn route(
                     Module::RecordCaller => Target::RecordCaller(flow.data.clone()),
                     Module::Device => device_target(dir, &flow.data),
                     Module::User => user_target(dir, &flow.data),
-                    Module::Resources => carriers(dir, origin.account_id(), &out.number),
+                    Module::RingGroup => ring_group_target(dir, &flow.data),
+                    Module::Resources => carriers(dir, account.as_deref(), &out.number),
                 };
             }
         }
@@ -220,21 +242,41 @@ fn data_id(data: &RecordData) -> Option<&str> {
     data.get("id").and_then(|v| v.as_str())
 }
 
+fn ring_timeout(data: &RecordData) -> Option<u64> {
+    data.get("timeout")
+        .and_then(|v| v.as_u64().or_else(|| v.as_str()?.trim().parse().ok()))
+        .filter(|t| *t > 0)
+}
+
+/// A device to ring, if it is active; `direct` says the callflow named it or its owner.
+fn device_ref(dir: &Directory, d: &Device, direct: bool) -> Option<DeviceRef> {
+    dir.device_active(d).then(|| DeviceRef {
+        device_id: d.id.clone(),
+        realm: d.sip.realm.clone(),
+        username: d.sip.username.clone(),
+        forward: dir
+            .call_forward(d)
+            .filter(|f| direct || !f.direct_calls_only),
+    })
+}
+
+fn user_devices(dir: &Directory, user: &User, direct: bool) -> Vec<DeviceRef> {
+    if !dir.user_active(user) {
+        return Vec::new();
+    }
+    dir.devices_of_user(&user.id)
+        .filter_map(|d| device_ref(dir, d, direct))
+        .collect()
+}
+
 fn device_target(dir: &Directory, data: &RecordData) -> Target {
     let Some(device) = data_id(data).and_then(|id| dir.device(id)) else {
         return Target::NotFound;
     };
     Target::Devices {
-        devices: device
-            .enabled
-            .then(|| DeviceRef {
-                device_id: device.id.clone(),
-                realm: device.sip.realm.clone(),
-                username: device.sip.username.clone(),
-            })
-            .into_iter()
-            .collect(),
+        devices: device_ref(dir, device, true).into_iter().collect(),
         owner_user: device.owner_id.clone(),
+        ring_timeout: ring_timeout(data),
     }
 }
 
@@ -243,38 +285,70 @@ fn user_target(dir: &Directory, data: &RecordData) -> Target {
         return Target::NotFound;
     };
     Target::Devices {
-        devices: dir
-            .devices_of_user(&user.id)
-            .filter(|d| d.enabled)
-            .map(|d| DeviceRef {
-                device_id: d.id.clone(),
-                realm: d.sip.realm.clone(),
-                username: d.sip.username.clone(),
-            })
-            .collect(),
+        devices: user_devices(dir, user, true),
         owner_user: Some(user.id.clone()),
+        ring_timeout: ring_timeout(data),
+    }
+}
+
+fn ring_group_target(dir: &Directory, data: &RecordData) -> Target {
+    let mut devices: Vec<DeviceRef> = Vec::new();
+    let endpoints = data
+        .get("endpoints")
+        .and_then(|e| e.as_array())
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    for e in endpoints {
+        let Some(id) = data_id(e) else { continue };
+        let found = match e.get("endpoint_type").and_then(|t| t.as_str()) {
+            Some("user") => dir
+                .user(id)
+                .map(|u| user_devices(dir, u, false))
+                .unwrap_or_default(),
+            _ => dir
+                .device(id)
+                .and_then(|d| device_ref(dir, d, false))
+                .into_iter()
+                .collect(),
+        };
+        for d in found {
+            if !devices.iter().any(|x| x.device_id == d.device_id) {
+                devices.push(d);
+            }
+        }
+    }
+    Target::Devices {
+        devices,
+        owner_user: None,
+        ring_timeout: ring_timeout(data),
     }
 }
 
 fn carriers(dir: &Directory, account_id: Option<&str>, number: &str) -> Target {
-    Target::Carriers(
-        dir.resources()
-            .iter()
-            .filter(|r| r.enabled)
-            .filter(|r| r.rules.is_empty() || r.rules.iter().any(|re| re.is_match(number)))
-            .filter(|r| match (r.account_id.as_deref(), account_id) {
-                (None, _) => true,
-                (Some(a), Some(b)) => a == b,
-                (Some(_), None) => false,
+    Target::Carriers(carriers_for(dir, account_id, number))
+}
+
+/// The gateways that take `number` (normalised) for `account_id`, in fail-over order: the
+/// enabled gateways of the enabled resources that are global or that account's own (an
+/// account's resources serve only it; a disabled account's serve nobody), whose `rules` (if
+/// any) match the number, lowest `weight_cost` first.
+pub fn carriers_for(dir: &Directory, account_id: Option<&str>, number: &str) -> Vec<GatewayRef> {
+    dir.resources()
+        .iter()
+        .filter(|r| r.enabled && dir.account_enabled(r.account_id.as_deref()))
+        .filter(|r| r.rules.is_empty() || r.rules.iter().any(|re| re.is_match(number)))
+        .filter(|r| match (r.account_id.as_deref(), account_id) {
+            (None, _) => true,
+            (Some(a), Some(b)) => a == b,
+            (Some(_), None) => false,
+        })
+        .flat_map(|r| {
+            r.gateways.iter().filter(|g| g.enabled).map(|g| GatewayRef {
+                resource_id: r.id.clone(),
+                server: g.server.clone(),
+                port: g.port,
+                transport: g.transport,
             })
-            .flat_map(|r| {
-                r.gateways.iter().filter(|g| g.enabled).map(|g| GatewayRef {
-                    resource_id: r.id.clone(),
-                    server: g.server.clone(),
-                    port: g.port,
-                    transport: g.transport,
-                })
-            })
-            .collect(),
-    )
+        })
+        .collect()
 }
