@@ -49,6 +49,16 @@ async fn token_reply(
     priv_level: PrivLevel,
     method: &str,
 ) -> Response {
+    let probe = callrec_store::TokenInfo {
+        account_id: account_id.to_owned(),
+        user_id: owner_id.map(str::to_owned),
+        priv_level,
+        expires_at: 0,
+    };
+    if !token_still_enabled(st, &probe).await {
+        note_failure(st, req);
+        return reply::unauthorized(&req.id);
+    }
     let expires = gregorian_now() + st.token_ttl_s;
     let token = match st
         .store
@@ -188,4 +198,32 @@ pub(super) async fn api_auth(st: &ApiState, req: &Request) -> Response {
         }
         Err(e) => store_error(&req.id, &e),
     }
+}
+
+/// Whether a token's account (and user, for a user's token) is still enabled: a disabled
+/// account's or user's tokens stop working at once (KAZOO `enabled`/`pvt_enabled: false`).
+/// A document that cannot be read counts as enabled (the token check already passed).
+pub(crate) async fn token_still_enabled(st: &ApiState, info: &callrec_store::TokenInfo) -> bool {
+    let disabled = |body: &Value| {
+        ["enabled", "pvt_enabled"]
+            .iter()
+            .any(|k| body.get(*k).and_then(Value::as_bool) == Some(false))
+    };
+    if let Ok(doc) = st
+        .store
+        .get(callrec_store::DocKind::Account, &info.account_id)
+        .await
+    {
+        if disabled(&doc.body) {
+            return false;
+        }
+    }
+    if let Some(user) = &info.user_id {
+        if let Ok(doc) = st.store.get(callrec_store::DocKind::User, user).await {
+            if disabled(&doc.body) {
+                return false;
+            }
+        }
+    }
+    true
 }

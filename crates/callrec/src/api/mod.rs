@@ -308,7 +308,8 @@ async fn authenticate(st: &ApiState, req: &Request) -> Result<TokenInfo, Respons
         return Err(reply::unauthorized(&req.id));
     };
     match st.store.check_token(token, gregorian_now()).await {
-        Ok(Some(info)) => Ok(info),
+        Ok(Some(info)) if auth::token_still_enabled(st, &info).await => Ok(info),
+        Ok(Some(_)) => Err(reply::unauthorized(&req.id)),
         Ok(None) => Err(reply::unauthorized(&req.id)),
         Err(e) => Err(store_error(&req.id, &e)),
     }

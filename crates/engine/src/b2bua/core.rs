@@ -59,8 +59,20 @@ impl Core {
     }
 
     /// Replaces the directory (config reload). Calls in progress keep what they were admitted
-    /// with; new requests see the new directory.
+    /// with; new requests see the new directory. Registrations of devices that are gone,
+    /// renamed, moved to another realm or disabled (with their user or account) are dropped,
+    /// so they are not called until they register again.
     pub fn set_directory(&mut self, dir: Arc<Directory>) {
+        let dropped = self.admission.registrar.retain_known(|aor| {
+            dir.device_by_sip(&aor.realm, &aor.username)
+                .is_some_and(|d| d.ip_auth.is_none() && dir.device_active(d))
+        });
+        if dropped > 0 {
+            debug!(
+                dropped,
+                "registrations of removed or disabled devices dropped"
+            );
+        }
         self.dir = dir;
     }
 
