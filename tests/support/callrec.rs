@@ -25,6 +25,7 @@ const EXAMPLE_RECORDING_PREFIX: &str = "http://127.0.0.1:8080";
 /// The KAZOO-shaped documents of the generated configuration, editable before the start.
 pub struct Documents {
     files: Vec<(PathBuf, Value)>,
+    dir: PathBuf,
 }
 
 /// What kind of KAZOO document a file holds (from `pvt_type`, else from its shape/name).
@@ -78,7 +79,23 @@ impl Documents {
             }
         }
         files.sort_by(|a, b| a.0.cmp(&b.0));
-        Documents { files }
+        Documents {
+            files,
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    /// Adds a document (saved as `<name>.json` beside the others).
+    pub fn add(&mut self, name: &str, doc: Value) {
+        self.files
+            .push((self.dir.join(format!("{name}.json")), doc));
+    }
+
+    /// The document whose `_id` is `id`.
+    pub fn by_id(&mut self, id: &str) -> &mut Value {
+        self.all()
+            .find(|d| doc_id(d) == Some(id))
+            .unwrap_or_else(|| panic!("no document with _id {id}"))
     }
 
     fn save(&self) {

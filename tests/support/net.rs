@@ -42,3 +42,5 @@ pub const PHONES_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 1);
 pub const CARRIER_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
 /// 127.0.0.3: an address that is neither a phone's registration nor a carrier.
 pub const STRANGER_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 3);
+/// 127.0.0.4: a second carrier (tests that add one).
+pub const CARRIER2_IP: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 4);
