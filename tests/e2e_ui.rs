@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 use support::browser::Browser;
 use support::callrec::{Callrec, Options};
 use support::nginx::Nginx;
-use support::phones::{phone_1001, Carrier};
+use support::phones::{phone_1001, Carrier, Phone};
 use support::sipp::Sipp;
 
 const ENTER: &str = "\u{E007}";
@@ -30,8 +30,7 @@ const WAIT: Duration = Duration::from_secs(20);
 
 /// A carrier call to the DID that streams a modulated sweep (carrier_rec_uac.xml), answered
 /// by phone 1001, which echoes it.
-fn inbound_call(callrec: &Callrec, carrier: &Carrier) {
-    let p1 = phone_1001();
+fn inbound_call(callrec: &Callrec, carrier: &Carrier, p1: &Phone) {
     let callee = p1.answer(callrec, "phone_uas.xml", 1);
     let ip = match carrier.addr.ip() {
         std::net::IpAddr::V4(ip) => ip,
@@ -50,12 +49,9 @@ fn inbound_call(callrec: &Callrec, carrier: &Carrier) {
 }
 
 /// Phone 1001 calls the PSTN; the carrier answers.
-fn outbound_call(callrec: &Callrec, carrier: &Carrier) {
+fn outbound_call(callrec: &Callrec, carrier: &Carrier, p1: &Phone) {
     let answering = carrier.answer(callrec, 1);
-    let caller = phone_1001()
-        .call(callrec, PSTN, "phone_uac.xml")
-        .hold_ms(1500)
-        .run();
+    let caller = p1.call(callrec, PSTN, "phone_uac.xml").hold_ms(1500).run();
     caller.assert_ok(1);
     answering.wait().assert_ok(1);
 }
@@ -96,10 +92,7 @@ fn login(b: &Browser, base: &str, password: &str) {
 
 fn wait_heading(b: &Browser, text: &str) {
     b.wait(WAIT, &format!("the heading {text:?}"), || {
-        b.find_all("main h1")
-            .first()
-            .filter(|h| b.text(h) == text)
-            .map(|_| ())
+        (b.text_of("main h1").as_deref() == Some(text)).then_some(())
     });
 }
 
@@ -120,7 +113,7 @@ fn api_get(base: &str, token: &str, path: &str) -> Value {
 }
 
 fn field_error(b: &Browser, id: &str) -> String {
-    b.text(&b.find(&format!("#{id}-error")))
+    b.text_of(&format!("#{id}-error")).unwrap_or_default()
 }
 
 #[test]
@@ -137,7 +130,8 @@ fn recordings_browser_in_chromium_through_real_calls() {
         .status()
         .expect("sox");
     assert!(st.success());
-    phone_1001().register(&callrec);
+    let p1 = phone_1001();
+    p1.register(&callrec);
     let carrier = Carrier::of(&callrec);
     let base = format!("http://{}", callrec.api);
     let b = Browser::start();
@@ -145,7 +139,10 @@ fn recordings_browser_in_chromium_through_real_calls() {
     // ---- the login page: labelled inputs, focus on the first, a wrong password refused ----
     b.goto(&format!("{base}/"));
     let user = b.find("#login-username");
-    assert!(b.same(&b.active(), &user), "the username input has the focus");
+    assert!(
+        b.same(&b.active(), &user),
+        "the username input has the focus"
+    );
     for id in ["login-username", "login-password", "login-account"] {
         assert_eq!(
             b.find_all(&format!("label[for=\"{id}\"]")).len(),
@@ -160,7 +157,7 @@ fn recordings_browser_in_chromium_through_real_calls() {
     b.screenshot("login");
     login(&b, &base, "not-the-password");
     b.wait(WAIT, "the login error", || {
-        let t = b.text(&b.find("#login-error"));
+        let t = b.text_of("#login-error")?;
         t.contains("wrong").then_some(())
     });
     assert!(session_token(&b).is_none());
@@ -180,7 +177,7 @@ fn recordings_browser_in_chromium_through_real_calls() {
 
     // ---- new calls appear without a reload: inbound, then outbound ----
     b.execute("window.__sameDocument = true", vec![]);
-    inbound_call(&callrec, &carrier);
+    inbound_call(&callrec, &carrier, &p1);
     let (first_inbound, _, text) = b.wait(WAIT, "the inbound call's row", || {
         rows(&b)
             .into_iter()
@@ -188,7 +185,7 @@ fn recordings_browser_in_chromium_through_real_calls() {
     });
     assert!(text.contains("inbound"), "the direction as a word: {text}");
     assert!(text.contains("Alice Demo"), "our user: {text}");
-    outbound_call(&callrec, &carrier);
+    outbound_call(&callrec, &carrier, &p1);
     let (_, _, text) = b.wait(WAIT, "the outbound call's row", || {
         rows(&b)
             .into_iter()
@@ -254,7 +251,10 @@ fn recordings_browser_in_chromium_through_real_calls() {
         b.attr(&url, "aria-describedby").as_deref(),
         Some("cr-inbound-offnet-url-error")
     );
-    assert!(b.same(&b.active(), &url), "the field in error has the focus");
+    assert!(
+        b.same(&b.active(), &url),
+        "the field in error has the focus"
+    );
     assert!(
         field_error(&b, "cr-inbound-offnet-format").is_empty(),
         "only the field named has an error"
@@ -269,7 +269,7 @@ fn recordings_browser_in_chromium_through_real_calls() {
     b.select(&b.find("#cr-inbound-offnet-format"), "wav");
     b.click(&b.find("#settings-save"));
     b.wait(WAIT, "saved", || {
-        b.text(&b.find("#settings-saved"))
+        b.text_of("#settings-saved")?
             .contains("Saved")
             .then_some(())
     });
@@ -285,18 +285,43 @@ fn recordings_browser_in_chromium_through_real_calls() {
     // ---- the next inbound call has the user's recording too ----
     b.click(&b.find("#nav-calls"));
     wait_heading(&b, "Calls");
-    inbound_call(&callrec, &carrier);
+    inbound_call(&callrec, &carrier, &p1);
     let (second, _, text) = b.wait(WAIT, "the second inbound call with two recordings", || {
         rows(&b).into_iter().find(|(id, d, t)| {
             *id != first_inbound && d == "inbound" && t.contains("local") && t.contains("stored")
         })
     });
     assert!(text.contains("2 "), "two recordings: {text}");
+    // The interaction listing behind the page: one page of one row at a time sees each of the
+    // three calls once, newest first.
+    let mut seen = Vec::new();
+    let mut next = String::new();
+    loop {
+        let v = api_get(
+            &base,
+            &token,
+            &format!("/v2/accounts/demo/cdrs/interaction?page_size=1{next}"),
+        );
+        seen.extend(
+            v["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["interaction_id"].as_str().unwrap().to_owned()),
+        );
+        match v["next_start_key"].as_str() {
+            Some(k) => next = format!("&start_key={}", k.replace(':', "%3A").replace('@', "%40")),
+            None => break,
+        }
+        assert!(seen.len() < 10, "paging does not end: {seen:?}");
+    }
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    b.screenshot("calls-three");
+    assert_eq!(seen[0], second);
+    assert_eq!(seen[2], first_inbound);
 
     // ---- the detail page ----
-    let link = b.find(&format!(
-        "tr[data-interaction=\"{second}\"] a.row-link"
-    ));
+    let link = b.find(&format!("tr[data-interaction=\"{second}\"] a.row-link"));
     b.click(&link);
     b.find("#detail-title");
     let legs = b.execute(
@@ -314,10 +339,24 @@ fn recordings_browser_in_chromium_through_real_calls() {
     let legs_text = b.text(&b.find("#legs"));
     assert!(legs_text.contains("offnet-origination"), "{legs_text}");
     assert!(legs_text.contains("Alice's phone"), "{legs_text}");
-    assert_eq!(b.find_all("article.recording").len(), 2);
+    assert_eq!(
+        b.find_all("article.recording").len(),
+        2,
+        "{}\n{}",
+        b.body_text(),
+        api_get(
+            &base,
+            &token,
+            &format!("/v2/accounts/demo/cdrs/interaction/{second}")
+        )
+    );
     let local = b.find("article.recording[data-state=\"local\"]");
     let stored = b.find("article.recording[data-state=\"stored\"]");
-    assert!(b.text(&stored).contains("Last error"), "{}", b.text(&stored));
+    assert!(
+        b.text(&stored).contains("Last error"),
+        "{}",
+        b.text(&stored)
+    );
     b.wait(WAIT, "the local recording's audio and waveform", || {
         (b.attr(&local, "data-loaded").as_deref() == Some("true")).then_some(())
     });
@@ -357,7 +396,10 @@ fn recordings_browser_in_chromium_through_real_calls() {
         vec![Browser::arg(&local)],
     );
     assert!(download[0].as_str().unwrap().starts_with("blob:"));
-    assert!(download[1].as_str().unwrap().ends_with(".wav"), "{download}");
+    assert!(
+        download[1].as_str().unwrap().ends_with(".wav"),
+        "{download}"
+    );
     assert_eq!(download[2], json!(false));
     // Play: currentTime passes one second.
     let audio = b.find("article.recording[data-state=\"local\"] audio");
@@ -367,10 +409,18 @@ fn recordings_browser_in_chromium_through_real_calls() {
     );
     assert_eq!(played, json!(true), "play() was refused");
     b.wait(WAIT, "currentTime past 1 s", || {
-        let t = b.execute("return arguments[0].currentTime", vec![Browser::arg(&audio)]);
+        let t = b.execute(
+            "return arguments[0].currentTime",
+            vec![Browser::arg(&audio)],
+        );
         (t.as_f64().unwrap_or(0.0) > 1.0).then_some(())
     });
     b.screenshot("call-detail");
+    b.execute(
+        "arguments[0].scrollIntoView({block: 'center'})",
+        vec![Browser::arg(&local)],
+    );
+    b.screenshot("call-detail-recording");
     // Seek by clicking the middle of the caller's lane.
     let duration = b
         .execute(
@@ -388,7 +438,10 @@ fn recordings_browser_in_chromium_through_real_calls() {
     b.click(&lane);
     let at = b.wait(WAIT, "the seek", || {
         let t = b
-            .execute("return arguments[0].currentTime", vec![Browser::arg(&audio)])
+            .execute(
+                "return arguments[0].currentTime",
+                vec![Browser::arg(&audio)],
+            )
             .as_f64()
             .unwrap_or(0.0);
         ((t - duration / 2.0).abs() < duration * 0.2).then_some(t)
@@ -416,7 +469,10 @@ fn recordings_browser_in_chromium_through_real_calls() {
         "return document.documentElement.scrollWidth - document.documentElement.clientWidth",
         vec![],
     );
-    assert!(overflow.as_i64().unwrap() <= 0, "settings at 390 px: {overflow}");
+    assert!(
+        overflow.as_i64().unwrap() <= 0,
+        "settings at 390 px: {overflow}"
+    );
     b.screenshot("settings-phone");
     b.resize(1280, 800);
 
@@ -431,7 +487,9 @@ fn recordings_browser_in_chromium_through_real_calls() {
     );
     wait_heading(&b, "Log in");
     assert!(
-        b.text(&b.find("#login-error")).contains("expired"),
+        b.text_of("#login-error")
+            .unwrap_or_default()
+            .contains("expired"),
         "{}",
         b.body_text()
     );

@@ -35,7 +35,10 @@ pub struct Element(String);
 fn find_binary(names: &[&str]) -> Option<PathBuf> {
     let paths = std::env::var_os("PATH")?;
     std::env::split_paths(&paths)
-        .chain([PathBuf::from("/usr/bin"), PathBuf::from("/usr/lib/chromium")])
+        .chain([
+            PathBuf::from("/usr/bin"),
+            PathBuf::from("/usr/lib/chromium"),
+        ])
         .flat_map(|dir| names.iter().map(move |n| dir.join(n)))
         .find(|p| p.is_file())
 }
@@ -130,8 +133,8 @@ impl Browser {
     }
 
     fn raw(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value, String> {
-        let req = ureq::request(method, &format!("{}{path}", self.base))
-            .timeout(Duration::from_secs(60));
+        let req =
+            ureq::request(method, &format!("{}{path}", self.base)).timeout(Duration::from_secs(60));
         let result = match body {
             Some(b) => req
                 .set("Content-Type", "application/json")
@@ -260,6 +263,17 @@ impl Browser {
             .as_str()
             .unwrap_or_default()
             .to_owned()
+    }
+
+    /// The visible text of the first element matching `css` now, read in one script (no
+    /// stale reference when the page re-renders between finding and reading).
+    pub fn text_of(&self, css: &str) -> Option<String> {
+        self.execute(
+            "const e = document.querySelector(arguments[0]); return e ? e.innerText : null",
+            vec![json!(css)],
+        )
+        .as_str()
+        .map(str::to_owned)
     }
 
     /// An attribute (`None` when absent).

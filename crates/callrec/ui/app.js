@@ -147,6 +147,11 @@ function fmtTime(ms) {
   return new Date(ms).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "medium" });
 }
 
+function fmtClock(ms) {
+  if (ms === null || ms === undefined) return "";
+  return new Date(ms).toLocaleTimeString(undefined, { timeStyle: "medium" });
+}
+
 function fmtDuration(s) {
   if (s === null || s === undefined) return "";
   const m = Math.floor(s / 60);
@@ -232,7 +237,7 @@ function route() {
 
 function show(title, ...content) {
   document.title = `${title} · callrec`;
-  main.replaceChildren(...content);
+  main.replaceChildren(...content.flat());
 }
 
 // ---------- login ----------
@@ -622,12 +627,20 @@ async function renderDetail(id) {
       h("td", {}, l.call_direction),
       h("td", {}, ccv.resource_type || "device"),
       h("td", {}, ccv.owner_id ? n.users.get(ccv.owner_id) || ccv.owner_id : ""),
-      h("td", {}, ccv.authorizing_id ? n.devices.get(ccv.authorizing_id) || ccv.authorizing_id : ""),
+      h(
+        "td",
+        {},
+        !ccv.authorizing_id
+          ? ""
+          : l.network === "offnet"
+            ? `resource ${ccv.authorizing_id}`
+            : n.devices.get(ccv.authorizing_id) || ccv.authorizing_id,
+      ),
       h("td", {}, [l.caller_id_number, l.callee_id_number].filter(Boolean).join(" → ")),
       h("td", {}, l.hangup_cause || ""),
-      h("td", { class: "num" }, fmtTime(l.created_unix_ms)),
-      h("td", { class: "num" }, l.answered_unix_ms ? fmtTime(l.answered_unix_ms) : "not answered"),
-      h("td", { class: "num" }, fmtTime(l.ended_unix_ms)),
+      h("td", { class: "num" }, fmtClock(l.created_unix_ms)),
+      h("td", { class: "num" }, l.answered_unix_ms ? fmtClock(l.answered_unix_ms) : "not answered"),
+      h("td", { class: "num" }, fmtClock(l.ended_unix_ms)),
       h("td", { class: "num" }, fmtDuration(l.duration_seconds)),
     );
   });
@@ -699,7 +712,7 @@ async function renderDetail(id) {
     h("h2", {}, `Recordings (${recs.length})`),
     recs.length ? recs : h("p", { class: "muted" }, "This call was not recorded."),
   );
-  main.focus();
+  main.focus({ preventScroll: true });
   (row.recordings || []).forEach((rec, i) => {
     if (rec.state === "recording" || rec.state === "discarded") {
       recs[i].querySelector(".audio-status").textContent =
@@ -745,7 +758,7 @@ function settingsForm(rules) {
       }
       return h("div", { class: "field" }, h("label", { for: id }, s.label), control, h("p", { class: "field-error", id: errId }));
     });
-    return h("fieldset", {}, h("legend", {}, title), h("p", { class: "muted", text: hint }), fields);
+    return h("fieldset", {}, h("legend", {}, title), h("p", { class: "muted hint", text: hint }), fields);
   });
   return h("div", { class: "rules" }, sets);
 }

@@ -58,9 +58,7 @@ fn s<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
 }
 
 fn ccv<'a>(leg: &'a Cdr, key: &str) -> Option<&'a str> {
-    leg.body
-        .get("custom_channel_vars")
-        .and_then(|c| s(c, key))
+    leg.body.get("custom_channel_vars").and_then(|c| s(c, key))
 }
 
 fn leg_visible(token: &TokenInfo, leg: &Cdr) -> bool {
@@ -102,7 +100,8 @@ pub(crate) fn summarize(legs: &[Cdr], recordings: Vec<Value>) -> Option<Value> {
     let b = other_leg(legs, head).map(|l| &l.body);
     let direction = s(a, "end_user_direction").unwrap_or("internal");
     let caller = json!({"number": s(a, "caller_id_number"), "name": s(a, "caller_id_name")});
-    let callee_number = s(a, "callee_id_number").or_else(|| b.and_then(|b| s(b, "callee_id_number")));
+    let callee_number =
+        s(a, "callee_id_number").or_else(|| b.and_then(|b| s(b, "callee_id_number")));
     let callee = json!({"number": callee_number, "name": b.and_then(|b| s(b, "callee_id_name"))});
     // The other party as the end user sees it: the caller of a call in, the number dialled out.
     let other_party = match direction {
@@ -125,9 +124,18 @@ pub(crate) fn summarize(legs: &[Cdr], recordings: Vec<Value>) -> Option<Value> {
             }
         }
     }
-    let start_ms = legs.iter().filter_map(|l| ms(&l.body, "created_unix_ms")).min();
-    let end_ms = legs.iter().filter_map(|l| ms(&l.body, "ended_unix_ms")).max();
-    let answered_ms = legs.iter().filter_map(|l| ms(&l.body, "answered_unix_ms")).min();
+    let start_ms = legs
+        .iter()
+        .filter_map(|l| ms(&l.body, "created_unix_ms"))
+        .min();
+    let end_ms = legs
+        .iter()
+        .filter_map(|l| ms(&l.body, "ended_unix_ms"))
+        .max();
+    let answered_ms = legs
+        .iter()
+        .filter_map(|l| ms(&l.body, "answered_unix_ms"))
+        .min();
     let duration_s = match (start_ms, end_ms) {
         (Some(a), Some(b)) => Some(b.saturating_sub(a).div_ceil(1000)),
         _ => a.get("duration_seconds").and_then(Value::as_u64),
@@ -212,7 +220,9 @@ async fn recordings_of(
     for rec in &recs {
         let view = super::recordings::view(st, rec).await;
         if recording_visible(token, &view) {
-            out.entry(rec.interaction_id.clone()).or_default().push(view);
+            out.entry(rec.interaction_id.clone())
+                .or_default()
+                .push(view);
         }
     }
     Ok(out)
@@ -284,7 +294,12 @@ pub(super) async fn list(
         .map(|q| q.trim().to_lowercase())
         .filter(|q| !q.is_empty());
     if q.as_ref().is_some_and(|q| q.chars().count() > 100) {
-        return invalid(req, "q", "maximum", "q is longer than 100 characters".into());
+        return invalid(
+            req,
+            "q",
+            "maximum",
+            "q is longer than 100 characters".into(),
+        );
     }
     let cursor = match req.query.get("start_key") {
         None => None,
@@ -303,7 +318,8 @@ pub(super) async fn list(
 
     // Scan legs newest first from the cursor; emit each interaction at its head leg.
     let upper = cursor.as_ref().map_or(to, |(c, _)| (*c).min(to));
-    let mut seen = HashSet::new();
+    let mut heads: HashMap<String, String> = HashMap::new();
+    let mut fetched: HashMap<String, Vec<Cdr>> = HashMap::new();
     let mut rows: Vec<Vec<Cdr>> = Vec::new();
     let mut next: Option<String> = None;
     let mut scanned = 0usize;
@@ -328,22 +344,31 @@ pub(super) async fn list(
                 break 'scan;
             }
             scanned += 1;
-            if !seen.insert(row.interaction_id.clone()) {
-                continue;
-            }
-            let legs = match st.store.cdr_legs(account, &row.interaction_id).await {
-                Ok(l) => l,
-                Err(e) => return store_error(&req.id, &e),
+            // The head leg of each interaction, looked up once per request.
+            let head_id = match heads.get(&row.interaction_id) {
+                Some(h) => h.clone(),
+                None => {
+                    let legs = match st.store.cdr_legs(account, &row.interaction_id).await {
+                        Ok(l) => l,
+                        Err(e) => return store_error(&req.id, &e),
+                    };
+                    let h = head(&legs).map(|h| h.id.clone()).unwrap_or_default();
+                    heads.insert(row.interaction_id.clone(), h.clone());
+                    fetched.insert(row.interaction_id.clone(), legs);
+                    h
+                }
             };
-            if head(&legs).map(|h| &h.id) != Some(&row.id) {
+            if head_id != row.id {
                 continue; // emitted at its head leg, on this page or another
             }
+            let Some(legs) = fetched.remove(&row.interaction_id) else {
+                continue;
+            };
             if !legs.iter().any(|l| leg_visible(token, l)) {
                 continue;
             }
             if let Some(d) = &direction {
-                if head(&legs).and_then(|h| s(&h.body, "end_user_direction")) != Some(d.as_str())
-                {
+                if head(&legs).and_then(|h| s(&h.body, "end_user_direction")) != Some(d.as_str()) {
                     continue;
                 }
             }
@@ -460,8 +485,11 @@ mod tests {
             ),
         ];
         assert_eq!(head(&legs).unwrap().id, "z-a");
-        let v = summarize(&legs, vec![json!({"state": "local"}), json!({"state": "stored"})])
-            .unwrap();
+        let v = summarize(
+            &legs,
+            vec![json!({"state": "local"}), json!({"state": "stored"})],
+        )
+        .unwrap();
         assert_eq!(v["end_user_direction"], "inbound");
         assert_eq!(v["other_party"]["number"], "+15557770001");
         assert_eq!(v["other_party"]["name"], "Carol");
@@ -493,7 +521,10 @@ mod tests {
 
     #[test]
     fn cursors_are_created_colon_id() {
-        assert_eq!(parse_key("63900000000:abc:d"), Some((63_900_000_000, "abc:d".into())));
+        assert_eq!(
+            parse_key("63900000000:abc:d"),
+            Some((63_900_000_000, "abc:d".into()))
+        );
         for bad in ["", "x:y", ":y", "12:", "-1:y"] {
             assert_eq!(parse_key(bad), None, "{bad:?}");
         }
