@@ -112,6 +112,11 @@ fn api_get(base: &str, token: &str, path: &str) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}: {text}"))
 }
 
+fn md5_hex(s: &str) -> String {
+    use md5::{Digest, Md5};
+    hex::encode(Md5::digest(s.as_bytes()))
+}
+
 fn field_error(b: &Browser, id: &str) -> String {
     b.text_of(&format!("#{id}-error")).unwrap_or_default()
 }
@@ -134,6 +139,25 @@ fn recordings_browser_in_chromium_through_real_calls() {
     p1.register(&callrec);
     let carrier = Carrier::of(&callrec);
     let base = format!("http://{}", callrec.api);
+    // The page and its assets come from the binary, with a policy that allows nothing else.
+    let page = ureq::get(&format!("{base}/")).call().expect("GET /");
+    assert_eq!(page.content_type(), "text/html");
+    let csp = page
+        .header("content-security-policy")
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("script-src 'self'"),
+        "{csp}"
+    );
+    for asset in ["/ui/app.js", "/ui/md5.js", "/ui/app.css", "/ui/icon.svg"] {
+        let r = ureq::get(&format!("{base}{asset}")).call().expect(asset);
+        assert_eq!(r.status(), 200, "{asset}");
+    }
+    match ureq::get(&format!("{base}/ui/missing.js")).call() {
+        Err(ureq::Error::Status(404, _)) => {}
+        other => panic!("an unknown asset is 404: {other:?}"),
+    }
     let b = Browser::start();
 
     // ---- the login page: labelled inputs, focus on the first, a wrong password refused ----
@@ -317,6 +341,37 @@ fn recordings_browser_in_chromium_through_real_calls() {
     }
     assert_eq!(seen.len(), 3, "{seen:?}");
     b.screenshot("calls-three");
+    // A user-level token sees only the calls of its own user: Bob has none of these.
+    let r = ureq::request("PATCH", &format!("{base}/v2/accounts/demo/users/user-1002"))
+        .set("X-Auth-Token", &token)
+        .set("Content-Type", "application/json")
+        .send_string(&json!({"data": {"password": "bob-pw"}}).to_string())
+        .expect("set Bob's password");
+    assert_eq!(r.status(), 200);
+    let r: Value = serde_json::from_str(
+        &ureq::put(&format!("{base}/v2/user_auth"))
+            .set("Content-Type", "application/json")
+            .send_string(
+                &json!({"data": {"credentials": md5_hex("1002:bob-pw"), "account_name": "Demo"}})
+                    .to_string(),
+            )
+            .expect("Bob logs in")
+            .into_string()
+            .unwrap(),
+    )
+    .unwrap();
+    let bob = r["auth_token"].as_str().unwrap().to_owned();
+    let v = api_get(&base, &bob, "/v2/accounts/demo/cdrs/interaction");
+    assert_eq!(v["data"], json!([]), "Bob sees none of Alice's calls");
+    match ureq::get(&format!(
+        "{base}/v2/accounts/demo/cdrs/interaction/{second}"
+    ))
+    .set("X-Auth-Token", &bob)
+    .call()
+    {
+        Err(ureq::Error::Status(404, _)) => {}
+        other => panic!("Alice's call is not Bob's: {other:?}"),
+    }
     assert_eq!(seen[0], second);
     assert_eq!(seen[2], first_inbound);
 

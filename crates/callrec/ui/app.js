@@ -31,6 +31,7 @@ const main = document.getElementById("main");
 let flash = "";
 let pollTimer = null;
 let blobs = [];
+let cleanups = []; // undo what a view registered outside its own elements
 let names = null; // { users: Map, devices: Map }
 let pageKeys = []; // start keys of the pages before the current one
 let viewToken = 0; // bumps on every navigation: late replies of an old view are dropped
@@ -174,6 +175,8 @@ function clearTimers() {
   pollTimer = null;
   for (const u of blobs) URL.revokeObjectURL(u);
   blobs = [];
+  for (const undo of cleanups) undo();
+  cleanups = [];
 }
 
 // ---------- names of users and devices ----------
@@ -567,6 +570,7 @@ async function loadAudio(rec, holder, labels) {
   redraw();
   for (const ev of ["timeupdate", "seeked", "loadedmetadata"]) audio.addEventListener(ev, redraw);
   window.addEventListener("resize", redraw);
+  cleanups.push(() => window.removeEventListener("resize", redraw));
   holder.dataset.loaded = "true";
 }
 
