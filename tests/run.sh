@@ -13,6 +13,8 @@ command -v soxi   >/dev/null 2>&1 || need+=(sox libsox-fmt-mp3)
 # PostgreSQL server binaries for callrec-store's tests (a throwaway cluster per test run;
 # no system service is started or used).
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+# Headless Chromium and its WebDriver for the recordings browser's tests (tests/e2e_ui.rs).
+command -v chromedriver >/dev/null 2>&1 || need+=(chromium chromium-driver)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq

@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod audio;
+pub mod browser;
 pub mod callrec;
 pub mod cdr;
 pub mod net;

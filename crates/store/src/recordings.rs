@@ -246,4 +246,36 @@ impl Store {
         }
         Ok(())
     }
+
+    /// At most `max` of the account's recordings started in `created_from..=created_to`,
+    /// newest first (by the `(account_id, created)` index): the recordings of a span of calls,
+    /// e.g. one page of interactions, found with one query.
+    pub async fn recordings_created_between(
+        &self,
+        account_id: &str,
+        created_from: Gregorian,
+        created_to: Gregorian,
+        max: usize,
+    ) -> Result<Vec<Recording>> {
+        text_arg("account_id", account_id)?;
+        let lim = limit(max)? - 1;
+        let from = i64::try_from(created_from).unwrap_or(i64::MAX);
+        let to = i64::try_from(created_to).unwrap_or(i64::MAX);
+        let sql = format!(
+            "SELECT {COLUMNS} FROM recordings WHERE account_id = $1 AND created >= $2 \
+             AND created <= $3 ORDER BY created DESC, id DESC LIMIT $4"
+        );
+        with_pool!(&self.pool, |p, is_pg| {
+            sqlx::query(&sql)
+                .bind(account_id)
+                .bind(from)
+                .bind(to)
+                .bind(lim)
+                .fetch_all(p)
+                .await?
+                .iter()
+                .map(recording_from_row)
+                .collect()
+        })
+    }
 }

@@ -978,6 +978,23 @@ async fn recordings_upsert_changes_state_and_accounts_are_kept_apart(db: TestDb)
     let ids: Vec<&str> = p2.items.iter().map(|r| r.id.as_str()).collect();
     assert_eq!(ids, ["r2", "r1"]);
     assert_eq!(p2.next_start_key, None);
+    // by start time: r2..=r4 of a1 (bounds inclusive), newest first, capped at `max`
+    let span = s
+        .recordings_created_between("a1", T0 + 2, T0 + 4, 10)
+        .await
+        .unwrap();
+    let ids: Vec<&str> = span.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["r4", "r3", "r2"]);
+    let capped = s
+        .recordings_created_between("a1", T0, T0 + 6, 2)
+        .await
+        .unwrap();
+    assert_eq!(capped.len(), 2);
+    assert!(s
+        .recordings_created_between("a2", T0 + 1, T0 + 6, 10)
+        .await
+        .unwrap()
+        .is_empty());
 
     s.delete_recording("a1", "r1").await.unwrap();
     assert!(s.get_recording("a1", "r1").await.is_err());

@@ -13,7 +13,9 @@
 //! | `/v2/accounts/{A}/{users,devices,callflows,resources}/{ID}` | GET, POST, PATCH, DELETE |
 //! | `/v2/accounts/{A}/cdrs`, `.../cdrs/{ID}`, `.../cdrs/legs/{INTERACTION_ID}` | GET |
 //! | `/v2/accounts/{A}/recordings`, `.../recordings/{ID}` | GET; DELETE one |
+//! | `/v2/accounts/{A}/cdrs/interaction`, `.../cdrs/interaction/{INTERACTION_ID}` | GET |
 //! | `/metrics` | GET (Prometheus text) |
+//! | `/`, `/ui/*` | GET: the recordings browser (docs/ui.md) |
 
 // Handlers return `Result<_, Response>` so that a refusal is the reply itself; a reply is made
 // once per request, so boxing it would buy nothing.
@@ -22,9 +24,11 @@
 mod auth;
 mod cdrs;
 mod documents;
+mod interactions;
 pub mod metrics;
 mod recordings;
 pub mod reply;
+mod ui;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -220,6 +224,7 @@ fn collection_kind(name: &str) -> Option<callrec_store::DocKind> {
 async fn route(st: &ApiState, req: &Request, segs: &[&str]) -> Response {
     let m = &req.method;
     match segs {
+        [] | ["ui", ..] => ui::serve(req, segs),
         ["metrics"] => match *m {
             Method::GET => metrics::render(st).await,
             _ => reply::not_allowed(&req.id, "GET"),
@@ -249,6 +254,11 @@ async fn route(st: &ApiState, req: &Request, segs: &[&str]) -> Response {
                 },
                 ["cdrs"] => match *m {
                     Method::GET => cdrs::list(st, req, &token, account).await,
+                    _ => reply::not_allowed(&req.id, "GET"),
+                },
+                ["cdrs", "interaction", rest @ ..] if rest.len() <= 1 => match (m, rest) {
+                    (&Method::GET, []) => interactions::list(st, req, &token, account).await,
+                    (&Method::GET, [id]) => interactions::one(st, req, &token, account, id).await,
                     _ => reply::not_allowed(&req.id, "GET"),
                 },
                 ["cdrs", "legs", interaction] => match *m {

@@ -52,7 +52,7 @@ async fn spool_record(spool: &Arc<Spool>, id: &str) -> Option<SpoolRecord> {
         .flatten()
 }
 
-async fn view(st: &ApiState, rec: &Recording) -> Value {
+pub(super) async fn view(st: &ApiState, rec: &Recording) -> Value {
     let mut m = match &rec.body {
         Value::Object(m) => m.clone(),
         _ => Map::new(),
