@@ -380,3 +380,81 @@ pub fn cdr_row(cdr: &Value) -> Option<Row> {
         body,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn cdr(i: usize) -> Value {
+        json!({"call_id": format!("leg-{i}"), "interaction_id": format!("int-{}", i / 2),
+               "timestamp": 63_900_000_000u64 + i as u64,
+               "custom_channel_vars": {"account_id": "a1", "owner_id": "u1"}})
+    }
+
+    fn recording(id: &str, state: &str) -> Row {
+        Row::Recording {
+            id: id.into(),
+            account_id: "a1".into(),
+            call_id: "leg-0".into(),
+            interaction_id: "int-0".into(),
+            state: state.into(),
+            last_error: None,
+            created: 63_900_000_000,
+            body: json!({"format": "wav"}),
+        }
+    }
+
+    #[tokio::test]
+    async fn queued_rows_are_written_in_batches_and_a_flush_waits_for_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/callrec.db", dir.path().display());
+        let store = Store::open(&url).await.unwrap();
+        let writer = StoreWriter::spawn(store.clone(), dir.path());
+        // More rows than one batch, a repeated CDR, and a recording's two states.
+        for i in 0..600 {
+            writer.write(cdr_row(&cdr(i)).unwrap());
+        }
+        writer.write(cdr_row(&cdr(3)).unwrap());
+        writer.write(recording("r1", "recording"));
+        writer.write(recording("r1", "local"));
+        assert!(writer.flush(Duration::from_secs(30)).await);
+        assert_eq!(writer.stats().written.load(Ordering::Relaxed), 603);
+        let page = store
+            .list_cdrs("a1", 0, u64::MAX, 1000, None)
+            .await
+            .unwrap();
+        assert_eq!(page.items.len(), 600);
+        assert_eq!(store.cdr_legs("a1", "int-1").await.unwrap().len(), 2);
+        assert_eq!(
+            store.get_recording("a1", "r1").await.unwrap().state,
+            RecordingState::Local
+        );
+        assert!(!dir.path().join("store-backlog.jsonl").exists());
+    }
+
+    #[tokio::test]
+    async fn rows_the_database_refuses_wait_in_the_backlog_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/callrec.db", dir.path().display());
+        let store = Store::open(&url).await.unwrap();
+        let writer = StoreWriter::spawn(store.clone(), dir.path());
+        store.close().await;
+        writer.write(cdr_row(&cdr(0)).unwrap());
+        writer.write(recording("r1", "local"));
+        assert!(writer.flush(Duration::from_secs(30)).await);
+        let kept = read_backlog(&dir.path().join("store-backlog.jsonl"));
+        assert_eq!(kept.len(), 2, "{kept:?}");
+        assert_eq!(writer.stats().backlog.load(Ordering::Relaxed), 2);
+        // Written, in order, once a database takes them (here: a new handle, as after a restart).
+        let store = Store::open(&url).await.unwrap();
+        let again = StoreWriter::spawn(store.clone(), dir.path());
+        assert!(again.flush(Duration::from_secs(30)).await);
+        assert!(store.get_cdr("a1", "leg-0").await.is_ok());
+        assert_eq!(
+            store.get_recording("a1", "r1").await.unwrap().state,
+            RecordingState::Local
+        );
+        assert!(!dir.path().join("store-backlog.jsonl").exists());
+    }
+}
