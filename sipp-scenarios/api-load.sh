@@ -86,13 +86,18 @@ doc="$api/v2/accounts/demo/users/user-1001"
 echo "== $DB: GET $doc ($CONNS connections, ${SECS}s)"
 wrk -t2 -c"$CONNS" -d"${SECS}s" -H "X-Auth-Token: $token" "$doc" | grep -E "Requests/sec|Latency|Non-2xx|requests in"
 echo "== $DB: PATCH $doc (1 connection)"
+cpu_s() { # callrec's utime+stime in seconds (fields 14/15 of /proc/PID/stat)
+  sed 's/^.*) //' "/proc/$callrec_pid/stat" | awk -v t="$(getconf CLK_TCK)" '{printf "%.2f", ($12 + $13) / t}'
+}
 if [ "$WITH_CALLS" = 1 ]; then
   calls_secs=$(( 5000 / 200 + 10 ))
+  cpu0=$(cpu_s)
   wrk -t1 -c1 -d"${calls_secs}s" -s "$work/patch.lua" "$doc" >"$work/wrk-patch.out" 2>&1 &
   wrk_pid=$!
   "$root/sipp-scenarios/load.sh" -t "127.0.0.1:$sip_port" -m p2p || true
   wait "$wrk_pid" || true
   grep -E "Requests/sec|Latency|Non-2xx|requests in" "$work/wrk-patch.out"
+  echo "callrec CPU during calls + PATCHes: $(echo "$(cpu_s) - $cpu0" | bc -l) s"
 else
   wrk -t1 -c1 -d"${SECS}s" -s "$work/patch.lua" "$doc" | grep -E "Requests/sec|Latency|Non-2xx|requests in"
 fi

@@ -16,7 +16,8 @@
 #                 example account's offnet rules: recordings stay in the spool if no receiver runs).
 #   -m carrier2p  the carrier on 127.0.0.2 calls +15550100 (1001 answers), no authentication.
 #   -t HOST:PORT  use a callrec (or anything) already listening there: nothing is started, no
-#                 registration, and no CPU/RSS figures.
+#                 registration (except p2p's two phones, and 1002's SIPp answering), and no
+#                 CPU/RSS figures.
 # It prints: calls attempted, successful and failed, calls/s achieved (successful calls / time from
 # the first INVITE to the last call's end), callrec's CPU seconds (utime+stime from /proc/PID/stat)
 # and peak RSS (VmHWM from /proc/PID/status). Exit status 0 only if no call failed.
@@ -115,8 +116,9 @@ case "$MODE" in
   *) echo "unknown mode $MODE" >&2; exit 2 ;;
 esac
 
-# With -t pointing at a plain SIPp UAS (self-test), the UAS below is not needed.
-if [ -n "$callrec_pid" ]; then
+# With -t pointing at a plain SIPp UAS (self-test), the UAS below is not needed; p2p always
+# registers its phones, so -t there names a real callrec and phone 1002 must answer.
+if [ -n "$callrec_pid" ] || [ "$MODE" = p2p ]; then
   (cd "$work" && exec sipp "${uas[@]}" -mp "$(free_port)" "${sipp_common[@]}" -stf "$work/uas_stat.csv" >"$work/uas.out" 2>&1) &
   uas_pid=$!
   sleep 0.3

@@ -517,6 +517,59 @@ fn api_suite(store_url: Option<String>) {
             .status,
         403
     );
+    // Its CDRs: only the legs its user owns, paged by the query (every page full), also at
+    // KAZOO's /users/{U}/cdrs; another user's list is refused.
+    let owned_by = |v: &Value, user: &str| -> Vec<Value> {
+        v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["custom_channel_vars"]["owner_id"] == user)
+            .map(|c| c["call_id"].clone())
+            .collect()
+    };
+    let all = api.get("/v2/accounts/demo/cdrs?page_size=100").json();
+    let mut expected = owned_by(&all, "user-1001");
+    assert!(expected.len() >= 2, "user 1001 owns legs: {all:#}");
+    assert!(
+        expected.len() < all["data"].as_array().unwrap().len(),
+        "and not every leg"
+    );
+    let by_user = api
+        .get("/v2/accounts/demo/users/user-1001/cdrs?page_size=100")
+        .json();
+    assert_eq!(owned_by(&by_user, "user-1001"), expected);
+    assert_eq!(by_user["data"].as_array().unwrap().len(), expected.len());
+    for path in [
+        "/v2/accounts/demo/cdrs",
+        "/v2/accounts/demo/users/user-1001/cdrs",
+    ] {
+        let mut mine = Vec::new();
+        let mut next: Option<String> = None;
+        loop {
+            let q = match &next {
+                Some(k) => format!("{path}?page_size=1&start_key={}", urlencode(k)),
+                None => format!("{path}?page_size=1"),
+            };
+            let v = alice.get(&q).json();
+            let page = owned_by(&v, "user-1001");
+            assert_eq!(page.len(), 1, "every page of a user's CDRs is full: {v}");
+            assert_eq!(v["data"].as_array().unwrap().len(), 1, "{v}");
+            mine.extend(page);
+            match v["next_start_key"].as_str() {
+                Some(k) => next = Some(k.to_owned()),
+                None => break,
+            }
+            assert!(mine.len() < 100, "paging does not end");
+        }
+        mine.sort_by_key(|c| c.to_string());
+        expected.sort_by_key(|c| c.to_string());
+        assert_eq!(mine, expected, "{path}");
+    }
+    assert_eq!(
+        alice.get("/v2/accounts/demo/users/user-1002/cdrs").status,
+        403
+    );
     let r = alice.send(
         "PATCH",
         "/v2/accounts/demo/users/user-1001",
@@ -539,6 +592,15 @@ fn api_suite(store_url: Option<String>) {
         true
     );
     assert_eq!(api.get(&rec_path).json()["data"]["state"], "local");
+    // DELETE removes the recording: metadata and audio.
+    assert_eq!(api.call("DELETE", &rec_path, None, &[]).status, 200);
+    assert_eq!(api.get(&rec_path).status, 404);
+    assert_eq!(
+        api.call("GET", &rec_path, None, &[("Accept", "audio/wav")])
+            .status,
+        404
+    );
+    assert_eq!(api.call("DELETE", &rec_path, None, &[]).status, 404);
 
     // ---- metrics ----
     let m = String::from_utf8(api.get("/metrics").body).unwrap();
@@ -629,7 +691,8 @@ fn applied_change(callrec: &Callrec) -> u64 {
 #[test]
 fn a_second_callrec_sharing_postgresql_applies_a_change_within_a_second() {
     let _serial = support::serial();
-    let cluster = callrec_store::testing::PgCluster::start()
+    // tests/run.sh's server (CALLREC_TEST_PG_URL), or one started for this test process.
+    let cluster = callrec_store::testing::shared_cluster()
         .unwrap_or_else(|e| panic!("PostgreSQL for the API tests: {e}"));
     let url = cluster.create_database().expect("database");
     let first = Callrec::start(Options::default().store(&url));
@@ -789,9 +852,69 @@ fn the_api_on_sqlite() {
 
 #[test]
 fn the_api_on_postgresql() {
-    let cluster = callrec_store::testing::PgCluster::start()
+    // tests/run.sh's server (CALLREC_TEST_PG_URL), or one started for this test process.
+    let cluster = callrec_store::testing::shared_cluster()
         .unwrap_or_else(|e| panic!("PostgreSQL for the API tests: {e}"));
     let url = cluster.create_database().expect("database");
     api_suite(Some(url));
-    drop(cluster);
+}
+
+#[test]
+fn callrec_import_adds_new_documents_to_a_running_store_once() {
+    let _serial = support::serial();
+    let callrec = Callrec::start(Options::default());
+    let api = admin(&callrec);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("desk.json"),
+        json!({"_id": "device-imported", "pvt_type": "device", "account_id": "demo",
+               "name": "Imported desk", "owner_id": "user-1002",
+               "sip": {"username": "2099", "password": "imported-secret"}})
+        .to_string(),
+    )
+    .unwrap();
+    let import = || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_callrec"))
+            .arg("--config")
+            .arg(callrec.dir.path().join("callrec.toml"))
+            .arg("import")
+            .arg(dir.path())
+            .current_dir(callrec.dir.path())
+            .output()
+            .expect("run callrec import");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(
+        import().contains("imported 1 new"),
+        "the first import adds it"
+    );
+    let dev = wait_until(Duration::from_secs(5), "the imported device", || {
+        let r = api.get("/v2/accounts/demo/devices/device-imported");
+        (r.status == 200).then(|| r.json())
+    });
+    assert_eq!(dev["data"]["name"], "Imported desk");
+    // The running callrec took it (its change sequence moved past the import) and is fine.
+    assert!(
+        import().contains("imported 0 new"),
+        "a second import is a no-op"
+    );
+    let r = api.send(
+        "PATCH",
+        "/v2/accounts/demo/devices/device-imported",
+        &json!({"data": {"name": "Renamed"}}),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert!(
+        import().contains("imported 0 new"),
+        "an import never overwrites a stored document"
+    );
+    assert_eq!(
+        api.get("/v2/accounts/demo/devices/device-imported").json()["data"]["name"],
+        "Renamed"
+    );
 }

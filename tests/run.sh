@@ -21,6 +21,33 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
 fi
 
+# One throwaway PostgreSQL cluster for the whole run (initdb + pg_ctl in a temp directory, on a
+# free port, as the postgres user when root): tests that need PostgreSQL create their own
+# databases on it (CALLREC_TEST_PG_URL; without it, `cargo test` starts a cluster per test
+# process). Stopped and removed on exit.
+pg_bin="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)"
+pg_dir="$(mktemp -d -t callrec-test-pg.XXXXXX)"
+as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+stop_pg() {
+  as_pg "$pg_bin/pg_ctl" -D "$pg_dir/data" -m immediate -w stop >/dev/null 2>&1 || true
+  rm -rf "$pg_dir"
+}
+trap stop_pg EXIT
+chmod 755 "$pg_dir"
+[ "$(id -u)" -eq 0 ] && chown postgres "$pg_dir"
+as_pg "$pg_bin/initdb" -D "$pg_dir/data" -U postgres -A trust -E UTF8 --locale=C --no-sync >/dev/null
+pg_port=""
+for _ in 1 2 3 4 5; do
+  port=$(( 20000 + RANDOM % 30000 ))
+  if as_pg "$pg_bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/log" -w -t 60 -o "-p $port -k $pg_dir \
+       -c listen_addresses=127.0.0.1 -c max_connections=400 -c fsync=off \
+       -c synchronous_commit=off -c full_page_writes=off" start >/dev/null; then
+    pg_port=$port; break
+  fi
+done
+[ -n "$pg_port" ] || { echo "could not start PostgreSQL; log:" >&2; cat "$pg_dir/log" >&2; exit 1; }
+export CALLREC_TEST_PG_URL="postgres://postgres@127.0.0.1:$pg_port/postgres"
+
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace --all-targets

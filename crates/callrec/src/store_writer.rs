@@ -13,7 +13,7 @@ use std::time::Duration;
 use callrec_store::{Recording, RecordingState, Store};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 /// One row for the store.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -62,10 +62,18 @@ pub struct WriterStats {
     pub backlog: AtomicU64,
 }
 
+/// What the writer task receives.
+#[derive(Debug)]
+enum Msg {
+    Row(Row),
+    /// Write everything queued before this now, then answer.
+    Flush(oneshot::Sender<()>),
+}
+
 /// The handle rows are sent to.
 #[derive(Debug, Clone)]
 pub struct StoreWriter {
-    tx: mpsc::UnboundedSender<Row>,
+    tx: mpsc::UnboundedSender<Msg>,
     stats: Arc<WriterStats>,
 }
 
@@ -81,7 +89,18 @@ impl StoreWriter {
 
     /// Queues a row (never waits).
     pub fn write(&self, row: Row) {
-        let _ = self.tx.send(row);
+        let _ = self.tx.send(Msg::Row(row));
+    }
+
+    /// Waits (at most `limit`) until every row queued before this call is in the database or
+    /// in the backlog file (at shutdown: rows wait up to [`FLUSH_DELAY`] for their batch).
+    /// Returns whether they are.
+    pub async fn flush(&self, limit: Duration) -> bool {
+        let (done_tx, done_rx) = oneshot::channel();
+        if self.tx.send(Msg::Flush(done_tx)).is_err() {
+            return false;
+        }
+        matches!(tokio::time::timeout(limit, done_rx).await, Ok(Ok(())))
     }
 
     /// The writer's counters.
@@ -91,41 +110,20 @@ impl StoreWriter {
 }
 
 /// Most rows written in one transaction.
-const BATCH: usize = 256;
+const BATCH: usize = 512;
 
-/// Writes rows in order: consecutive CDRs in one transaction, recordings one by one.
-async fn write_rows(store: &Store, rows: &[Row]) -> Result<(), callrec_store::StoreError> {
-    let mut cdrs = Vec::new();
-    for row in rows {
-        match row {
-            Row::Cdr {
-                account_id,
-                id,
-                interaction_id,
-                created,
-                body,
-            } => cdrs.push(callrec_store::Cdr {
-                account_id: account_id.clone(),
-                id: id.clone(),
-                interaction_id: interaction_id.clone(),
-                created: *created,
-                body: body.clone(),
-            }),
-            Row::Recording { .. } => {
-                if !cdrs.is_empty() {
-                    store.insert_cdrs(&std::mem::take(&mut cdrs)).await?;
-                }
-                write_row(store, row).await?;
-            }
-        }
-    }
-    if !cdrs.is_empty() {
-        store.insert_cdrs(&cdrs).await?;
-    }
-    Ok(())
+/// How long the first row of a batch waits for more. Rows arrive a few hundred a second under
+/// load (two CDRs per call): one commit per batch of this many milliseconds instead of one per
+/// row is what keeps the database's share of a call's CPU small (docs/benchmarks.md).
+pub const FLUSH_DELAY: Duration = Duration::from_millis(250);
+
+/// A row as the store takes it.
+enum StoreRow {
+    Cdr(callrec_store::Cdr),
+    Recording(Recording),
 }
 
-async fn write_row(store: &Store, row: &Row) -> Result<(), callrec_store::StoreError> {
+fn to_store_row(row: Row) -> StoreRow {
     match row {
         Row::Cdr {
             account_id,
@@ -133,10 +131,13 @@ async fn write_row(store: &Store, row: &Row) -> Result<(), callrec_store::StoreE
             interaction_id,
             created,
             body,
-        } => store
-            .insert_cdr(account_id, id, interaction_id, *created, body)
-            .await
-            .map(|_| ()),
+        } => StoreRow::Cdr(callrec_store::Cdr {
+            account_id,
+            id,
+            interaction_id,
+            created,
+            body,
+        }),
         Row::Recording {
             id,
             account_id,
@@ -146,22 +147,72 @@ async fn write_row(store: &Store, row: &Row) -> Result<(), callrec_store::StoreE
             last_error,
             created,
             body,
-        } => {
-            let state = state.parse().unwrap_or(RecordingState::Finished);
-            store
-                .upsert_recording(&Recording {
-                    id: id.clone(),
-                    account_id: account_id.clone(),
-                    call_id: call_id.clone(),
-                    interaction_id: interaction_id.clone(),
-                    state,
-                    last_error: last_error.clone(),
-                    created: *created,
-                    body: body.clone(),
-                })
-                .await
+        } => StoreRow::Recording(Recording {
+            id,
+            account_id,
+            call_id,
+            interaction_id,
+            state: state.parse().unwrap_or(RecordingState::Finished),
+            last_error,
+            created,
+            body,
+        }),
+    }
+}
+
+fn cdr_to_row(c: callrec_store::Cdr) -> Row {
+    Row::Cdr {
+        account_id: c.account_id,
+        id: c.id,
+        interaction_id: c.interaction_id,
+        created: c.created,
+        body: c.body,
+    }
+}
+
+fn recording_to_row(r: Recording) -> Row {
+    Row::Recording {
+        id: r.id,
+        account_id: r.account_id,
+        call_id: r.call_id,
+        interaction_id: r.interaction_id,
+        state: r.state.as_str().to_owned(),
+        last_error: r.last_error,
+        created: r.created,
+        body: r.body,
+    }
+}
+
+/// Writes a batch: every CDR in one multi-row insert, every recording in one multi-row upsert
+/// (a recording's later rows win, as in order). On failure hands the rows not written back,
+/// in their order within each table (the two tables are independent).
+async fn write_rows(
+    store: &Store,
+    rows: Vec<Row>,
+) -> Result<(), (callrec_store::StoreError, Vec<Row>)> {
+    let (mut cdrs, mut recordings) = (Vec::new(), Vec::new());
+    for row in rows {
+        match to_store_row(row) {
+            StoreRow::Cdr(c) => cdrs.push(c),
+            StoreRow::Recording(r) => recordings.push(r),
         }
     }
+    if !cdrs.is_empty() {
+        if let Err(e) = store.insert_cdrs(&cdrs).await {
+            let rows = cdrs
+                .into_iter()
+                .map(cdr_to_row)
+                .chain(recordings.into_iter().map(recording_to_row))
+                .collect();
+            return Err((e, rows));
+        }
+    }
+    if !recordings.is_empty() {
+        if let Err(e) = store.upsert_recordings(&recordings).await {
+            return Err((e, recordings.into_iter().map(recording_to_row).collect()));
+        }
+    }
+    Ok(())
 }
 
 fn append(path: &PathBuf, row: &Row) -> std::io::Result<()> {
@@ -192,8 +243,9 @@ async fn drain_backlog(store: &Store, path: &PathBuf, stats: &WriterStats) -> bo
         stats.backlog.store(0, Ordering::Relaxed);
         return true;
     }
+    let total = rows.len();
     for chunk in rows.chunks(BATCH) {
-        if write_rows(store, chunk).await.is_err() {
+        if write_rows(store, chunk.to_vec()).await.is_err() {
             return false;
         }
         stats
@@ -204,13 +256,13 @@ async fn drain_backlog(store: &Store, path: &PathBuf, stats: &WriterStats) -> bo
     // this removal only writes them again.
     let _ = std::fs::remove_file(path);
     stats.backlog.store(0, Ordering::Relaxed);
-    tracing::info!(rows = rows.len(), "store backlog written");
+    tracing::info!(rows = total, "store backlog written");
     true
 }
 
 async fn run(
     store: Store,
-    mut rx: mpsc::UnboundedReceiver<Row>,
+    mut rx: mpsc::UnboundedReceiver<Msg>,
     backlog: PathBuf,
     stats: Arc<WriterStats>,
 ) {
@@ -222,38 +274,67 @@ async fn run(
     };
     let mut retry = tokio::time::interval(Duration::from_secs(2));
     retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut msgs = Vec::new();
     loop {
         tokio::select! {
-            row = rx.recv() => {
-                let Some(row) = row else { break };
-                // Whatever else is queued goes in the same transaction.
-                let mut batch = vec![row];
-                while batch.len() < BATCH {
-                    match rx.try_recv() {
-                        Ok(r) => batch.push(r),
-                        Err(_) => break,
+            n = rx.recv_many(&mut msgs, BATCH) => {
+                if n == 0 {
+                    break;
+                }
+                // Whatever else comes within FLUSH_DELAY goes in the same transaction, unless
+                // someone waits for a flush.
+                let deadline = tokio::time::sleep(FLUSH_DELAY);
+                tokio::pin!(deadline);
+                while msgs.len() < BATCH && !msgs.iter().any(|m| matches!(m, Msg::Flush(_))) {
+                    let room = BATCH - msgs.len();
+                    tokio::select! {
+                        n = rx.recv_many(&mut msgs, room) => if n == 0 { break },
+                        _ = &mut deadline => break,
                     }
                 }
-                if !backlogged {
-                    match write_rows(&store, &batch).await {
+                let mut batch = Vec::with_capacity(msgs.len());
+                let mut flushed = Vec::new();
+                for m in msgs.drain(..) {
+                    match m {
+                        Msg::Row(r) => batch.push(r),
+                        Msg::Flush(done) => flushed.push(done),
+                    }
+                }
+                if backlogged && !flushed.is_empty() {
+                    backlogged = !drain_backlog(&store, &backlog, &stats).await;
+                }
+                let n = batch.len() as u64;
+                let rest = if batch.is_empty() {
+                    Vec::new()
+                } else if backlogged {
+                    batch
+                } else {
+                    match write_rows(&store, batch).await {
                         Ok(()) => {
-                            stats.written.fetch_add(batch.len() as u64, Ordering::Relaxed);
-                            continue;
+                            stats.written.fetch_add(n, Ordering::Relaxed);
+                            Vec::new()
                         }
-                        Err(e) => {
+                        Err((e, rest)) => {
                             tracing::warn!(error = %e, "store unavailable: CDRs and recording metadata are kept in the backlog file until it is back");
                             backlogged = true;
+                            stats
+                                .written
+                                .fetch_add(n - rest.len() as u64, Ordering::Relaxed);
+                            rest
                         }
                     }
-                }
+                };
                 // Keep the order: once anything waits, everything waits behind it.
-                for row in &batch {
+                for row in &rest {
                     match append(&backlog, row) {
                         Ok(()) => {
                             stats.backlog.fetch_add(1, Ordering::Relaxed);
                         }
                         Err(e) => tracing::error!(error = %e, file = %backlog.display(), "cannot append to the store backlog"),
                     }
+                }
+                for done in flushed {
+                    let _ = done.send(());
                 }
             }
             _ = retry.tick(), if backlogged => {
@@ -298,4 +379,82 @@ pub fn cdr_row(cdr: &Value) -> Option<Row> {
         created,
         body,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn cdr(i: usize) -> Value {
+        json!({"call_id": format!("leg-{i}"), "interaction_id": format!("int-{}", i / 2),
+               "timestamp": 63_900_000_000u64 + i as u64,
+               "custom_channel_vars": {"account_id": "a1", "owner_id": "u1"}})
+    }
+
+    fn recording(id: &str, state: &str) -> Row {
+        Row::Recording {
+            id: id.into(),
+            account_id: "a1".into(),
+            call_id: "leg-0".into(),
+            interaction_id: "int-0".into(),
+            state: state.into(),
+            last_error: None,
+            created: 63_900_000_000,
+            body: json!({"format": "wav"}),
+        }
+    }
+
+    #[tokio::test]
+    async fn queued_rows_are_written_in_batches_and_a_flush_waits_for_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/callrec.db", dir.path().display());
+        let store = Store::open(&url).await.unwrap();
+        let writer = StoreWriter::spawn(store.clone(), dir.path());
+        // More rows than one batch, a repeated CDR, and a recording's two states.
+        for i in 0..600 {
+            writer.write(cdr_row(&cdr(i)).unwrap());
+        }
+        writer.write(cdr_row(&cdr(3)).unwrap());
+        writer.write(recording("r1", "recording"));
+        writer.write(recording("r1", "local"));
+        assert!(writer.flush(Duration::from_secs(30)).await);
+        assert_eq!(writer.stats().written.load(Ordering::Relaxed), 603);
+        let page = store
+            .list_cdrs("a1", 0, u64::MAX, 1000, None)
+            .await
+            .unwrap();
+        assert_eq!(page.items.len(), 600);
+        assert_eq!(store.cdr_legs("a1", "int-1").await.unwrap().len(), 2);
+        assert_eq!(
+            store.get_recording("a1", "r1").await.unwrap().state,
+            RecordingState::Local
+        );
+        assert!(!dir.path().join("store-backlog.jsonl").exists());
+    }
+
+    #[tokio::test]
+    async fn rows_the_database_refuses_wait_in_the_backlog_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/callrec.db", dir.path().display());
+        let store = Store::open(&url).await.unwrap();
+        let writer = StoreWriter::spawn(store.clone(), dir.path());
+        store.close().await;
+        writer.write(cdr_row(&cdr(0)).unwrap());
+        writer.write(recording("r1", "local"));
+        assert!(writer.flush(Duration::from_secs(30)).await);
+        let kept = read_backlog(&dir.path().join("store-backlog.jsonl"));
+        assert_eq!(kept.len(), 2, "{kept:?}");
+        assert_eq!(writer.stats().backlog.load(Ordering::Relaxed), 2);
+        // Written, in order, once a database takes them (here: a new handle, as after a restart).
+        let store = Store::open(&url).await.unwrap();
+        let again = StoreWriter::spawn(store.clone(), dir.path());
+        assert!(again.flush(Duration::from_secs(30)).await);
+        assert!(store.get_cdr("a1", "leg-0").await.is_ok());
+        assert_eq!(
+            store.get_recording("a1", "r1").await.unwrap().state,
+            RecordingState::Local
+        );
+        assert!(!dir.path().join("store-backlog.jsonl").exists());
+    }
 }

@@ -46,7 +46,7 @@
 //! realm_key, body)`, `change_seq(id = 1, seq)`, `api_keys(account_id, salt, hash)`,
 //! `user_logins(account_id, user_id, username, salt, hash)`, `auth_tokens(token_hash,
 //! account_id, user_id, priv_level, expires_at)`, `cdrs(account_id, id, interaction_id, created,
-//! body)`, `recordings(account_id, id, call_id, interaction_id, state, last_error, created,
+//! body, owner_id)` (schema 2: the leg's `custom_channel_vars.owner_id`), `recordings(account_id, id, call_id, interaction_id, state, last_error, created,
 //! body)`. JSON is stored as `TEXT` on both backends; ids are compared bytewise on both.
 //!
 //! # Why sqlx

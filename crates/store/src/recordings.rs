@@ -121,6 +121,27 @@ fn recording_from_row(row: &impl RowExt) -> Result<Recording> {
     })
 }
 
+/// Most rows in one multi-row upsert (8 parameters each).
+pub const ROWS_PER_UPSERT: usize = 64;
+
+/// `INSERT ... VALUES (..), ... ON CONFLICT DO UPDATE` for `rows` rows.
+fn upsert_sql(rows: usize) -> String {
+    let mut sql = format!("INSERT INTO recordings ({COLUMNS}) VALUES ");
+    for r in 0..rows {
+        if r > 0 {
+            sql.push_str(", ");
+        }
+        let params: Vec<String> = (1..=8).map(|i| format!("${}", r * 8 + i)).collect();
+        sql.push_str(&format!("({})", params.join(", ")));
+    }
+    sql.push_str(
+        " ON CONFLICT (account_id, id) DO UPDATE SET call_id = excluded.call_id, \
+         interaction_id = excluded.interaction_id, state = excluded.state, \
+         last_error = excluded.last_error, body = excluded.body",
+    );
+    sql
+}
+
 fn key_of(r: &Recording) -> String {
     encode_key(i64::try_from(r.created).unwrap_or(i64::MAX), &r.id)
 }
@@ -134,33 +155,68 @@ impl Store {
     /// `created` (kept from the first insert so paging stays stable), atomically.
     /// `body` must be a JSON object.
     pub async fn upsert_recording(&self, rec: &Recording) -> Result<()> {
-        id_arg("account_id", &rec.account_id)?;
-        id_arg("id", &rec.id)?;
-        text_arg("call_id", &rec.call_id)?;
-        text_arg("interaction_id", &rec.interaction_id)?;
-        text_arg("last_error", rec.last_error.as_deref().unwrap_or_default())?;
-        if !rec.body.is_object() {
-            return Err(StoreError::NotAnObject);
+        self.upsert_recordings(std::slice::from_ref(rec)).await
+    }
+
+    /// [`upsert_recording`](Self::upsert_recording) for several recordings in one multi-row
+    /// statement per [`ROWS_PER_UPSERT`] rows, in one transaction. When one recording appears
+    /// more than once, the last one wins (as if upserted in order). Nothing is written if any
+    /// row is invalid.
+    pub async fn upsert_recordings(&self, recs: &[Recording]) -> Result<()> {
+        let mut rows: Vec<(&Recording, i64, String)> = Vec::with_capacity(recs.len());
+        for rec in recs {
+            id_arg("account_id", &rec.account_id)?;
+            id_arg("id", &rec.id)?;
+            text_arg("call_id", &rec.call_id)?;
+            text_arg("interaction_id", &rec.interaction_id)?;
+            text_arg("last_error", rec.last_error.as_deref().unwrap_or_default())?;
+            if !rec.body.is_object() {
+                return Err(StoreError::NotAnObject);
+            }
+            let created = to_i64("created", rec.created)?;
+            // One statement may not update a row twice (PostgreSQL): keep the last.
+            if let Some(i) = rows
+                .iter()
+                .position(|(r, _, _)| r.account_id == rec.account_id && r.id == rec.id)
+            {
+                let first_created = rows[i].1;
+                rows.remove(i);
+                rows.push((rec, first_created, rec.body.to_string()));
+            } else {
+                rows.push((rec, created, rec.body.to_string()));
+            }
         }
-        let created = to_i64("created", rec.created)?;
-        let json = rec.body.to_string();
+        if rows.is_empty() {
+            return Ok(());
+        }
         with_pool!(&self.pool, |p, is_pg| {
-            sqlx::query(&format!(
-                "INSERT INTO recordings ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-                 ON CONFLICT (account_id, id) DO UPDATE SET call_id = excluded.call_id, \
-                 interaction_id = excluded.interaction_id, state = excluded.state, \
-                 last_error = excluded.last_error, body = excluded.body"
-            ))
-            .bind(&rec.id)
-            .bind(&rec.account_id)
-            .bind(&rec.call_id)
-            .bind(&rec.interaction_id)
-            .bind(rec.state.as_str())
-            .bind(rec.last_error.as_deref())
-            .bind(created)
-            .bind(&json)
-            .execute(p)
-            .await?;
+            let mut tx = if rows.len() > ROWS_PER_UPSERT {
+                Some(p.begin().await?)
+            } else {
+                None
+            };
+            for chunk in rows.chunks(ROWS_PER_UPSERT) {
+                let sql = upsert_sql(chunk.len());
+                let mut q = sqlx::query(&sql);
+                for (rec, created, json) in chunk {
+                    q = q
+                        .bind(&rec.id)
+                        .bind(&rec.account_id)
+                        .bind(&rec.call_id)
+                        .bind(&rec.interaction_id)
+                        .bind(rec.state.as_str())
+                        .bind(rec.last_error.as_deref())
+                        .bind(*created)
+                        .bind(json);
+                }
+                match tx.as_mut() {
+                    Some(tx) => q.execute(&mut **tx).await?,
+                    None => q.execute(p).await?,
+                };
+            }
+            if let Some(tx) = tx {
+                tx.commit().await?;
+            }
         });
         Ok(())
     }

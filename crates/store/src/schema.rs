@@ -14,17 +14,23 @@ use crate::backend::{BeginWrite, Pool};
 use crate::error::{DatabaseError, Result, StoreError};
 
 /// The newest schema version this build knows (and migrates databases to).
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 struct Migration {
     version: i64,
     statements: &'static [&'static str],
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    statements: V1,
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        statements: V1,
+    },
+    Migration {
+        version: 2,
+        statements: V2,
+    },
+];
 
 /// Version 1: documents, change sequence, credentials, tokens, CDRs, recordings.
 const V1: &[&str] = &[
@@ -97,10 +103,32 @@ const V1: &[&str] = &[
     "CREATE INDEX recordings_by_created ON recordings (account_id, created, id)",
 ];
 
-/// The DDL for one backend (`KEYTEXT` replaced).
-fn ddl(statement: &str, is_pg: bool) -> String {
+/// Version 2: the CDR's owner (`custom_channel_vars.owner_id`) as a column of its own, so that a
+/// user's CDRs are paged by the query (a `priv_level` user token, `/users/{U}/cdrs`), with an
+/// index over the legs that have one. Existing rows are filled from their body.
+const V2: &[&str] = &[
+    "ALTER TABLE cdrs ADD COLUMN owner_id KEYTEXT",
+    "sqlite: UPDATE cdrs SET owner_id = json_extract(body, '$.custom_channel_vars.owner_id') \
+     WHERE json_type(body, '$.custom_channel_vars.owner_id') = 'text'",
+    "pg: UPDATE cdrs SET owner_id = body::jsonb #>> '{custom_channel_vars,owner_id}' \
+     WHERE jsonb_typeof(body::jsonb #> '{custom_channel_vars,owner_id}') = 'string'",
+    "CREATE INDEX cdrs_by_owner ON cdrs (account_id, owner_id, created, id) \
+     WHERE owner_id IS NOT NULL",
+];
+
+/// The DDL for one backend (`KEYTEXT` replaced), or `None` for a statement of the other one
+/// (prefixed `sqlite: ` or `pg: `).
+fn ddl(statement: &str, is_pg: bool) -> Option<String> {
+    let statement = match (
+        statement.strip_prefix("sqlite: "),
+        statement.strip_prefix("pg: "),
+    ) {
+        (Some(s), _) => (!is_pg).then_some(s)?,
+        (_, Some(s)) => is_pg.then_some(s)?,
+        _ => statement,
+    };
     let key = if is_pg { "TEXT COLLATE \"C\"" } else { "TEXT" };
-    statement.replace("KEYTEXT", key)
+    Some(statement.replace("KEYTEXT", key))
 }
 
 /// Any value fits: an arbitrary constant naming callrec's migration lock on PostgreSQL.
@@ -134,8 +162,8 @@ pub(crate) async fn migrate(pool: &Pool) -> Result<i64> {
                 version: m.version,
                 cause: DatabaseError(e),
             };
-            for statement in m.statements {
-                sqlx::query(&ddl(statement, is_pg))
+            for statement in m.statements.iter().filter_map(|s| ddl(s, is_pg)) {
+                sqlx::query(&statement)
                     .execute(&mut *tx)
                     .await
                     .map_err(failed)?;
@@ -175,11 +203,25 @@ mod tests {
 
     #[test]
     fn key_columns_are_bytewise_on_postgres() {
-        assert_eq!(ddl("id KEYTEXT NOT NULL", false), "id TEXT NOT NULL");
         assert_eq!(
-            ddl("id KEYTEXT NOT NULL", true),
-            "id TEXT COLLATE \"C\" NOT NULL"
+            ddl("id KEYTEXT NOT NULL", false).as_deref(),
+            Some("id TEXT NOT NULL")
         );
-        assert_eq!(ddl("PRIMARY KEY (a)", true), "PRIMARY KEY (a)");
+        assert_eq!(
+            ddl("id KEYTEXT NOT NULL", true).as_deref(),
+            Some("id TEXT COLLATE \"C\" NOT NULL")
+        );
+        assert_eq!(
+            ddl("PRIMARY KEY (a)", true).as_deref(),
+            Some("PRIMARY KEY (a)")
+        );
+    }
+
+    #[test]
+    fn backend_statements_run_on_their_backend_only() {
+        assert_eq!(ddl("sqlite: X", false).as_deref(), Some("X"));
+        assert_eq!(ddl("sqlite: X", true), None);
+        assert_eq!(ddl("pg: Y", true).as_deref(), Some("Y"));
+        assert_eq!(ddl("pg: Y", false), None);
     }
 }

@@ -18,6 +18,15 @@
 //! the cluster stops it and removes the directory; a watchdog process does the same if the test
 //! process dies first, which is also how the process-wide [`shared_cluster`] is cleaned up.
 //!
+//! **A server given from outside.** When the environment variable [`TEST_PG_URL_VAR`]
+//! (`CALLREC_TEST_PG_URL`) holds a PostgreSQL URL (a superuser on a server that lets it create
+//! databases; `tests/run.sh` starts one throwaway cluster for the whole run and sets it),
+//! [`shared_cluster`] uses that server instead of starting one per test process: each test still
+//! gets a database of its own from [`PgCluster::create_database`] (names carry the process id, so
+//! test processes sharing the server do not collide). Without the variable, plain `cargo test`
+//! starts its own cluster as described above. [`PgCluster::start`] always starts a cluster of its
+//! own (tests that stop and start the server need one).
+//!
 //! When the binaries are missing, [`PgCluster::start`] fails with
 //! [`HarnessError::NotInstalled`], whose message says to install `postgresql`: tests should
 //! fail on it, not pass silently.
@@ -35,6 +44,9 @@ use crate::backend::{Pool, RowExt};
 use crate::{Result, Store};
 
 const PG_ROOT: &str = "/usr/lib/postgresql";
+
+/// The environment variable naming a PostgreSQL server for the tests (see the module docs).
+pub const TEST_PG_URL_VAR: &str = "CALLREC_TEST_PG_URL";
 
 /// Why a cluster could not be started.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -104,6 +116,8 @@ pub struct PgCluster {
     watchdog: Option<Child>,
     next_db: AtomicU32,
     durable: bool,
+    /// A server started by someone else ([`TEST_PG_URL_VAR`]): its URL, for `createdb`.
+    external: Option<String>,
 }
 
 /// The newest `/usr/lib/postgresql/<version>/bin` holding `initdb` and `pg_ctl`.
@@ -215,6 +229,7 @@ impl PgCluster {
             watchdog: None,
             next_db: AtomicU32::new(0),
             durable: options.durable,
+            external: None,
         };
         let data = cluster.data_dir();
         let out = cluster
@@ -257,6 +272,45 @@ impl PgCluster {
             what: "pg_ctl start".into(),
             detail: "no attempt made".into(),
         }))
+    }
+
+    /// The server at `url` (`postgres://user@host:port/db`, a user allowed to create
+    /// databases), started by someone else: nothing is started, stopped or removed, and
+    /// [`stop_server`](Self::stop_server)/[`start_server`](Self::start_server) are not
+    /// available. Fails when the client binaries are missing or the server does not answer.
+    pub fn external(url: &str) -> Result<PgCluster, HarnessError> {
+        let bin = find_binaries()?;
+        let port = url
+            .rsplit_once('@')
+            .map_or(url, |(_, rest)| rest)
+            .split('/')
+            .next()
+            .and_then(|host_port| host_port.rsplit_once(':'))
+            .and_then(|(_, p)| p.parse().ok())
+            .unwrap_or(5432);
+        let cluster = PgCluster {
+            dir: None,
+            bin,
+            runuser: None,
+            port,
+            watchdog: None,
+            next_db: AtomicU32::new(0),
+            durable: true,
+            external: Some(url.to_owned()),
+        };
+        let out = Command::new(cluster.bin.join("pg_isready"))
+            .arg("-d")
+            .arg(url)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(io_err("running pg_isready"))?;
+        if !out.status.success() {
+            return Err(HarnessError::Command {
+                what: format!("pg_isready on {TEST_PG_URL_VAR}"),
+                detail: describe(&out),
+            });
+        }
+        Ok(cluster)
     }
 
     fn path(&self) -> &Path {
@@ -341,9 +395,15 @@ impl PgCluster {
         }
     }
 
-    /// A client binary talking TCP to this cluster as the `postgres` superuser.
+    /// A client binary talking TCP to this cluster as the `postgres` superuser (to an external
+    /// server: through its URL as the maintenance database).
     fn client_command(&self, program: &str) -> Command {
         let mut cmd = Command::new(self.bin.join(program));
+        if let Some(url) = &self.external {
+            cmd.arg(format!("--maintenance-db={url}"))
+                .stdin(Stdio::null());
+            return cmd;
+        }
         cmd.args([
             "-h",
             "127.0.0.1",
@@ -386,6 +446,9 @@ impl PgCluster {
     }
 
     fn stop(&self) {
+        if self.external.is_some() {
+            return;
+        }
         let _ = self
             .pg_command("pg_ctl")
             .arg("-D")
@@ -397,7 +460,7 @@ impl PgCluster {
     }
 
     /// Stops the server (as a crash would: `-m immediate`), keeping its data: tests of a
-    /// database outage. [`start_server`](Self::start_server) brings it back on the same port.
+    /// database outage. Does nothing to an [external](Self::external) server. [`start_server`](Self::start_server) brings it back on the same port.
     pub fn stop_server(&self) {
         self.stop();
     }
@@ -405,6 +468,12 @@ impl PgCluster {
     /// Starts the server again after [`stop_server`](Self::stop_server) and waits until it
     /// accepts connections.
     pub fn start_server(&self) -> Result<(), HarnessError> {
+        if self.external.is_some() {
+            return Err(HarnessError::Command {
+                what: "pg_ctl start".into(),
+                detail: format!("the server of {TEST_PG_URL_VAR} is not ours to start"),
+            });
+        }
         self.pg_ctl_start(self.port, &ClusterOptions::default().durable(self.durable))?;
         self.wait_accepting(Duration::from_secs(30))
     }
@@ -414,15 +483,36 @@ impl PgCluster {
         self.port
     }
 
-    /// The URL of database `name` on this cluster (as the `postgres` superuser, no password).
+    /// The URL of database `name` on this cluster (as the `postgres` superuser, no password;
+    /// on an external server, its URL with the database replaced).
     pub fn url(&self, name: &str) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
+        match &self.external {
+            Some(url) => {
+                let (base, query) = match url.split_once('?') {
+                    Some((b, q)) => (b, format!("?{q}")),
+                    None => (url.as_str(), String::new()),
+                };
+                let scheme_end = base.find("://").map_or(0, |i| i + 3);
+                let server = match base[scheme_end..].find('/') {
+                    Some(i) => &base[..scheme_end + i],
+                    None => base,
+                };
+                format!("{server}/{name}{query}")
+            }
+            None => format!("postgres://postgres@127.0.0.1:{}/{name}", self.port),
+        }
     }
 
-    /// Creates a new, empty database with a unique name and returns its URL.
+    /// Creates a new, empty database with a unique name (within this process and, on an
+    /// external server, between processes) and returns its URL.
     pub fn create_database(&self) -> Result<String, HarnessError> {
         let n = self.next_db.fetch_add(1, Ordering::Relaxed);
-        self.create_database_named(&format!("callrec_test_{n}"))
+        match self.external {
+            Some(_) => {
+                self.create_database_named(&format!("callrec_test_{}_{n}", std::process::id()))
+            }
+            None => self.create_database_named(&format!("callrec_test_{n}")),
+        }
     }
 
     /// Creates database `name` (letters, digits, `_`) and returns its URL.
@@ -454,13 +544,17 @@ impl Drop for PgCluster {
     }
 }
 
-/// One cluster for the whole test process, started on first use. It is never dropped: its
-/// watchdog stops it and removes its directory when the process exits. Give each test its own
-/// database with [`PgCluster::create_database`].
+/// One cluster for the whole test process: the server named by [`TEST_PG_URL_VAR`] when it is
+/// set, else one started on first use. A started one is never dropped: its watchdog stops it
+/// and removes its directory when the process exits. Give each test its own database with
+/// [`PgCluster::create_database`].
 pub fn shared_cluster() -> Result<&'static PgCluster, HarnessError> {
     static SHARED: OnceLock<Result<PgCluster, HarnessError>> = OnceLock::new();
     SHARED
-        .get_or_init(PgCluster::start)
+        .get_or_init(|| match std::env::var(TEST_PG_URL_VAR) {
+            Ok(url) if !url.trim().is_empty() => PgCluster::external(url.trim()),
+            _ => PgCluster::start(),
+        })
         .as_ref()
         .map_err(Clone::clone)
 }

@@ -30,6 +30,9 @@ on_both_backends!(
     cdrs_are_idempotent_kept_per_account_and_grouped_by_interaction,
     recordings_upsert_changes_state_and_accounts_are_kept_apart,
     bad_paging_arguments_are_refused,
+    batched_cdrs_skip_repeats_and_a_user_pages_through_full_pages_of_its_own,
+    batched_recording_upserts_keep_the_last_state_of_each,
+    upgrading_from_schema_1_fills_the_cdr_owner_column,
 );
 
 fn doc_ids(docs: &[callrec_store::Document]) -> Vec<&str> {
@@ -1144,4 +1147,149 @@ fn the_harness_removes_its_cluster_on_drop() {
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
     drop(cluster);
     assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+}
+
+/// A CDR body owned by `owner` (or by nobody), as the engine writes them.
+fn owned_cdr(id: &str, created: u64, owner: Option<&str>) -> callrec_store::Cdr {
+    let mut ccv = json!({"account_id": "a1"});
+    if let Some(o) = owner {
+        ccv["owner_id"] = json!(o);
+    }
+    callrec_store::Cdr {
+        account_id: "a1".into(),
+        id: id.into(),
+        interaction_id: format!("int-{id}"),
+        created,
+        body: json!({"call_id": id, "custom_channel_vars": ccv}),
+    }
+}
+
+async fn batched_cdrs_skip_repeats_and_a_user_pages_through_full_pages_of_its_own(db: TestDb) {
+    let s = db.open().await;
+    // More rows than one multi-row INSERT takes; every third leg is u1's, some nobody's.
+    let owner = |i: usize| match i % 3 {
+        0 => Some("u1"),
+        1 => Some("u2"),
+        _ => None,
+    };
+    let mut batch: Vec<_> = (0..300)
+        .map(|i| owned_cdr(&format!("cdr-{i:03}"), T0 + i as u64, owner(i)))
+        .collect();
+    // A repeat inside the batch and one already stored are skipped.
+    s.insert_cdrs(&batch[..1]).await.unwrap();
+    batch.push(owned_cdr("cdr-005", T0, Some("u2")));
+    assert_eq!(s.insert_cdrs(&batch).await.unwrap(), 299);
+    assert_eq!(s.insert_cdrs(&[]).await.unwrap(), 0);
+    assert_eq!(
+        s.get_cdr("a1", "cdr-005").await.unwrap().created,
+        T0 + 5,
+        "the first row of a repeated id is kept"
+    );
+    // An invalid row refuses the whole batch.
+    let mut bad = vec![owned_cdr("new-1", T0, None), owned_cdr("new-2", T0, None)];
+    bad[1].body = json!([1]);
+    assert!(matches!(
+        s.insert_cdrs(&bad).await,
+        Err(StoreError::NotAnObject)
+    ));
+    assert!(s.get_cdr("a1", "new-1").await.is_err());
+
+    let all = s.list_cdrs("a1", 0, u64::MAX, 1000, None).await.unwrap();
+    assert_eq!(all.items.len(), 300);
+
+    // u1 owns 100 legs among 300: pages of 7 are full but the last, newest first, u1's only.
+    let mut key: Option<String> = None;
+    let mut seen = Vec::new();
+    let mut sizes = Vec::new();
+    loop {
+        let page = s
+            .list_owned_cdrs("a1", Some("u1"), 0, u64::MAX, 7, key.as_deref())
+            .await
+            .unwrap();
+        sizes.push(page.items.len());
+        for c in &page.items {
+            assert_eq!(c.body["custom_channel_vars"]["owner_id"], json!("u1"));
+            seen.push(c.created);
+        }
+        match page.next_start_key {
+            Some(k) => key = Some(k),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 100);
+    assert!(seen.windows(2).all(|w| w[0] > w[1]), "newest first");
+    assert_eq!(sizes.len(), 15);
+    assert!(sizes[..14].iter().all(|&n| n == 7), "{sizes:?}");
+    assert_eq!(sizes[14], 2);
+    // The range applies too, and an unknown user has none.
+    let ranged = s
+        .list_owned_cdrs("a1", Some("u2"), T0 + 10, T0 + 19, 100, None)
+        .await
+        .unwrap();
+    // u2's legs are i % 3 == 1: 10, 13, 16 and 19.
+    assert_eq!(ranged.items.len(), 4);
+    assert!(s
+        .list_owned_cdrs("a1", Some("nobody"), 0, u64::MAX, 10, None)
+        .await
+        .unwrap()
+        .items
+        .is_empty());
+}
+
+async fn batched_recording_upserts_keep_the_last_state_of_each(db: TestDb) {
+    let s = db.open().await;
+    let mut rows = Vec::new();
+    for i in 0..100u64 {
+        rows.push(recording(
+            "a1",
+            &format!("r{i}"),
+            T0 + i,
+            RecordingState::Recording,
+        ));
+    }
+    // r7 finishes within the same batch; its later row wins, its first `created` stays.
+    let mut done = recording("a1", "r7", T0 + 500, RecordingState::Local);
+    done.last_error = Some("kept".into());
+    rows.push(done);
+    s.upsert_recordings(&rows).await.unwrap();
+    let r7 = s.get_recording("a1", "r7").await.unwrap();
+    assert_eq!(r7.state, RecordingState::Local);
+    assert_eq!(r7.last_error.as_deref(), Some("kept"));
+    assert_eq!(r7.created, T0 + 7);
+    assert_eq!(
+        s.get_recording("a1", "r99").await.unwrap().state,
+        RecordingState::Recording
+    );
+    let all = s.list_recordings("a1", 1000, None).await.unwrap();
+    assert_eq!(all.items.len(), 100);
+}
+
+async fn upgrading_from_schema_1_fills_the_cdr_owner_column(db: TestDb) {
+    let s = db.open().await;
+    s.insert_cdrs(&[
+        owned_cdr("mine", T0, Some("u1")),
+        owned_cdr("other", T0 + 1, Some("u2")),
+        owned_cdr("none", T0 + 2, None),
+    ])
+    .await
+    .unwrap();
+    // Back to schema 1 as an older binary left it: no owner column, no index.
+    for sql in [
+        "DROP INDEX cdrs_by_owner",
+        "ALTER TABLE cdrs DROP COLUMN owner_id",
+        "DELETE FROM callrec_schema WHERE version = 2",
+    ] {
+        testing::execute_sql(&s, sql).await.unwrap();
+    }
+    s.close().await;
+    let s = db.open().await;
+    assert_eq!(s.schema_version().await.unwrap(), SCHEMA_VERSION);
+    let mine = s
+        .list_owned_cdrs("a1", Some("u1"), 0, u64::MAX, 10, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        mine.items.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(),
+        ["mine"]
+    );
 }

@@ -1,6 +1,8 @@
 //! `PUT /v2/user_auth` (KAZOO's `credentials` = md5("username:password") with an account
 //! name, realm or id) and `PUT /v2/api_auth` (an account's API key): 201 with an `auth_token`.
-//! Failed attempts are limited per source address (429 past the limit, for a minute).
+//! Failed attempts are limited per source address (429 past the limit, for a minute). The count
+//! is kept in this process's memory: callrec processes sharing one PostgreSQL database each
+//! allow the limit (documented in docs/api.md), and a restart forgets it.
 
 use std::time::{Duration, Instant};
 

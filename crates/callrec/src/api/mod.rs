@@ -12,6 +12,7 @@
 //! | `/v2/accounts/{A}/{users,devices,callflows,resources}` | GET (list), PUT (create) |
 //! | `/v2/accounts/{A}/{users,devices,callflows,resources}/{ID}` | GET, POST, PATCH, DELETE |
 //! | `/v2/accounts/{A}/cdrs`, `.../cdrs/{ID}`, `.../cdrs/legs/{INTERACTION_ID}` | GET |
+//! | `/v2/accounts/{A}/users/{U}/cdrs` | GET (the user's legs) |
 //! | `/v2/accounts/{A}/recordings`, `.../recordings/{ID}` | GET; DELETE one |
 //! | `/v2/accounts/{A}/cdrs/interaction`, `.../cdrs/interaction/{INTERACTION_ID}` | GET |
 //! | `/metrics` | GET (Prometheus text) |
@@ -253,7 +254,11 @@ async fn route(st: &ApiState, req: &Request, segs: &[&str]) -> Response {
                     _ => reply::not_allowed(&req.id, "GET, POST, PATCH"),
                 },
                 ["cdrs"] => match *m {
-                    Method::GET => cdrs::list(st, req, &token, account).await,
+                    Method::GET => cdrs::list(st, req, &token, account, None).await,
+                    _ => reply::not_allowed(&req.id, "GET"),
+                },
+                ["users", user, "cdrs"] => match *m {
+                    Method::GET => cdrs::list(st, req, &token, account, Some(user)).await,
                     _ => reply::not_allowed(&req.id, "GET"),
                 },
                 ["cdrs", "interaction", rest @ ..] if rest.len() <= 1 => match (m, rest) {

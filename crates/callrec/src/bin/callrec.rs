@@ -292,6 +292,7 @@ async fn server_main(config: Config) -> anyhow::Result<()> {
         config.store_poll_interval(),
     );
     let records = StoreWriter::spawn(store.clone(), &config.paths.data_dir);
+    let records_at_exit = records.clone();
     let metrics = Arc::new(Metrics::default());
     let (api_stop_tx, api_stop) = tokio::sync::watch::channel(false);
     let api_task = if config.api.enabled {
@@ -344,6 +345,13 @@ async fn server_main(config: Config) -> anyhow::Result<()> {
     };
     let result = callrec::server::run(listeners, config, services, shutdown).await;
     tracing::info!("shutting down");
+    // CDRs and recording rows wait a moment to be written in batches: write the last ones.
+    if !records_at_exit
+        .flush(std::time::Duration::from_secs(10))
+        .await
+    {
+        tracing::warn!("the last CDRs and recording rows may not be in the store");
+    }
     let _ = api_stop_tx.send(true);
     if let Some(t) = api_task {
         let _ = t.await;
