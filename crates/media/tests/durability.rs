@@ -365,7 +365,13 @@ fn a_write_failing_on_a_full_disk_ends_the_file_valid_with_the_audio_written_bef
         let result = recorder
             .push(Leg::A, at, &packet)
             .and_then(|()| recorder.push(Leg::B, at, &rtp(0, i, u32::from(i) * 160, 2, &payload)))
-            .and_then(|()| if i % 50 == 0 { recorder.sync(at) } else { Ok(()) });
+            .and_then(|()| {
+                if i % 50 == 0 {
+                    recorder.sync(at)
+                } else {
+                    Ok(())
+                }
+            });
         if let Err(e) = result {
             error = Some(e);
             break;
@@ -376,20 +382,31 @@ fn a_write_failing_on_a_full_disk_ends_the_file_valid_with_the_audio_written_bef
     assert_eq!(finished.path, path, "renamed to its final name");
     assert!(!part_path(&path).exists());
     assert!(
-        finished.cut_short.as_deref().is_some_and(|c| c.contains("No space left")),
+        finished
+            .cut_short
+            .as_deref()
+            .is_some_and(|c| c.contains("No space left")),
         "{:?}",
         finished.cut_short
     );
     let (channels, frames, samples) = read_wav(&path);
     assert_eq!(channels, 2);
-    assert_eq!(u64::from(frames), finished.frames, "the duration is what the file holds");
+    assert_eq!(
+        u64::from(frames),
+        finished.frames,
+        "the duration is what the file holds"
+    );
     // everything that fitted (2 s, less the jitter latency still held back, plus the part of
     // the failing write that reached the file) is there, heard
     assert!(
         (12_000..=16_160).contains(&frames),
         "{frames} frames kept of 2 s of room"
     );
-    assert!(samples.iter().step_by(2).skip(4000).any(|&s| s.unsigned_abs() > 4000));
+    assert!(samples
+        .iter()
+        .step_by(2)
+        .skip(4000)
+        .any(|&s| s.unsigned_abs() > 4000));
     // the header matches the file exactly: nothing after the data
     let len = std::fs::metadata(&path).unwrap().len();
     assert_eq!(len, 44 + u64::from(frames) * 4);
@@ -408,7 +425,12 @@ fn decode_mp3(path: &Path) -> (usize, usize, u32) {
     let mut hint = Hint::new();
     hint.with_extension("mp3");
     let mut format = symphonia::default::get_probe()
-        .probe(&hint, mss, FormatOptions::default(), MetadataOptions::default())
+        .probe(
+            &hint,
+            mss,
+            FormatOptions::default(),
+            MetadataOptions::default(),
+        )
         .expect("mp3 probes");
     let track = format.default_track(TrackType::Audio).expect("audio track");
     let track_id = track.id;
@@ -470,11 +492,17 @@ fn an_mp3_cut_inside_a_frame_keeps_its_whole_frames_and_is_padded_to_the_time_re
     std::fs::write(&path, &whole[..whole.len() - 30]).unwrap();
     let repaired = repair_mp3(&path).unwrap();
     assert!(repaired.changed);
-    assert!(repaired.frames >= 14_000 && repaired.frames < 17_000, "{repaired:?}");
+    assert!(
+        repaired.frames >= 14_000 && repaired.frames < 17_000,
+        "{repaired:?}"
+    );
     assert_eq!(decode_mp3(&path).0 as u64, repaired.frames);
     // the call lasted 4 s: the rest is silence in frames of the same kind
     let padded = recover_mp3(&path, 4 * 8000, 8000, 2, 32).unwrap();
-    assert!(padded.frames >= 32_000 && padded.frames < 32_000 + 4000, "{padded:?}");
+    assert!(
+        padded.frames >= 32_000 && padded.frames < 32_000 + 4000,
+        "{padded:?}"
+    );
     assert_eq!(padded.kbps, 32);
     let (frames, channels, rate) = decode_mp3(&path);
     assert_eq!((frames as u64, channels, rate), (padded.frames, 2, 8000));
@@ -485,7 +513,9 @@ fn an_mp3_sink_aborted_after_a_failed_write_leaves_whole_frames_under_the_final_
     let dir = tempdir();
     let path = dir.path().join("abort.mp3");
     let mut sink = Box::new(Mp3Sink::create(&path, 8000, 1, 32).unwrap());
-    let tone: Vec<i16> = (0..8000 * 3).map(|i| if i % 20 < 10 { 6000 } else { -6000 }).collect();
+    let tone: Vec<i16> = (0..8000 * 3)
+        .map(|i| if i % 20 < 10 { 6000 } else { -6000 })
+        .collect();
     sink.write(&tone).unwrap();
     sink.sync(&[]).unwrap();
     let (final_path, frames) = sink.abort().unwrap();

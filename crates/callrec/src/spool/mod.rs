@@ -319,6 +319,7 @@ impl Spool {
             created_at: now,
             finished_at: None,
             duration_ms: None,
+            cut_short: None,
             metadata: new.metadata,
         };
         self.write_record(&record)?;
@@ -564,7 +565,9 @@ impl Spool {
     ///   `repair` called on the audio file, and become `finished`. A WAV that `repair` cannot
     ///   read (0 bytes, cut inside its header) is rebuilt from the metadata's sample
     ///   rate and channels, and every WAV is padded with silence to the time recorded (from the
-    ///   file's creation to the recorders' last heartbeat). A missing audio file makes the entry `failed`,
+    ///   file's creation to the recorders' last heartbeat). An MP3 is cut after its last whole
+    ///   frame and padded with encoded silence to the time recorded (an empty one becomes
+    ///   silence of that length). A missing audio file makes the entry `failed`,
     ///   with the reason in `last_error`;
     /// - entries left in `uploading` go back to `finished`.
     ///
@@ -584,6 +587,9 @@ impl Spool {
             .and_then(|m| m.modified())
             .ok();
         let mut ready = Vec::new();
+        // The recorder's MP3 bit rate (`RecordingSpec::mp3_kbps`'s default): silence added to
+        // a recording that has no frame of its own is encoded at it.
+        const MP3_KBPS: u16 = 32;
         for record in self.list()? {
             match record.state {
                 SpoolState::Recording => {
@@ -654,7 +660,28 @@ impl Spool {
                             })
                             .map_err(|e| format!("repair after crash failed: {e}"))
                     } else if audio.exists() {
-                        repair(&audio).map_err(|e| format!("repair after crash failed: {e}"))
+                        // MP3: whole frames kept, then encoded silence to the time recorded
+                        // (an empty file becomes silence of that length).
+                        let rate = meta("sample_rate")
+                            .and_then(|r| u32::try_from(r).ok())
+                            .filter(|&r| r > 0)
+                            .unwrap_or(8000);
+                        let channels = meta("channels")
+                            .and_then(|c| u16::try_from(c).ok())
+                            .filter(|&c| c > 0)
+                            .unwrap_or(2);
+                        let recorded_ms = ended_ms.saturating_sub(started_ms);
+                        let frames = recorded_ms.saturating_mul(u64::from(rate)) / 1000;
+                        repair(&audio)
+                            .map_err(|e| e.to_string())
+                            .and_then(|()| {
+                                callrec_media::record::recover_mp3(
+                                    &audio, frames, rate, channels, MP3_KBPS,
+                                )
+                                .map(|_| ())
+                                .map_err(|e| e.to_string())
+                            })
+                            .map_err(|e| format!("repair after crash failed: {e}"))
                     } else {
                         Err("audio file missing after crash".to_owned())
                     };

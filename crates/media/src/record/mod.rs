@@ -30,7 +30,9 @@ pub use error::RecordError;
 pub use mp3::{append_mp3_silence, Mp3Sink};
 pub use queue::{frame_queue, Frame, FrameReceiver, FrameSender, Received};
 pub use recorder::{FinishedRecording, Recorder, RecorderConfig, RecorderStats};
-pub use repair::{pad_wav, recover_mp3, recover_wav, repair_mp3, repair_wav, RepairedMp3, RepairedWav};
+pub use repair::{
+    pad_wav, recover_mp3, recover_wav, repair_mp3, repair_wav, RepairedMp3, RepairedWav,
+};
 pub use resample::Resampler;
 pub use sequencer::{SequencedPacket, Sequencer, SequencerConfig, SequencerStats};
 pub use sink::{part_path, AudioSink, RECORDERS_ALIVE_FILE};

@@ -248,9 +248,7 @@ pub fn repair_mp3(path: &Path) -> Result<RepairedMp3, RecordError> {
         kbps: 0,
         changed: false,
     };
-    while let Some((len, samples, rate, channels, kbps)) =
-        bytes.get(at..).and_then(mp3_frame)
-    {
+    while let Some((len, samples, rate, channels, kbps)) = bytes.get(at..).and_then(mp3_frame) {
         if len < 4 || at + len > bytes.len() {
             break;
         }
