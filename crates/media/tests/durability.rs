@@ -525,3 +525,41 @@ fn an_mp3_sink_aborted_after_a_failed_write_leaves_whole_frames_under_the_final_
     assert!(frames > 8000, "{frames}");
     assert_eq!(decode_mp3(&path).0 as u64, frames);
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+
+    /// Whatever a crash leaves in an MP3 file (any bytes, or a recorder's frames cut anywhere
+    /// with junk after them), `repair_mp3` keeps whole frames only, never fails on the bytes,
+    /// and a second repair changes nothing.
+    #[test]
+    fn repair_mp3_of_any_bytes_leaves_whole_frames_and_is_idempotent(
+        junk in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..3000),
+        cut in 0usize..6000,
+        real in proptest::prelude::any::<bool>(),
+    ) {
+        let dir = tempdir();
+        let path = dir.path().join("any.mp3");
+        let mut bytes = Vec::new();
+        if real {
+            let source = dir.path().join("real.mp3");
+            let mut sink = Mp3Sink::create(&source, 8000, 2, 32).unwrap();
+            sink.write(&vec![1000i16; 8000 * 2]).unwrap();
+            Box::new(sink).finish().unwrap();
+            let mut frames = std::fs::read(&source).unwrap();
+            frames.truncate(cut.min(frames.len()));
+            bytes.extend_from_slice(&frames);
+        }
+        bytes.extend_from_slice(&junk);
+        std::fs::write(&path, &bytes).unwrap();
+        let first = repair_mp3(&path).unwrap();
+        let second = repair_mp3(&path).unwrap();
+        proptest::prop_assert!(!second.changed);
+        proptest::prop_assert_eq!(first.frames, second.frames);
+        let len = std::fs::metadata(&path).unwrap().len();
+        proptest::prop_assert!(len <= bytes.len() as u64);
+        if first.mpeg_frames == 0 {
+            proptest::prop_assert_eq!(len, 0);
+        }
+    }
+}

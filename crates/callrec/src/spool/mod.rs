@@ -112,6 +112,20 @@ pub struct SpoolEntry {
     pub audio_path: PathBuf,
 }
 
+/// A file of zeros the spool keeps in its directory ([`RESERVE_BYTES`]): when a sidecar write
+/// finds the disk full (a recording filled it), the reserve is deleted and the write retried,
+/// so that the recording the disk could not take whole is still finished, uploaded and its
+/// state kept. Made again when a new recording starts and there is room.
+pub const RESERVE_FILE: &str = ".spool-reserve";
+
+/// Size of [`RESERVE_FILE`]: room for a few dozen sidecar rewrites.
+pub const RESERVE_BYTES: usize = 256 * 1024;
+
+/// ENOSPC: no space left on the device.
+fn disk_full(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(28)
+}
+
 /// Hook that repairs an audio file a crash left unfinished (e.g. fixing a WAV header's sizes).
 pub type RepairHook<'a> = dyn Fn(&Path) -> io::Result<()> + Send + Sync + 'a;
 
@@ -196,7 +210,28 @@ impl Spool {
             refused_for_space: std::sync::atomic::AtomicU64::new(0),
         };
         spool.check_space(min_free_bytes)?;
+        spool.make_reserve();
         Ok(spool)
+    }
+
+    /// Writes [`RESERVE_FILE`] if it is not there (best effort: without room it is left out).
+    fn make_reserve(&self) {
+        let path = self.dir.join(RESERVE_FILE);
+        if fs::metadata(&path).is_ok_and(|m| m.len() == RESERVE_BYTES as u64) {
+            return;
+        }
+        let written = File::create(&path).and_then(|mut f| {
+            f.write_all(&vec![0u8; RESERVE_BYTES])
+                .and_then(|()| f.sync_all())
+        });
+        if written.is_err() {
+            let _ = fs::remove_file(&path);
+        }
+    }
+
+    /// Deletes [`RESERVE_FILE`] (the disk is full); true when there was one to delete.
+    fn release_reserve(&self) -> bool {
+        fs::remove_file(self.dir.join(RESERVE_FILE)).is_ok()
     }
 
     /// Sets the free space below which [`Spool::create`] refuses new recordings (by default the
@@ -303,6 +338,7 @@ impl Spool {
         if sidecar.exists() {
             return Err(SpoolError::AlreadyExists(new.id));
         }
+        self.make_reserve();
         let audio_file = format!("{}.{}", new.id, audio_extension(&new.file_name));
         let now = unix_now();
         let record = SpoolRecord {
@@ -734,8 +770,22 @@ impl Spool {
         })
     }
 
-    /// Atomic write: `<id>.json.tmp`, fsync, rename over `<id>.json`, fsync the directory.
+    /// Atomic write: `<id>.json.tmp`, fsync, rename over `<id>.json`, fsync the directory. On a
+    /// full disk the reserve is given up and the write tried once more.
     fn write_record(&self, record: &SpoolRecord) -> Result<(), SpoolError> {
+        match self.write_record_once(record) {
+            Err(SpoolError::Io { source, .. }) if disk_full(&source) && self.release_reserve() => {
+                tracing::warn!(
+                    dir = %self.dir.display(),
+                    "the spool's disk is full: its reserve was released to keep recording states"
+                );
+                self.write_record_once(record)
+            }
+            other => other,
+        }
+    }
+
+    fn write_record_once(&self, record: &SpoolRecord) -> Result<(), SpoolError> {
         let path = self.sidecar_path(&record.id);
         let tmp = self.dir.join(format!("{}.json.tmp", record.id));
         let body = serde_json::to_vec_pretty(record).map_err(|source| SpoolError::Corrupt {
