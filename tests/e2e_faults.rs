@@ -33,6 +33,8 @@ struct Restartable {
     dir: PathBuf,
     sip: SocketAddr,
     carrier: SocketAddr,
+    /// The HTTP API (`/metrics`).
+    api: SocketAddr,
     data_dir: PathBuf,
     runs: u32,
     /// Run callrec in a mount namespace of its own with its spool on a tmpfs of this many KiB
@@ -56,7 +58,12 @@ impl Restartable {
         let mut harness = Callrec::start(options);
         let placeholder = tempfile::tempdir().expect("temp dir");
         let dir = std::mem::replace(&mut harness.dir, placeholder).keep();
-        let (sip, carrier, data_dir) = (harness.sip, harness.carrier, harness.data_dir.clone());
+        let (sip, carrier, api, data_dir) = (
+            harness.sip,
+            harness.carrier,
+            harness.api,
+            harness.data_dir.clone(),
+        );
         drop(harness);
         let config_path = dir.join("callrec.toml");
         let text = fs::read_to_string(&config_path).expect("generated config");
@@ -68,12 +75,34 @@ impl Restartable {
             dir,
             sip,
             carrier,
+            api,
             data_dir,
             runs: 0,
             tmpfs_spool_kib,
         };
         r.spawn();
         r
+    }
+
+    /// Waits (bounded) until `GET /metrics` has the line `line`; returns the page.
+    fn wait_metric(&self, line: &str, limit: Duration) -> String {
+        use std::io::{Read, Write};
+        let deadline = Instant::now() + limit;
+        loop {
+            let mut page = String::new();
+            if let Ok(mut conn) = TcpStream::connect(self.api) {
+                let _ = conn.write_all(b"GET /metrics HTTP/1.0\r\nHost: callrec\r\n\r\n");
+                let _ = conn.read_to_string(&mut page);
+            }
+            if page.lines().any(|l| l == line) {
+                return page;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "`{line}` not in /metrics within {limit:?}:\n{page}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
     }
 
     /// The spool directory as this test sees it (through the process's own mounts when the
@@ -920,5 +949,14 @@ fn a_disk_that_fills_up_mid_recording_ends_the_file_valid_uploads_it_and_the_cal
     assert!(
         (duration * 1000.0 - recorded_ms).abs() < 100.0,
         "the upload is the file as closed: {duration:.3} s, sidecar {recorded_ms} ms"
+    );
+    // counted for the operator
+    let metrics = callrec.wait_metric(
+        "callrec_recordings_cut_short_total 1",
+        Duration::from_secs(5),
+    );
+    assert!(
+        metrics.contains("callrec_recordings_refused_total{reason=\"low_disk_space\"} 0"),
+        "{metrics}"
     );
 }
