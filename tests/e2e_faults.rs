@@ -960,3 +960,78 @@ fn a_disk_that_fills_up_mid_recording_ends_the_file_valid_uploads_it_and_the_cal
         "{metrics}"
     );
 }
+
+#[test]
+fn a_recording_that_would_start_below_min_free_mb_is_refused_counted_and_named_in_the_cdr() {
+    let _serial = support::serial();
+    if !can_mount_tmpfs() {
+        // The refusal's CDR keys and counters are tested in crates/engine/tests/engine_calls.rs
+        // (a_recording_refused_for_low_disk_space_...).
+        eprintln!("SKIPPED: this machine cannot mount a tmpfs in a user namespace (unshare -rm)");
+        return;
+    }
+    let nginx = Nginx::start();
+    // A 2 MiB spool with min_free_mb = 1: callrec starts (about 1.7 MiB free after its
+    // reserve); then the disk fills up to under 1 MiB free while it runs.
+    let callrec = Restartable::start_with(
+        Options::default().receiver(&nginx.base_url()),
+        |config| {
+            fast_retries(config);
+            set(config, "recording", "min_free_mb", toml::Value::Integer(1));
+            set(config, "media", "port_min", toml::Value::Integer(37_000));
+            set(config, "media", "port_max", toml::Value::Integer(37_999));
+        },
+        Some(2048),
+    );
+    fs::write(callrec.spool_dir().join("filler"), vec![7u8; 1024 * 1024])
+        .expect("fill the spool's disk");
+    let phone = phone_1001();
+    callrec.register(&phone);
+    // The call goes on unrecorded.
+    recorded_call(&callrec, &phone);
+    let cdr_path = callrec.data_dir.join("cdrs.jsonl");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let cdrs: Vec<Value> = loop {
+        let cdrs: Vec<Value> = fs::read_to_string(&cdr_path)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        if cdrs.len() >= 2 || Instant::now() >= deadline {
+            break cdrs;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(cdrs.len(), 2, "one CDR per leg: {cdrs:#?}");
+    let refused: Vec<&Value> = cdrs
+        .iter()
+        .filter(|c| c["custom_channel_vars"]["media_recording_refused_reason"] == "low_disk_space")
+        .collect();
+    assert_eq!(
+        refused.len(),
+        1,
+        "the recorded leg's CDR says why: {cdrs:#?}"
+    );
+    let ids = refused[0]["custom_channel_vars"]["media_recordings_refused"]
+        .as_array()
+        .map(Vec::len);
+    assert_eq!(ids, Some(1), "{:#?}", refused[0]);
+    assert!(
+        refused[0]["custom_channel_vars"]
+            .get("media_recording_id")
+            .is_none(),
+        "no file to name: {:#?}",
+        refused[0]
+    );
+    callrec.wait_metric(
+        "callrec_recordings_refused_total{reason=\"low_disk_space\"} 1",
+        Duration::from_secs(5),
+    );
+    assert!(
+        callrec.spool_records().is_empty(),
+        "nothing was spooled: {:#?}",
+        callrec.spool_records()
+    );
+    let requests = nginx.wait_requests(1, Duration::from_secs(1));
+    assert!(requests.is_empty(), "nothing is uploaded: {requests:#?}");
+}
