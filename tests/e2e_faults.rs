@@ -1,8 +1,9 @@
 //! End-to-end fault handling through real processes (callrec, SIPp, and `callrec receive` or
 //! nginx as the receiver): a receiver that fails or is down at first still gets each recording
-//! exactly once; a callrec killed with SIGKILL 1 s or 5 s into a call with audio, or 5 s into
-//! one without RTP, repairs and uploads the recording once, as long as the time recorded,
-//! after a restart on the same data directory; a recording shorter than `record_min_sec` is
+//! exactly once; a callrec killed with SIGKILL before the callee answers, 1 s or 5 s into a
+//! call with audio, 5 s into one without RTP, or while it uploads to a receiver too slow to
+//! finish, uploads the recording once, as long as the time recorded, after a restart on the
+//! same data directory; a recording shorter than `record_min_sec` is
 //! discarded (spool and CDR say so); an unusable spool stops the start-up with a clear message.
 //!
 //! Needs sipp (sip-tester), nginx and sox; `tests/run.sh` installs them.
@@ -32,18 +33,37 @@ struct Restartable {
     dir: PathBuf,
     sip: SocketAddr,
     carrier: SocketAddr,
+    /// The HTTP API (`/metrics`).
+    api: SocketAddr,
     data_dir: PathBuf,
     runs: u32,
+    /// Run callrec in a mount namespace of its own with its spool on a tmpfs of this many KiB
+    /// (`unshare -rm`); its files are then read through `/proc/<pid>/root`.
+    tmpfs_spool_kib: Option<u64>,
 }
 
 impl Restartable {
     /// Generates the configuration with the harness (`options`), stops the harness's process,
     /// applies `patch` to the TOML and starts callrec on it.
     fn start(options: Options, patch: impl FnOnce(&mut toml::Table)) -> Restartable {
+        Self::start_with(options, patch, None)
+    }
+
+    /// [`Restartable::start`], with the spool on a tmpfs of `tmpfs_spool_kib` KiB when set.
+    fn start_with(
+        options: Options,
+        patch: impl FnOnce(&mut toml::Table),
+        tmpfs_spool_kib: Option<u64>,
+    ) -> Restartable {
         let mut harness = Callrec::start(options);
         let placeholder = tempfile::tempdir().expect("temp dir");
         let dir = std::mem::replace(&mut harness.dir, placeholder).keep();
-        let (sip, carrier, data_dir) = (harness.sip, harness.carrier, harness.data_dir.clone());
+        let (sip, carrier, api, data_dir) = (
+            harness.sip,
+            harness.carrier,
+            harness.api,
+            harness.data_dir.clone(),
+        );
         drop(harness);
         let config_path = dir.join("callrec.toml");
         let text = fs::read_to_string(&config_path).expect("generated config");
@@ -55,11 +75,45 @@ impl Restartable {
             dir,
             sip,
             carrier,
+            api,
             data_dir,
             runs: 0,
+            tmpfs_spool_kib,
         };
         r.spawn();
         r
+    }
+
+    /// Waits (bounded) until `GET /metrics` has the line `line`; returns the page.
+    fn wait_metric(&self, line: &str, limit: Duration) -> String {
+        use std::io::{Read, Write};
+        let deadline = Instant::now() + limit;
+        loop {
+            let mut page = String::new();
+            if let Ok(mut conn) = TcpStream::connect(self.api) {
+                let _ = conn.write_all(b"GET /metrics HTTP/1.0\r\nHost: callrec\r\n\r\n");
+                let _ = conn.read_to_string(&mut page);
+            }
+            if page.lines().any(|l| l == line) {
+                return page;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "`{line}` not in /metrics within {limit:?}:\n{page}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// The spool directory as this test sees it (through the process's own mounts when the
+    /// spool is on its private tmpfs).
+    fn spool_dir(&self) -> PathBuf {
+        let spool = self.data_dir.join("spool");
+        match (self.tmpfs_spool_kib, &self.child) {
+            (Some(_), Some(child)) => PathBuf::from(format!("/proc/{}/root", child.id()))
+                .join(spool.strip_prefix("/").unwrap_or(&spool)),
+            _ => spool,
+        }
     }
 
     fn log_path(&self, run: u32) -> PathBuf {
@@ -87,7 +141,22 @@ impl Restartable {
         assert!(self.child.is_none(), "callrec is already running");
         self.runs += 1;
         let log = fs::File::create(self.log_path(self.runs)).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_callrec"))
+        let mut command = match self.tmpfs_spool_kib {
+            None => Command::new(env!("CARGO_BIN_EXE_callrec")),
+            Some(kib) => {
+                let spool = self.data_dir.join("spool");
+                fs::create_dir_all(&spool).expect("spool mount point");
+                let mut c = Command::new("unshare");
+                c.args(["-rm", "sh", "-c"])
+                    .arg(format!(
+                        "mount -t tmpfs -o size={kib}k callrec-test \"$0\" && exec \"$1\" \"$2\" \"$3\""
+                    ))
+                    .arg(&spool)
+                    .arg(env!("CARGO_BIN_EXE_callrec"));
+                c
+            }
+        };
+        let child = command
             .arg("--config")
             .arg(self.dir.join("callrec.toml"))
             .current_dir(&self.dir)
@@ -151,7 +220,7 @@ impl Restartable {
 
     /// The spool's sidecar records.
     fn spool_records(&self) -> Vec<Value> {
-        let Ok(entries) = fs::read_dir(self.data_dir.join("spool")) else {
+        let Ok(entries) = fs::read_dir(self.spool_dir()) else {
             return Vec::new();
         };
         entries
@@ -206,6 +275,15 @@ impl Restartable {
             .local(CARRIER_IP, port)
             .media_port(net::free_port_pair(CARRIER_IP))
             .rtp_echo()
+            .calls(1)
+            .timeout_s(30)
+            .spawn()
+    }
+
+    /// The carrier ringing for one call and never answering (ring_uas.xml).
+    fn carrier_rings(&self) -> SippProcess {
+        Sipp::new("carrier-rings", "ring_uas.xml", &self.dir)
+            .local(CARRIER_IP, self.carrier.port())
             .calls(1)
             .timeout_s(30)
             .spawn()
@@ -441,6 +519,8 @@ enum CallAudio {
     Pcap,
     /// No RTP at all, from either side (phone_uac.xml held 30 s).
     None,
+    /// The carrier rings and never answers (ring_uas.xml): killed before answer.
+    Ringing,
 }
 
 /// 1001 calls the PSTN (recorded by the account's offnet rule); callrec is SIGKILLed `after`
@@ -462,10 +542,13 @@ fn killed_mid_call_then_recovered(after: Duration, audio: CallAudio) {
         Restartable::start(Options::default().receiver(&nginx.base_url()), relay_ports);
     let phone = phone_1001();
     callrec.register(&phone);
-    let carrier = callrec.carrier_answers();
+    let carrier = match audio {
+        CallAudio::Ringing => callrec.carrier_rings(),
+        CallAudio::Pcap | CallAudio::None => callrec.carrier_answers(),
+    };
     let caller = match audio {
         CallAudio::Pcap => callrec.phone_calls(&phone, "+15559990000", "uac_pcap.xml", &fixtures()),
-        CallAudio::None => callrec
+        CallAudio::None | CallAudio::Ringing => callrec
             .phone_calls(&phone, "+15559990000", "phone_uac.xml", &callrec.dir)
             .hold_ms(30_000),
     }
@@ -538,6 +621,109 @@ fn a_callrec_killed_mid_call_repairs_and_uploads_the_partial_recording_after_a_r
 #[test]
 fn a_callrec_killed_5_s_into_a_call_without_rtp_uploads_5_s_of_silence_once_after_a_restart() {
     killed_mid_call_then_recovered(Duration::from_secs(5), CallAudio::None);
+}
+
+#[test]
+fn a_callrec_killed_before_the_callee_answers_uploads_the_ringing_recorded_once_after_a_restart() {
+    // The example account records offnet calls from the start (no record_on_answer): the
+    // recording runs while the carrier rings.
+    killed_mid_call_then_recovered(Duration::from_secs(3), CallAudio::Ringing);
+}
+
+/// A receiver that takes connections and reads their requests one byte every 100 ms, never
+/// answering: an upload to it stays in flight. Stops (closing everything) on drop.
+struct SlowReceiver {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    accepted: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl SlowReceiver {
+    fn start(port: u16) -> SlowReceiver {
+        use std::io::Read;
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        use std::sync::Arc;
+        let listener = std::net::TcpListener::bind((PHONES_IP, port)).expect("slow receiver port");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let stop = Arc::new(AtomicBool::new(false));
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let (stop_t, accepted_t) = (stop.clone(), accepted.clone());
+        let thread = std::thread::spawn(move || {
+            let mut conns: Vec<TcpStream> = Vec::new();
+            while !stop_t.load(Ordering::Relaxed) {
+                if let Ok((conn, _)) = listener.accept() {
+                    let _ = conn.set_nonblocking(true);
+                    accepted_t.fetch_add(1, Ordering::Relaxed);
+                    conns.push(conn);
+                }
+                for conn in &mut conns {
+                    let mut byte = [0u8; 1];
+                    let _ = conn.read(&mut byte);
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        SlowReceiver {
+            stop,
+            accepted,
+            thread: Some(thread),
+        }
+    }
+
+    fn accepted(&self) -> usize {
+        self.accepted.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl Drop for SlowReceiver {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[test]
+fn a_callrec_killed_during_an_upload_uploads_the_recording_once_after_a_restart() {
+    let _serial = support::serial();
+    let port = net::free_port(PHONES_IP);
+    let store = tempfile::tempdir().expect("temp dir");
+    let slow = SlowReceiver::start(port);
+    let mut callrec = Restartable::start(
+        Options::default().receiver(&format!("http://127.0.0.1:{port}")),
+        fast_retries,
+    );
+    let phone = phone_1001();
+    callrec.register(&phone);
+    recorded_call(&callrec, &phone);
+    // The upload is in flight: the sidecar says so and the receiver holds the connection.
+    callrec.wait_state("uploading", Duration::from_secs(15));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while slow.accepted() == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the upload never connected: {}",
+            callrec.logs()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    callrec.kill();
+    assert_eq!(callrec.spool_records()[0]["state"], "uploading");
+    drop(slow);
+    // A receiver that works, on the same address, and callrec started again.
+    let receiver = Receiver::start(port, &store.path().join("received"), 0);
+    callrec.spawn();
+    let records = callrec.wait_state("stored", Duration::from_secs(20));
+    let attempts = records[0]["attempts"].as_u64().unwrap_or(0);
+    assert!(
+        attempts >= 2,
+        "stored by the attempt after the restart: {records:#?}"
+    );
+    // nothing more arrives later (a second upload would show up within a retry interval)
+    std::thread::sleep(Duration::from_secs(2));
+    assert_stored_once(&callrec, &receiver, attempts);
 }
 
 #[test]
@@ -692,4 +878,160 @@ fn a_spool_without_min_free_mb_of_free_space_stops_the_start_up_with_a_message_s
         lower.contains("free") && (lower.contains("space") || lower.contains("min_free_mb")),
         "the message says the spool lacks free space: {output}"
     );
+}
+
+/// Whether this machine lets an unprivileged process mount a tmpfs in a user and mount
+/// namespace of its own (`unshare -rm`).
+fn can_mount_tmpfs() -> bool {
+    let dir = tempfile::tempdir().expect("temp dir");
+    Command::new("unshare")
+        .args(["-rm", "sh", "-c", "mount -t tmpfs -o size=64k probe \"$0\""])
+        .arg(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+#[test]
+fn a_disk_that_fills_up_mid_recording_ends_the_file_valid_uploads_it_and_the_call_goes_on() {
+    let _serial = support::serial();
+    if !can_mount_tmpfs() {
+        // The recorder's handling of a failed write is tested without a mount in
+        // crates/media/tests/durability.rs (a_write_failing_on_a_full_disk_...).
+        eprintln!("SKIPPED: this machine cannot mount a tmpfs in a user namespace (unshare -rm)");
+        return;
+    }
+    let nginx = Nginx::start();
+    // 512 KiB: the spool's 256 KiB reserve, the sidecars, and about 7 s of 8 kHz stereo WAV.
+    let callrec = Restartable::start_with(
+        Options::default().receiver(&nginx.base_url()),
+        |config| {
+            fast_retries(config);
+            set(config, "recording", "min_free_mb", toml::Value::Integer(0));
+            set(config, "media", "port_min", toml::Value::Integer(37_000));
+            set(config, "media", "port_max", toml::Value::Integer(37_999));
+        },
+        Some(512),
+    );
+    let phone = phone_1001();
+    callrec.register(&phone);
+    let carrier = callrec.carrier_answers();
+    // The call lasts 15 s: longer than the disk can hold. It must go on to its end.
+    callrec
+        .phone_calls(&phone, "+15559990000", "phone_uac.xml", &callrec.dir)
+        .hold_ms(15_000)
+        .timeout_s(40)
+        .run()
+        .assert_ok(1);
+    carrier.wait().assert_ok(1);
+    let records = callrec.wait_state("stored", Duration::from_secs(20));
+    assert_eq!(records.len(), 1, "{records:#?}");
+    let record = &records[0];
+    assert!(
+        record["cut_short"]
+            .as_str()
+            .is_some_and(|c| c.contains("No space left")),
+        "the recording is marked as cut short by the full disk: {record:#?}"
+    );
+    let requests = nginx.wait_requests(1, Duration::from_secs(5));
+    assert_eq!(requests.len(), 1, "uploaded once: {requests:#?}");
+    let req = &requests[0];
+    assert!((200..300).contains(&req.status), "{req:#?}");
+    assert_eq!(audio::channels(&req.file), 2);
+    let duration = audio::duration_s(&req.file);
+    let recorded_ms = record["duration_ms"].as_f64().unwrap_or(0.0);
+    assert!(
+        (2.0..13.0).contains(&duration),
+        "what the disk took before it was full, not the 15 s call: {duration:.3} s\n{}",
+        callrec.logs()
+    );
+    assert!(
+        (duration * 1000.0 - recorded_ms).abs() < 100.0,
+        "the upload is the file as closed: {duration:.3} s, sidecar {recorded_ms} ms"
+    );
+    // counted for the operator
+    let metrics = callrec.wait_metric(
+        "callrec_recordings_cut_short_total 1",
+        Duration::from_secs(5),
+    );
+    assert!(
+        metrics.contains("callrec_recordings_refused_total{reason=\"low_disk_space\"} 0"),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn a_recording_that_would_start_below_min_free_mb_is_refused_counted_and_named_in_the_cdr() {
+    let _serial = support::serial();
+    if !can_mount_tmpfs() {
+        // The refusal's CDR keys and counters are tested in crates/engine/tests/engine_calls.rs
+        // (a_recording_refused_for_low_disk_space_...).
+        eprintln!("SKIPPED: this machine cannot mount a tmpfs in a user namespace (unshare -rm)");
+        return;
+    }
+    let nginx = Nginx::start();
+    // A 2 MiB spool with min_free_mb = 1: callrec starts (about 1.7 MiB free after its
+    // reserve); then the disk fills up to under 1 MiB free while it runs.
+    let callrec = Restartable::start_with(
+        Options::default().receiver(&nginx.base_url()),
+        |config| {
+            fast_retries(config);
+            set(config, "recording", "min_free_mb", toml::Value::Integer(1));
+            set(config, "media", "port_min", toml::Value::Integer(37_000));
+            set(config, "media", "port_max", toml::Value::Integer(37_999));
+        },
+        Some(2048),
+    );
+    fs::write(callrec.spool_dir().join("filler"), vec![7u8; 1024 * 1024])
+        .expect("fill the spool's disk");
+    let phone = phone_1001();
+    callrec.register(&phone);
+    // The call goes on unrecorded.
+    recorded_call(&callrec, &phone);
+    let cdr_path = callrec.data_dir.join("cdrs.jsonl");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let cdrs: Vec<Value> = loop {
+        let cdrs: Vec<Value> = fs::read_to_string(&cdr_path)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        if cdrs.len() >= 2 || Instant::now() >= deadline {
+            break cdrs;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(cdrs.len(), 2, "one CDR per leg: {cdrs:#?}");
+    let refused: Vec<&Value> = cdrs
+        .iter()
+        .filter(|c| c["custom_channel_vars"]["media_recording_refused_reason"] == "low_disk_space")
+        .collect();
+    assert_eq!(
+        refused.len(),
+        1,
+        "the recorded leg's CDR says why: {cdrs:#?}"
+    );
+    let ids = refused[0]["custom_channel_vars"]["media_recordings_refused"]
+        .as_array()
+        .map(Vec::len);
+    assert_eq!(ids, Some(1), "{:#?}", refused[0]);
+    assert!(
+        refused[0]["custom_channel_vars"]
+            .get("media_recording_id")
+            .is_none(),
+        "no file to name: {:#?}",
+        refused[0]
+    );
+    callrec.wait_metric(
+        "callrec_recordings_refused_total{reason=\"low_disk_space\"} 1",
+        Duration::from_secs(5),
+    );
+    assert!(
+        callrec.spool_records().is_empty(),
+        "nothing was spooled: {:#?}",
+        callrec.spool_records()
+    );
+    let requests = nginx.wait_requests(1, Duration::from_secs(1));
+    assert!(requests.is_empty(), "nothing is uploaded: {requests:#?}");
 }

@@ -20,6 +20,8 @@ pub struct Sipp {
     timeout_s: u64,
     calls: u64,
     trace_messages: bool,
+    /// SIP over one TCP connection (-t t1): no UDP port to wait for.
+    tcp: bool,
 }
 
 /// A SIPp process running in the background; killed on drop.
@@ -91,6 +93,7 @@ impl Sipp {
             timeout_s: 30,
             calls: 1,
             trace_messages: true,
+            tcp: false,
         }
     }
 
@@ -109,6 +112,20 @@ impl Sipp {
     pub fn target(mut self, addr: SocketAddr) -> Self {
         self.target = Some(addr);
         self
+    }
+
+    /// SIP over a single TCP connection to the target (-t t1), which SIPp opens itself.
+    pub fn tcp(mut self) -> Self {
+        self.tcp = true;
+        self.arg("-t").arg("t1")
+    }
+
+    /// Messages that belong to no call of the main scenario (a request from callrec with a
+    /// Call-ID of its own) run `sipp-scenarios/<scenario>` (-oocsf).
+    pub fn out_of_call(self, scenario: &str) -> Self {
+        let path = super::scenarios().join(scenario);
+        assert!(path.is_file(), "missing scenario {}", path.display());
+        self.arg("-oocsf").arg(path)
     }
 
     /// Media port for [media_port] (-mp) and -mi on the local IP.
@@ -230,7 +247,7 @@ impl Sipp {
             workdir: self.workdir,
             timeout: Duration::from_secs(self.timeout_s + 10),
         };
-        if let Some((ip, port)) = self.local {
+        if let (Some((ip, port)), false) = (self.local, self.tcp) {
             process.wait_bound(ip, port);
         }
         process

@@ -1,9 +1,13 @@
 //! The CDR log writer: one JSON object per line appended to `<data_dir>/cdrs.jsonl`.
 //!
-//! [`CdrWriter::spawn`] opens the file (append, create) and starts a writer task fed by a bounded
-//! channel; [`CdrSink::write`] never blocks a call: when the queue is full or the writer has
-//! stopped, the record is dropped and counted ([`CdrSink::dropped`]) and a warning is logged.
-//! Each record is flushed to the OS as soon as it is written.
+//! [`CdrWriter::spawn`] opens the file (append, create) and starts a writer task fed by an
+//! unbounded queue: [`CdrSink::write`] never waits and never drops a CDR, however far the disk
+//! is behind (a burst of hang-ups queues in memory). The writer takes everything queued at
+//! once and writes it as one batch (up to [`MAX_BATCH_BYTES`]), flushed to the OS; a write
+//! that fails (a full disk) is retried every second from where it stopped until it succeeds,
+//! with a warning, so no row is lost or written twice. Only a record that cannot be
+//! serialized, or one written after the writer was stopped, is dropped and counted
+//! ([`CdrSink::dropped`]).
 //!
 //! Rotation and retention: when a record is written on a new UTC day (and at start-up, when
 //! the log was last written on an earlier day), `cdrs.jsonl` is renamed to
@@ -18,8 +22,11 @@ use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 
-/// Records queued between the call tasks and the writer task.
-pub const CDR_QUEUE_CAPACITY: usize = 4096;
+/// Most bytes the writer puts in one write (it takes whatever is queued, up to this).
+pub const MAX_BATCH_BYTES: usize = 256 * 1024;
+
+/// How long the writer waits before retrying a write that failed.
+const RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Why the CDR log could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -47,7 +54,7 @@ struct Counters {
 /// The cheap, cloneable sending side used by the engine.
 #[derive(Debug, Clone)]
 pub struct CdrSink {
-    tx: mpsc::Sender<serde_json::Value>,
+    tx: mpsc::UnboundedSender<serde_json::Value>,
     counters: Arc<Counters>,
 }
 
@@ -63,7 +70,7 @@ pub struct CdrWriterHandle {
 pub struct CdrStats {
     /// CDRs written to the file.
     pub written: u64,
-    /// CDRs dropped (queue full, writer stopped, or write error).
+    /// CDRs dropped (not serializable, or written after the writer stopped).
     pub dropped: u64,
 }
 
@@ -200,7 +207,7 @@ impl CdrWriter {
             .open(path)
             .await
             .map_err(open_err)?;
-        let (tx, rx) = mpsc::channel(CDR_QUEUE_CAPACITY);
+        let (tx, rx) = mpsc::unbounded_channel();
         let counters = Arc::new(Counters::default());
         let task = tokio::spawn(write_loop(
             file,
@@ -221,12 +228,13 @@ impl CdrWriter {
 
 async fn write_loop(
     mut file: tokio::fs::File,
-    mut rx: mpsc::Receiver<serde_json::Value>,
+    mut rx: mpsc::UnboundedReceiver<serde_json::Value>,
     counters: Arc<Counters>,
     path: PathBuf,
     (mut day, keep_days): (u64, u64),
 ) {
-    while let Some(record) = rx.recv().await {
+    let mut batch: Vec<u8> = Vec::new();
+    while let Some(first) = rx.recv().await {
         let now_day = today();
         if now_day > day {
             let _ = file.sync_all().await;
@@ -249,46 +257,73 @@ async fn write_loop(
                 tracing::warn!(error = %e, "cannot prune old CDR logs");
             }
         }
-        let mut line = match serde_json::to_vec(&record) {
-            Ok(l) => l,
-            Err(e) => {
-                counters.dropped.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(error = %e, "CDR not serializable; dropped");
-                continue;
+        // Everything queued now, in one write.
+        batch.clear();
+        let mut rows = 0u64;
+        let mut next = Some(first);
+        while let Some(record) = next.take() {
+            match serde_json::to_vec(&record) {
+                Ok(line) => {
+                    batch.extend_from_slice(&line);
+                    batch.push(b'\n');
+                    rows += 1;
+                }
+                Err(e) => {
+                    counters.dropped.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(error = %e, "CDR not serializable; dropped");
+                }
             }
-        };
-        line.push(b'\n');
-        let res = async {
-            file.write_all(&line).await?;
-            file.flush().await
-        }
-        .await;
-        match res {
-            Ok(()) => {
-                counters.written.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(e) => {
-                counters.dropped.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(error = %e, path = %path.display(), "cannot write CDR; dropped");
+            if batch.len() < MAX_BATCH_BYTES {
+                next = rx.try_recv().ok();
             }
         }
+        write_batch(&mut file, &batch, &path).await;
+        counters.written.fetch_add(rows, Ordering::Relaxed);
     }
     let _ = file.sync_all().await;
 }
 
-impl CdrSink {
-    /// Queues one CDR without waiting. Returns `false` (and counts a drop) when the queue is full
-    /// or the writer has stopped.
-    pub fn write(&self, record: serde_json::Value) -> bool {
-        match self.tx.try_send(record) {
-            Ok(()) => true,
+/// Writes `batch` whole: a failed write is retried every [`RETRY_AFTER`] from the first byte
+/// that did not reach the file, until it succeeds (a full disk delays CDRs, it loses none).
+async fn write_batch(file: &mut tokio::fs::File, batch: &[u8], path: &Path) {
+    let mut at = 0;
+    let mut failing = false;
+    while at < batch.len() {
+        match file.write(&batch[at..]).await {
+            Ok(0) => {
+                if !failing {
+                    tracing::warn!(path = %path.display(), "cannot write CDRs (the file takes no more); retrying every second");
+                    failing = true;
+                }
+                tokio::time::sleep(RETRY_AFTER).await;
+            }
+            Ok(n) => at += n,
             Err(e) => {
+                if !failing {
+                    tracing::warn!(error = %e, path = %path.display(), "cannot write CDRs; retrying every second");
+                    failing = true;
+                }
+                tokio::time::sleep(RETRY_AFTER).await;
+            }
+        }
+    }
+    if let Err(e) = file.flush().await {
+        tracing::warn!(error = %e, path = %path.display(), "cannot flush the CDR log");
+    }
+    if failing {
+        tracing::info!(path = %path.display(), "CDRs written again");
+    }
+}
+
+impl CdrSink {
+    /// Queues one CDR without waiting (the queue has no bound). Returns `false` (and counts a
+    /// drop) only when the writer has stopped.
+    pub fn write(&self, record: serde_json::Value) -> bool {
+        match self.tx.send(record) {
+            Ok(()) => true,
+            Err(_) => {
                 self.counters.dropped.fetch_add(1, Ordering::Relaxed);
-                let why = match e {
-                    mpsc::error::TrySendError::Full(_) => "queue full",
-                    mpsc::error::TrySendError::Closed(_) => "writer stopped",
-                };
-                tracing::warn!(reason = why, "CDR dropped");
+                tracing::warn!(reason = "writer stopped", "CDR dropped");
                 false
             }
         }
@@ -299,7 +334,7 @@ impl CdrSink {
         self.counters.written.load(Ordering::Relaxed)
     }
 
-    /// CDRs dropped so far (queue full, writer stopped, or write error).
+    /// CDRs dropped so far (not serializable, or written after the writer stopped).
     pub fn dropped(&self) -> u64 {
         self.counters.dropped.load(Ordering::Relaxed)
     }

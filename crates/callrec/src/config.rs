@@ -242,6 +242,10 @@ pub struct RecordingConfig {
     /// How often recorded audio is written out, milliseconds (a crash loses at most about
     /// this much). Default 1000; 100 to 60000.
     pub flush_interval_ms: u64,
+    /// How often each recording's file is `fdatasync`ed, milliseconds (a power loss loses at
+    /// most about this much); 0 leaves it to the kernel's write-back. Default 0; 0 or 100 to
+    /// 60000.
+    pub fsync_interval_ms: u64,
     /// Days a recording kept locally (its rule has no `url`, state `local`) stays in the spool;
     /// 0 keeps it forever. Default 30.
     pub keep_local_days: u64,
@@ -261,6 +265,7 @@ impl Default for RecordingConfig {
             keep_after_upload: false,
             min_free_mb: 100,
             flush_interval_ms: 1000,
+            fsync_interval_ms: 0,
             keep_local_days: 30,
             keep_failed_days: 30,
             keep_uploaded_days: 7,
@@ -531,6 +536,12 @@ impl Config {
             return bad(
                 "recording.flush_interval_ms",
                 format!("({}) must be 100 to 60000", r.flush_interval_ms),
+            );
+        }
+        if r.fsync_interval_ms != 0 && !(100..=60_000).contains(&r.fsync_interval_ms) {
+            return bad(
+                "recording.fsync_interval_ms",
+                format!("({}) must be 0 (off) or 100 to 60000", r.fsync_interval_ms),
             );
         }
         let u = &self.upload;

@@ -68,3 +68,26 @@ async fn an_unopenable_path_is_reported_at_spawn() {
         .unwrap_err();
     assert!(err.to_string().contains("cdrs.jsonl"), "{err}");
 }
+
+#[tokio::test]
+async fn a_burst_far_larger_than_any_queue_is_written_whole_without_a_drop() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cdrs.jsonl");
+    let (sink, writer) = CdrWriter::spawn(&path).await.unwrap();
+    // 50 000 hang-ups at once (the old queue held 4096): none waits, none is dropped.
+    for i in 0..50_000u32 {
+        assert!(sink.write(json!({"call_id": format!("burst-{i}"), "n": i})));
+    }
+    assert_eq!(sink.dropped(), 0);
+    drop(sink);
+    let stats = writer.finish().await;
+    assert_eq!((stats.written, stats.dropped), (50_000, 0));
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut n = 0u32;
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).expect("whole JSON lines");
+        assert_eq!(v["n"], n, "in order, each once");
+        n += 1;
+    }
+    assert_eq!(n, 50_000);
+}

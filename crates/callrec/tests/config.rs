@@ -141,6 +141,10 @@ fn bad_values_are_refused_with_the_key_named() {
             "recording.max_time_limit_s",
         ),
         (
+            "[recording]\nfsync_interval_ms = 50",
+            "recording.fsync_interval_ms",
+        ),
+        (
             "[upload]\ninitial_backoff_s = 0",
             "upload.initial_backoff_s",
         ),

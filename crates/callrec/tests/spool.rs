@@ -280,3 +280,39 @@ fn a_policy_upload_request_converts_to_a_spool_target() {
     assert_eq!(t.method, UploadMethod::Post);
     assert_eq!(t.url, "http://h/x.mp3?a=1");
 }
+
+#[test]
+fn an_empty_mp3_cut_off_by_a_crash_is_recovered_as_silence_of_the_time_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let spool = Spool::open(dir.path(), 0).unwrap();
+        let mut new = new_recording("mp3");
+        new.file_name = "call_recording_mp3.mp3".to_owned();
+        new.content_type = "audio/mpeg".to_owned();
+        new.metadata =
+            json!({"call_id": "mp3", "format": "mp3", "sample_rate": 8000, "channels": 2});
+        let e = spool.create(new).unwrap();
+        // The recorder had created its file and written no whole frame when the process died;
+        // the recorders' heartbeat says it ran 3 s.
+        std::fs::write(callrec_media::record::part_path(&e.audio_path), b"").unwrap();
+        let alive =
+            std::fs::File::create(dir.path().join(callrec_media::record::RECORDERS_ALIVE_FILE))
+                .unwrap();
+        alive
+            .set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(3))
+            .unwrap();
+    }
+    let spool = Spool::open(dir.path(), 0).unwrap();
+    let ids = spool.recover(&|_: &Path| Ok(())).unwrap();
+    assert_eq!(ids, ["mp3"]);
+    assert_eq!(on_disk(dir.path(), "mp3")["state"], "finished");
+    let audio = dir.path().join("mp3.mp3");
+    let found = callrec_media::record::repair_mp3(&audio).unwrap();
+    assert_eq!((found.sample_rate, found.channels), (8000, 2));
+    // 3 s of silence (plus the encoder's delay: well under a second)
+    assert!((24_000..28_000).contains(&found.frames), "{found:?}");
+    let ms =
+        callrec::server::recovery::audio_duration_ms(&audio, callrec_kazoo::recording::Format::Mp3)
+            .unwrap();
+    assert!((3000..3500).contains(&ms), "{ms} ms");
+}

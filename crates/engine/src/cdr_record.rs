@@ -34,23 +34,25 @@ pub fn cdr_json(facts: &CdrFacts, recordings: &[LegRecording], clock: &WallClock
     put("owner_id", facts.owner_id.as_deref());
     put("authorizing_id", facts.authorizing_id.as_deref());
     put("resource_type", facts.resource_type.map(|r| r.as_str()));
-    if let Some(first) = recordings.first() {
+    let (refused, recorded): (Vec<&LegRecording>, Vec<&LegRecording>) =
+        recordings.iter().partition(|r| r.refused.is_some());
+    if let Some(first) = recorded.first() {
         ccv.insert("media_recording_id".into(), json!(first.id));
         ccv.insert(
             "media_recordings".into(),
-            json!(recordings
+            json!(recorded
                 .iter()
                 .map(|r| r.file_name.clone())
                 .collect::<Vec<_>>()),
         );
         ccv.insert(
             "media_recording_origins".into(),
-            json!(recordings
+            json!(recorded
                 .iter()
                 .map(|r| r.origin.clone())
                 .collect::<Vec<_>>()),
         );
-        let discarded: Vec<&str> = recordings
+        let discarded: Vec<&str> = recorded
             .iter()
             .filter(|r| r.discarded)
             .map(|r| r.id.as_str())
@@ -58,6 +60,19 @@ pub fn cdr_json(facts: &CdrFacts, recordings: &[LegRecording], clock: &WallClock
         if !discarded.is_empty() {
             ccv.insert("media_recordings_discarded".into(), json!(discarded));
         }
+    }
+    // Recordings the policy asked for that never started (callrec's own keys, not KAZOO's):
+    // their ids, and why (`low_disk_space`: the spool had less than `min_free_mb` free;
+    // `spool_error`: the spool entry could not be written).
+    if let Some(first) = refused.first() {
+        ccv.insert(
+            "media_recordings_refused".into(),
+            json!(refused.iter().map(|r| r.id.as_str()).collect::<Vec<_>>()),
+        );
+        ccv.insert(
+            "media_recording_refused_reason".into(),
+            json!(first.refused.unwrap_or_default()),
+        );
     }
     let created_unix = clock.unix_secs(facts.created);
     json!({

@@ -93,6 +93,9 @@ pub struct LegRecording {
     pub origin: String,
     /// True when it was (or will be) discarded for being shorter than `record_min_sec`.
     pub discarded: bool,
+    /// Why it was never recorded (its spool entry was refused: `low_disk_space`,
+    /// `spool_error`); `None` for a recording that has a file.
+    pub refused: Option<&'static str>,
 }
 
 #[derive(Debug, Clone)]
@@ -279,10 +282,45 @@ impl Coordinator {
                     file_name: r.metadata.file_name.clone(),
                     origin: r.metadata.origin.clone(),
                     discarded: secs < f64::from(r.min_sec),
+                    refused: None,
                 }
             })
             .chain(finished)
             .collect()
+    }
+
+    /// Recording `id` was refused before it started (its spool entry could not be written,
+    /// `reason` as the CDR names it): it is forgotten, and the CDR of its leg says it was
+    /// refused and why.
+    pub fn refused(&mut self, id: &str, reason: &'static str) {
+        let r = match self.closing.remove(id) {
+            Some(r) => r,
+            None => {
+                let mut found = None;
+                for st in self.calls.values_mut() {
+                    if let Some(i) = st.running.iter().position(|r| r.id == id) {
+                        let r = st.running.remove(i);
+                        st.stack.finished(id);
+                        found = Some(r);
+                        break;
+                    }
+                }
+                let Some(r) = found else { return };
+                r
+            }
+        };
+        if let Some(st) = self.calls.get_mut(&r.call) {
+            st.finished.push((
+                r.cdr_leg,
+                LegRecording {
+                    id: r.id.clone(),
+                    file_name: r.metadata.file_name.clone(),
+                    origin: r.metadata.origin.clone(),
+                    discarded: false,
+                    refused: Some(reason),
+                },
+            ));
+        }
     }
 
     /// A recorder closed its file after `duration_ms` of audio. Returns what to do with it;
@@ -316,6 +354,7 @@ impl Coordinator {
                     file_name: r.metadata.file_name.clone(),
                     origin: r.metadata.origin.clone(),
                     discarded: discard,
+                    refused: None,
                 },
             ));
         }

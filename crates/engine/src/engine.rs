@@ -133,6 +133,9 @@ pub struct FinishedRecording {
     pub metadata: RecordingMetadata,
     /// Upload it, or keep it locally.
     pub disposition: Disposition,
+    /// Why the audio ends before the recording was stopped (a full disk), to be marked on
+    /// the recording; `None` normally.
+    pub cut_short: Option<String>,
 }
 
 /// What the relay of a call noticed.
@@ -150,7 +153,7 @@ pub enum MediaEvent {
 }
 
 /// What a recorder wrote.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct RecordedAudio {
     /// Length of the audio.
     pub duration_ms: u64,
@@ -158,6 +161,40 @@ pub struct RecordedAudio {
     pub sample_rate: u32,
     /// Channels in the file.
     pub channels: u16,
+    /// Why the file ends before the recording was stopped (a write failed: the disk was
+    /// full). The file is valid and holds `duration_ms`; it is uploaded like any other.
+    pub cut_short: Option<String>,
+}
+
+/// Why a recording's spool entry was not written (the recording does not start; the call
+/// goes on unrecorded and its CDR says why).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SpoolRefusal {
+    /// The spool's file system has less than `recording.min_free_mb` free.
+    LowDiskSpace,
+    /// Writing the entry failed.
+    Failed(String),
+}
+
+impl SpoolRefusal {
+    /// The reason as the CDR's `media_recording_refused_reason` names it.
+    pub fn cdr_reason(&self) -> &'static str {
+        match self {
+            SpoolRefusal::LowDiskSpace => "low_disk_space",
+            SpoolRefusal::Failed(_) => "spool_error",
+        }
+    }
+}
+
+impl std::fmt::Display for SpoolRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SpoolRefusal::LowDiskSpace => {
+                f.write_str("too little free disk space (recording.min_free_mb)")
+            }
+            SpoolRefusal::Failed(e) => f.write_str(e),
+        }
+    }
 }
 
 /// Counters an operator watches.
@@ -171,6 +208,14 @@ pub struct EngineStats {
     pub ports_in_use: usize,
     /// Recordings started and not yet finished.
     pub recordings: usize,
+    /// Recordings refused since start: their spool entry could not be written (any cause;
+    /// `recordings_refused_disk` of them for low disk space).
+    pub recordings_refused: u64,
+    /// Recordings refused since start because the spool had less than `min_free_mb` free.
+    pub recordings_refused_disk: u64,
+    /// Recordings cut short since start by a failed write (a full disk); their files keep
+    /// what was written.
+    pub recordings_cut_short: u64,
     /// Transaction layer counters.
     pub transactions: TxStats,
 }
@@ -193,6 +238,8 @@ pub struct Engine {
     /// Calls answered by `record_caller`: they end on any DTMF digit.
     record_caller_calls: HashSet<CallRef>,
     out: VecDeque<Command>,
+    /// Recording counters (see [`EngineStats`]): refused, refused for disk space, cut short.
+    recording_counts: [u64; 3],
 }
 
 impl Engine {
@@ -222,6 +269,7 @@ impl Engine {
             early_stops: HashSet::new(),
             recorders: HashMap::new(),
             record_caller_calls: HashSet::new(),
+            recording_counts: [0; 3],
             out: VecDeque::new(),
         };
         while let Some(c) = engine.media.poll_command() {
@@ -315,22 +363,32 @@ impl Engine {
         self.media.closed(call);
     }
 
-    /// The spool entry of recording `id` was written (its audio path), or could not be.
+    /// The spool entry of recording `id` was written (its audio path), or was not (the call
+    /// goes on unrecorded, counted, and its CDR says why).
     pub fn handle_spool_created(
         &mut self,
         now: Instant,
         id: &str,
-        result: Result<PathBuf, String>,
+        result: Result<PathBuf, SpoolRefusal>,
     ) {
         let Some(start) = self.awaiting_spool.remove(id) else {
             return;
         };
         let path = match result {
             Ok(p) => p,
-            Err(e) => {
-                tracing::error!(recording = %id, error = %e, "cannot create the spool entry; not recording");
+            Err(refusal) => {
+                self.recording_counts[0] += 1;
+                match &refusal {
+                    SpoolRefusal::LowDiskSpace => {
+                        // The spool warned, with the free space it found.
+                        self.recording_counts[1] += 1;
+                    }
+                    SpoolRefusal::Failed(e) => {
+                        tracing::error!(recording = %id, error = %e, "cannot create the spool entry; the call goes on unrecorded");
+                    }
+                }
                 self.early_stops.remove(id);
-                let _ = self.coordinator.finished(id, 0);
+                self.coordinator.refused(id, refusal.cdr_reason());
                 return;
             }
         };
@@ -371,7 +429,7 @@ impl Engine {
         result: Result<RecordedAudio, String>,
     ) {
         self.recorders.remove(id);
-        self.recording_done(now, id, result.as_ref().map_err(String::as_str).copied());
+        self.recording_done(now, id, result.as_ref().map_err(String::as_str).cloned());
     }
 
     fn recording_done(&mut self, _now: Instant, id: &str, result: Result<RecordedAudio, &str>) {
@@ -398,6 +456,9 @@ impl Engine {
         }
         metadata.sample_rate = audio.sample_rate;
         metadata.channels = audio.channels;
+        if audio.cut_short.is_some() {
+            self.recording_counts[2] += 1;
+        }
         let disposition = disposition(&metadata);
         self.out
             .push_back(Command::FinishRecording(Box::new(FinishedRecording {
@@ -405,6 +466,7 @@ impl Engine {
                 duration_ms,
                 metadata,
                 disposition,
+                cut_short: audio.cut_short,
             })));
     }
 
@@ -453,6 +515,9 @@ impl Engine {
             media_calls: self.media.open_calls(),
             ports_in_use: self.media.ports_in_use(),
             recordings: self.coordinator.open_recordings().len(),
+            recordings_refused: self.recording_counts[0],
+            recordings_refused_disk: self.recording_counts[1],
+            recordings_cut_short: self.recording_counts[2],
             transactions: self.txl.stats(),
         }
     }

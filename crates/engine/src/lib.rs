@@ -19,7 +19,7 @@ pub mod wall_clock;
 
 pub use engine::{
     Command, Engine, EngineConfig, EngineStats, FinishedRecording, MediaEvent, RecordedAudio,
-    RecorderStart, SpoolEntry,
+    RecorderStart, SpoolEntry, SpoolRefusal,
 };
 pub use media_plan::MediaCommand;
 pub use upload_target::Disposition;

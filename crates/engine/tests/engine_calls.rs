@@ -12,6 +12,7 @@ use callrec_engine::b2bua::CallRef;
 use callrec_engine::upload_target::{recovered, Disposition};
 use callrec_engine::{
     Command, FinishedRecording, MediaCommand, MediaEvent, RecordedAudio, RecorderStart, SpoolEntry,
+    SpoolRefusal,
 };
 use callrec_kazoo::directory::Directory;
 use callrec_kazoo::recording::{Format, Method, UploadState};
@@ -221,6 +222,7 @@ fn a_phone_call_to_the_pstn_is_recorded_from_invite_to_the_upload_request() {
             duration_ms: 30_000,
             sample_rate: 8000,
             channels: 2,
+            cut_short: None,
         }),
     );
     net.pump();
@@ -259,6 +261,96 @@ fn a_phone_call_to_the_pstn_is_recorded_from_invite_to_the_upload_request() {
         (0, 0, 0, 0),
         "nothing left behind"
     );
+}
+
+/// Hangs up an answered call from the phone; returns the commands of the hang-up.
+fn hang_up(
+    net: &mut EngineNet,
+    p1001: &mut Phone,
+    dialog: &mut support::phone::Dialog,
+    gw1: &Phone,
+) -> Vec<Command> {
+    let bye = p1001.in_dialog(dialog, SipMethod::Bye);
+    net.deliver(p1001.addr, &bye);
+    let bye_b = net.expect(gw1.addr, "BYE", |m| {
+        m.method().is_some_and(|x| x.as_str() == "BYE")
+    });
+    net.deliver(gw1.addr, &gw1.respond(&bye_b, 200, "OK", "gw-tag"));
+    net.expect(p1001.addr, "200 to BYE", |m| m.status() == Some(200));
+    net.take_commands()
+}
+
+#[test]
+fn a_recording_refused_for_low_disk_space_is_counted_and_named_in_the_cdr_and_the_call_goes_on() {
+    let (mut net, mut p1001, gw1, _gw2) = recording_world();
+    let (mut dialog, _gw_dialog, call_id) = answered_pstn_call(&mut net, &mut p1001, &gw1);
+    let entry = only(spool_entries(&net.take_commands()), "spool entry");
+    net.engine
+        .handle_spool_created(net.now, &entry.id, Err(SpoolRefusal::LowDiskSpace));
+    net.pump();
+    let commands = net.take_commands();
+    assert!(recorder_starts(&commands).is_empty(), "nothing records");
+    let stats = net.engine.stats();
+    assert_eq!(
+        (
+            stats.recordings,
+            stats.recordings_refused,
+            stats.recordings_refused_disk
+        ),
+        (0, 1, 1)
+    );
+    assert_eq!(stats.calls, 1, "the call goes on");
+    net.advance(Duration::from_secs(10));
+    let commands = hang_up(&mut net, &mut p1001, &mut dialog, &gw1);
+    let cdrs = cdrs(&commands);
+    let a_cdr = cdrs
+        .iter()
+        .find(|c| c["call_id"] == call_id.as_str())
+        .expect("the A leg's CDR");
+    let ccv = &a_cdr["custom_channel_vars"];
+    assert_eq!(
+        ccv["media_recordings_refused"],
+        serde_json::json!([entry.id])
+    );
+    assert_eq!(ccv["media_recording_refused_reason"], "low_disk_space");
+    assert!(
+        ccv.get("media_recording_id").is_none(),
+        "no file to name: {ccv}"
+    );
+    assert!(finished(&commands).is_empty());
+}
+
+#[test]
+fn a_recording_cut_short_by_a_full_disk_is_uploaded_as_written_and_marked() {
+    let (mut net, mut p1001, gw1, _gw2) = recording_world();
+    let (mut dialog, _gw_dialog, _call_id) = answered_pstn_call(&mut net, &mut p1001, &gw1);
+    let entry = only(spool_entries(&net.take_commands()), "spool entry");
+    net.engine
+        .handle_spool_created(net.now, &entry.id, Ok(PathBuf::from("/spool/full.wav")));
+    net.pump();
+    net.take_commands();
+    // 12 s in, the disk is full: the recorder closed the file with what it holds
+    net.advance(Duration::from_secs(12));
+    net.engine.handle_recording_finished(
+        net.now,
+        &entry.id,
+        Ok(RecordedAudio {
+            duration_ms: 11_800,
+            sample_rate: 8000,
+            channels: 2,
+            cut_short: Some("No space left on device".to_owned()),
+        }),
+    );
+    net.pump();
+    let done = only(finished(&net.take_commands()), "finished recording");
+    assert_eq!(done.duration_ms, 11_800);
+    assert_eq!(done.cut_short.as_deref(), Some("No space left on device"));
+    assert!(matches!(done.disposition, Disposition::Upload(_)));
+    assert_eq!(net.engine.stats().recordings_cut_short, 1);
+    assert_eq!(net.engine.stats().calls, 1, "the call goes on");
+    net.advance(Duration::from_secs(5));
+    let commands = hang_up(&mut net, &mut p1001, &mut dialog, &gw1);
+    assert_eq!(cdrs(&commands).len(), 2);
 }
 
 #[test]

@@ -28,6 +28,18 @@ pub struct Metrics {
     pub recordings: AtomicU64,
     /// Relay port pairs in use.
     pub ports_in_use: AtomicU64,
+    /// Requests the source guard dropped for its rate limit (since start).
+    pub guard_rate_limited: AtomicU64,
+    /// Requests the source guard dropped because their source was blocked.
+    pub guard_blocked_requests: AtomicU64,
+    /// Times the source guard blocked a source (password guessing).
+    pub guard_blocks: AtomicU64,
+    /// Recordings refused (their spool entry was not written), any cause.
+    pub recordings_refused: AtomicU64,
+    /// Recordings refused because the spool had less than `min_free_mb` free.
+    pub recordings_refused_disk: AtomicU64,
+    /// Recordings cut short by a failed write (a full disk).
+    pub recordings_cut_short: AtomicU64,
     api: Mutex<BTreeMap<u16, u64>>,
     sources: Mutex<Option<Sources>>,
 }
@@ -105,6 +117,43 @@ pub(super) async fn render(st: &ApiState) -> Response {
         "gauge",
         "The store's change sequence the engine's documents reflect.",
         u64::try_from(st.docs.applied()).unwrap_or(0),
+    );
+    let _ = writeln!(out, "# HELP callrec_guard_dropped_total SIP requests the source guard dropped, by reason.\n# TYPE callrec_guard_dropped_total counter");
+    let _ = writeln!(
+        out,
+        "callrec_guard_dropped_total{{reason=\"rate_limited\"}} {}",
+        m.guard_rate_limited.load(Ordering::Relaxed)
+    );
+    let _ = writeln!(
+        out,
+        "callrec_guard_dropped_total{{reason=\"blocked\"}} {}",
+        m.guard_blocked_requests.load(Ordering::Relaxed)
+    );
+    line(
+        &mut out,
+        "callrec_guard_blocks_total",
+        "counter",
+        "Sources blocked for guessing passwords.",
+        m.guard_blocks.load(Ordering::Relaxed),
+    );
+    let _ = writeln!(out, "# HELP callrec_recordings_refused_total Recordings that never started, by reason.\n# TYPE callrec_recordings_refused_total counter");
+    let refused = m.recordings_refused.load(Ordering::Relaxed);
+    let disk = m.recordings_refused_disk.load(Ordering::Relaxed);
+    let _ = writeln!(
+        out,
+        "callrec_recordings_refused_total{{reason=\"low_disk_space\"}} {disk}"
+    );
+    let _ = writeln!(
+        out,
+        "callrec_recordings_refused_total{{reason=\"spool_error\"}} {}",
+        refused.saturating_sub(disk)
+    );
+    line(
+        &mut out,
+        "callrec_recordings_cut_short_total",
+        "counter",
+        "Recordings whose file ends early because a write failed (a full disk).",
+        m.recordings_cut_short.load(Ordering::Relaxed),
     );
     let spool = st.spool.clone();
     let backlog =

@@ -20,6 +20,9 @@ pub struct MediaDriverConfig {
     /// How often each recording's audio is handed to the OS (a crash loses at most about
     /// this much). Default 1 s.
     pub flush_interval: Duration,
+    /// How often each recording's file is `fdatasync`ed (a power loss loses at most about
+    /// this much); `None` (default): the kernel writes it back in its own time.
+    pub fsync_interval: Option<Duration>,
 }
 
 impl Default for MediaDriverConfig {
@@ -30,6 +33,7 @@ impl Default for MediaDriverConfig {
             hold_timeout: None,
             recorder_queue: 1000,
             flush_interval: Duration::from_secs(1),
+            fsync_interval: None,
         }
     }
 }

@@ -40,7 +40,10 @@ impl MediaDriver {
     /// A driver with these settings; starts its recorder threads (one per core).
     pub fn new(config: MediaDriverConfig) -> Self {
         MediaDriver {
-            recorders: Arc::new(RecorderPool::new(config.flush_interval)),
+            recorders: Arc::new(RecorderPool::new(
+                config.flush_interval,
+                config.fsync_interval,
+            )),
             config,
             counters: Arc::new(Counters::default()),
         }

@@ -2,7 +2,10 @@
 //! recording's `Recorder` (sequencer, decoder, timeline, encoder) is fed by the relay task
 //! through a bounded batch queue; a worker wakes every [`BATCH_INTERVAL`], takes each of its
 //! recordings' batch at once, and every `flush_interval` hands each file's audio to the OS
-//! (silence included when nothing was heard), so a crash loses at most that much. Each tick it
+//! (silence included when nothing was heard), so a crash loses at most that much; every
+//! `fsync_interval` (when set) it also `fdatasync`s each file, so a power loss loses at most
+//! that much. A write that fails (a full disk) ends the recording there: the file is closed
+//! valid with the audio written, reported as cut short, and the call goes on. Each tick it
 //! also touches a heartbeat file in the recordings' directory ([`RECORDERS_ALIVE_FILE`]), so
 //! recovery knows until when the recordings cut off by a crash were running.
 
@@ -83,15 +86,19 @@ pub(crate) struct RecorderPool {
 
 impl RecorderPool {
     /// Starts one worker per core (at most [`MAX_WORKERS`]); each syncs every recording's
-    /// file every `flush_interval`.
-    pub(crate) fn new(flush_interval: Duration) -> Self {
+    /// file every `flush_interval` and, with `fsync_interval`, makes it durable that often.
+    pub(crate) fn new(flush_interval: Duration, fsync_interval: Option<Duration>) -> Self {
+        let intervals = Intervals {
+            flush: flush_interval,
+            fsync: fsync_interval,
+        };
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let mut workers = Vec::new();
         for i in 0..cores.clamp(1, MAX_WORKERS) {
             let (tx, rx) = mpsc::channel();
             match std::thread::Builder::new()
                 .name(format!("recorder-{i}"))
-                .spawn(move || worker(rx, flush_interval))
+                .spawn(move || worker(rx, intervals))
             {
                 Ok(_) => workers.push(tx),
                 Err(e) => tracing::error!(error = %e, "could not start a recorder thread"),
@@ -132,6 +139,15 @@ impl RecorderPool {
     }
 }
 
+/// How often a worker syncs its files.
+#[derive(Debug, Clone, Copy)]
+struct Intervals {
+    /// Hand the audio to the OS.
+    flush: Duration,
+    /// `fdatasync` the file (`None`: never while recording).
+    fsync: Option<Duration>,
+}
+
 /// One recording on a worker.
 struct Active {
     /// The directory of the file (where the worker's heartbeat goes).
@@ -142,6 +158,7 @@ struct Active {
     /// Newest frame arrival seen.
     last: Instant,
     next_sync: Instant,
+    next_fsync: Option<Instant>,
 }
 
 /// Why a recording left its worker.
@@ -154,7 +171,7 @@ enum End {
 
 impl Active {
     /// Takes the queued frames; syncs the file when due. `Some` when the recording is over.
-    fn step(&mut self, now: Instant, flush_interval: Duration) -> Option<End> {
+    fn step(&mut self, now: Instant, intervals: Intervals) -> Option<End> {
         let mut error = None;
         let recorder = &mut self.recorder;
         let last = &mut self.last;
@@ -174,9 +191,17 @@ impl Active {
             return Some(End::Stopped(at.unwrap_or(now.max(self.last))));
         }
         if now >= self.next_sync {
-            self.next_sync = now + flush_interval;
+            self.next_sync = now + intervals.flush;
             if let Err(e) = self.recorder.sync(now) {
                 return Some(End::Failed(e));
+            }
+        }
+        if let (Some(at), Some(every)) = (self.next_fsync, intervals.fsync) {
+            if now >= at {
+                self.next_fsync = Some(now + every);
+                if let Err(e) = self.recorder.sync_data() {
+                    return Some(End::Failed(e));
+                }
             }
         }
         None
@@ -185,7 +210,7 @@ impl Active {
     /// Finishes the file (at a stop) and tells the recording's owner.
     fn end(self, end: End) {
         let result = match end {
-            End::Failed(e) => Err(e),
+            End::Failed(e) => cut_short(self.recorder, e),
             End::Stopped(at) => finish(self.recorder, at),
         };
         let _ = self.done.send(result);
@@ -220,7 +245,7 @@ impl Heartbeats {
     }
 }
 
-fn worker(jobs: mpsc::Receiver<Job>, flush_interval: Duration) {
+fn worker(jobs: mpsc::Receiver<Job>, intervals: Intervals) {
     let mut active: Vec<Active> = Vec::new();
     let mut heartbeats = Heartbeats::default();
     let mut next_tick = Instant::now() + BATCH_INTERVAL;
@@ -230,7 +255,7 @@ fn worker(jobs: mpsc::Receiver<Job>, flush_interval: Duration) {
         if open {
             match jobs.recv_timeout(wait) {
                 Ok(job) => {
-                    if let Some(a) = begin(job, flush_interval) {
+                    if let Some(a) = begin(job, intervals) {
                         active.push(a);
                     }
                     continue;
@@ -248,7 +273,7 @@ fn worker(jobs: mpsc::Receiver<Job>, flush_interval: Duration) {
         heartbeats.beat(&active);
         let mut i = 0;
         while i < active.len() {
-            match active.get_mut(i).and_then(|a| a.step(now, flush_interval)) {
+            match active.get_mut(i).and_then(|a| a.step(now, intervals)) {
                 Some(end) => active.swap_remove(i).end(end),
                 None => i += 1,
             }
@@ -257,7 +282,7 @@ fn worker(jobs: mpsc::Receiver<Job>, flush_interval: Duration) {
 }
 
 /// Creates the recording's file; a failure is reported to its owner at once.
-fn begin(job: Job, flush_interval: Duration) -> Option<Active> {
+fn begin(job: Job, intervals: Intervals) -> Option<Active> {
     let Job {
         spec,
         start,
@@ -273,11 +298,32 @@ fn begin(job: Job, flush_interval: Duration) -> Option<Active> {
             frames,
             done,
             last: start,
-            next_sync: start + flush_interval,
+            next_sync: start + intervals.flush,
+            next_fsync: intervals.fsync.map(|every| start + every),
         }),
         Err(e) => {
             let _ = done.send(Err(e));
             None
+        }
+    }
+}
+
+/// A write failed (the disk is full, or the file system gave up): the file keeps what was
+/// written and is closed valid; the recording ends here while the call goes on.
+fn cut_short(recorder: Recorder, error: RecordError) -> Result<FinishedRecording, RecordError> {
+    match recorder.abort(&error) {
+        Ok(finished) => {
+            tracing::warn!(
+                path = %finished.path.display(),
+                duration_ms = finished.duration.as_millis() as u64,
+                error = %error,
+                "recording cut short by a failed write; the file keeps the audio written and the call goes on"
+            );
+            Ok(finished)
+        }
+        Err(e) => {
+            tracing::error!(error = %error, close_error = %e, "recording failed and its file could not be closed");
+            Err(error)
         }
     }
 }

@@ -26,7 +26,7 @@ use callrec_engine::upload_target::Disposition;
 use callrec_engine::wall_clock::WallClock;
 use callrec_engine::{
     Command, Engine, EngineConfig, FinishedRecording, MediaCommand, MediaEvent as EngineMediaEvent,
-    RecordedAudio, RecorderStart, SpoolEntry,
+    RecordedAudio, RecorderStart, SpoolEntry, SpoolRefusal,
 };
 use callrec_kazoo::directory::Directory;
 use callrec_kazoo::load::build_directory;
@@ -152,7 +152,7 @@ enum Report {
     /// A spool entry was created (its audio path), or could not be.
     SpoolCreated {
         id: String,
-        result: Result<PathBuf, String>,
+        result: Result<PathBuf, SpoolRefusal>,
     },
     /// A recorder closed its file (or failed).
     RecordingDone {
@@ -202,6 +202,8 @@ pub async fn run(
             .media_timeout_on_hold
             .then(|| Duration::from_secs(config.media.media_timeout_s)),
         flush_interval: Duration::from_millis(config.recording.flush_interval_ms),
+        fsync_interval: (config.recording.fsync_interval_ms > 0)
+            .then(|| Duration::from_millis(config.recording.fsync_interval_ms)),
         ..MediaDriverConfig::default()
     });
     services.metrics.set_sources(Sources {
@@ -426,7 +428,12 @@ impl Server {
                     Disposition::Upload(_) => "finished",
                     Disposition::KeepLocal => "local",
                 };
-                if let Some(row) = recording_row(&finished.metadata, state) {
+                if let Some(mut row) = recording_row(&finished.metadata, state) {
+                    if let (Row::Recording { last_error, .. }, Some(why)) =
+                        (&mut row, &finished.cut_short)
+                    {
+                        *last_error = Some(format!("cut short: {why}"));
+                    }
                     self.records.write(row);
                 }
                 self.finish_recording(*finished)
@@ -449,9 +456,8 @@ impl Server {
                 if let Some(row) = cdr_row(&cdr) {
                     self.records.write(row);
                 }
-                if !self.cdrs.write(*cdr) {
-                    tracing::warn!("CDR dropped: the CDR writer is behind");
-                }
+                // Never waits and never drops while the writer runs (an unbounded queue).
+                self.cdrs.write(*cdr);
             }
         }
     }
@@ -480,7 +486,12 @@ impl Server {
             let result = spool
                 .create(new)
                 .map(|e| e.audio_path)
-                .map_err(|e| e.to_string());
+                .map_err(|e| match e {
+                    crate::spool::SpoolError::InsufficientSpace { .. } => {
+                        SpoolRefusal::LowDiskSpace
+                    }
+                    other => SpoolRefusal::Failed(other.to_string()),
+                });
             let _ = tx.send(Report::SpoolCreated {
                 id: entry.id,
                 result,
@@ -522,6 +533,7 @@ impl Server {
                             duration_ms: f.duration_ms(),
                             sample_rate: f.sample_rate,
                             channels: f.channels,
+                            cut_short: f.cut_short,
                         })
                         .map_err(|e| e.to_string());
                     let _ = tx.send(Report::RecordingDone { id, result });
@@ -544,6 +556,7 @@ impl Server {
                 duration_ms,
                 metadata,
                 disposition,
+                cut_short,
             } = finished;
             let meta_json = serde_json::to_value(&metadata).unwrap_or_default();
             let outcome = (|| -> Result<&'static str, crate::spool::SpoolError> {
@@ -553,6 +566,10 @@ impl Server {
                         Disposition::KeepLocal => r.target.url = String::new(),
                     }
                     r.metadata = meta_json;
+                    if let Some(why) = &cut_short {
+                        r.cut_short = Some(why.clone());
+                        r.last_error = Some(format!("cut short: {why}"));
+                    }
                     Ok(())
                 })?;
                 Ok(match disposition {
@@ -615,6 +632,23 @@ impl Server {
     fn update_gauges(&self) {
         use std::sync::atomic::Ordering::Relaxed;
         let e = self.engine.stats();
+        let g = self.engine.guard_stats();
+        self.metrics
+            .guard_rate_limited
+            .store(g.rate_limited, Relaxed);
+        self.metrics
+            .guard_blocked_requests
+            .store(g.blocked_requests, Relaxed);
+        self.metrics.guard_blocks.store(g.blocks, Relaxed);
+        self.metrics
+            .recordings_refused
+            .store(e.recordings_refused, Relaxed);
+        self.metrics
+            .recordings_refused_disk
+            .store(e.recordings_refused_disk, Relaxed);
+        self.metrics
+            .recordings_cut_short
+            .store(e.recordings_cut_short, Relaxed);
         self.metrics.calls.store(e.calls as u64, Relaxed);
         self.metrics
             .media_calls
@@ -629,6 +663,7 @@ impl Server {
         let m = self.media.counters();
         let u = self.uploader.stats();
         let e = self.engine.stats();
+        let g = self.engine.guard_stats();
         tracing::info!(
             calls = e.calls,
             media_calls = e.media_calls,
@@ -643,6 +678,12 @@ impl Server {
             uploads_failed = u.failed,
             cdrs_written = self.cdrs.written(),
             cdrs_dropped = self.cdrs.dropped(),
+            guard_rate_limited = g.rate_limited,
+            guard_blocked_requests = g.blocked_requests,
+            guard_blocks = g.blocks,
+            recordings_refused = e.recordings_refused,
+            recordings_refused_disk = e.recordings_refused_disk,
+            recordings_cut_short = e.recordings_cut_short,
             "stats"
         );
     }

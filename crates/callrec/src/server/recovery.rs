@@ -11,8 +11,8 @@ use callrec_kazoo::recording::Format;
 
 use crate::spool::{Spool, SpoolError, UploadTarget};
 
-/// Length of an audio file in milliseconds: exact for WAV (from the repaired header); for MP3
-/// estimated from the file size at the recorder's CBR bit rate (32 kbit/s by default).
+/// Length of an audio file in milliseconds: for WAV from the repaired header, for MP3 from its
+/// whole frames (counted by `repair_mp3`, which also cuts a frame left half written).
 pub fn audio_duration_ms(path: &Path, format: Format) -> Option<u64> {
     match format {
         Format::Wav => {
@@ -21,8 +21,9 @@ pub fn audio_duration_ms(path: &Path, format: Format) -> Option<u64> {
             (rate > 0).then(|| u64::from(reader.duration()) * 1000 / rate)
         }
         Format::Mp3 => {
-            let bytes = std::fs::metadata(path).ok()?.len();
-            Some(bytes * 8 / 32)
+            let found = callrec_media::record::repair_mp3(path).ok()?;
+            let rate = u64::from(found.sample_rate);
+            (rate > 0).then(|| found.frames * 1000 / rate)
         }
     }
 }

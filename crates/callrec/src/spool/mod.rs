@@ -112,6 +112,20 @@ pub struct SpoolEntry {
     pub audio_path: PathBuf,
 }
 
+/// A file of zeros the spool keeps in its directory ([`RESERVE_BYTES`]): when a sidecar write
+/// finds the disk full (a recording filled it), the reserve is deleted and the write retried,
+/// so that the recording the disk could not take whole is still finished, uploaded and its
+/// state kept. Made again when a new recording starts and there is room.
+pub const RESERVE_FILE: &str = ".spool-reserve";
+
+/// Size of [`RESERVE_FILE`]: room for a few dozen sidecar rewrites.
+pub const RESERVE_BYTES: usize = 256 * 1024;
+
+/// ENOSPC: no space left on the device.
+fn disk_full(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(28)
+}
+
 /// Hook that repairs an audio file a crash left unfinished (e.g. fixing a WAV header's sizes).
 pub type RepairHook<'a> = dyn Fn(&Path) -> io::Result<()> + Send + Sync + 'a;
 
@@ -196,7 +210,28 @@ impl Spool {
             refused_for_space: std::sync::atomic::AtomicU64::new(0),
         };
         spool.check_space(min_free_bytes)?;
+        spool.make_reserve();
         Ok(spool)
+    }
+
+    /// Writes [`RESERVE_FILE`] if it is not there (best effort: without room it is left out).
+    fn make_reserve(&self) {
+        let path = self.dir.join(RESERVE_FILE);
+        if fs::metadata(&path).is_ok_and(|m| m.len() == RESERVE_BYTES as u64) {
+            return;
+        }
+        let written = File::create(&path).and_then(|mut f| {
+            f.write_all(&vec![0u8; RESERVE_BYTES])
+                .and_then(|()| f.sync_all())
+        });
+        if written.is_err() {
+            let _ = fs::remove_file(&path);
+        }
+    }
+
+    /// Deletes [`RESERVE_FILE`] (the disk is full); true when there was one to delete.
+    fn release_reserve(&self) -> bool {
+        fs::remove_file(self.dir.join(RESERVE_FILE)).is_ok()
     }
 
     /// Sets the free space below which [`Spool::create`] refuses new recordings (by default the
@@ -303,6 +338,7 @@ impl Spool {
         if sidecar.exists() {
             return Err(SpoolError::AlreadyExists(new.id));
         }
+        self.make_reserve();
         let audio_file = format!("{}.{}", new.id, audio_extension(&new.file_name));
         let now = unix_now();
         let record = SpoolRecord {
@@ -319,6 +355,7 @@ impl Spool {
             created_at: now,
             finished_at: None,
             duration_ms: None,
+            cut_short: None,
             metadata: new.metadata,
         };
         self.write_record(&record)?;
@@ -564,7 +601,9 @@ impl Spool {
     ///   `repair` called on the audio file, and become `finished`. A WAV that `repair` cannot
     ///   read (0 bytes, cut inside its header) is rebuilt from the metadata's sample
     ///   rate and channels, and every WAV is padded with silence to the time recorded (from the
-    ///   file's creation to the recorders' last heartbeat). A missing audio file makes the entry `failed`,
+    ///   file's creation to the recorders' last heartbeat). An MP3 is cut after its last whole
+    ///   frame and padded with encoded silence to the time recorded (an empty one becomes
+    ///   silence of that length). A missing audio file makes the entry `failed`,
     ///   with the reason in `last_error`;
     /// - entries left in `uploading` go back to `finished`.
     ///
@@ -584,6 +623,9 @@ impl Spool {
             .and_then(|m| m.modified())
             .ok();
         let mut ready = Vec::new();
+        // The recorder's MP3 bit rate (`RecordingSpec::mp3_kbps`'s default): silence added to
+        // a recording that has no frame of its own is encoded at it.
+        const MP3_KBPS: u16 = 32;
         for record in self.list()? {
             match record.state {
                 SpoolState::Recording => {
@@ -654,7 +696,28 @@ impl Spool {
                             })
                             .map_err(|e| format!("repair after crash failed: {e}"))
                     } else if audio.exists() {
-                        repair(&audio).map_err(|e| format!("repair after crash failed: {e}"))
+                        // MP3: whole frames kept, then encoded silence to the time recorded
+                        // (an empty file becomes silence of that length).
+                        let rate = meta("sample_rate")
+                            .and_then(|r| u32::try_from(r).ok())
+                            .filter(|&r| r > 0)
+                            .unwrap_or(8000);
+                        let channels = meta("channels")
+                            .and_then(|c| u16::try_from(c).ok())
+                            .filter(|&c| c > 0)
+                            .unwrap_or(2);
+                        let recorded_ms = ended_ms.saturating_sub(started_ms);
+                        let frames = recorded_ms.saturating_mul(u64::from(rate)) / 1000;
+                        repair(&audio)
+                            .map_err(|e| e.to_string())
+                            .and_then(|()| {
+                                callrec_media::record::recover_mp3(
+                                    &audio, frames, rate, channels, MP3_KBPS,
+                                )
+                                .map(|_| ())
+                                .map_err(|e| e.to_string())
+                            })
+                            .map_err(|e| format!("repair after crash failed: {e}"))
                     } else {
                         Err("audio file missing after crash".to_owned())
                     };
@@ -707,8 +770,22 @@ impl Spool {
         })
     }
 
-    /// Atomic write: `<id>.json.tmp`, fsync, rename over `<id>.json`, fsync the directory.
+    /// Atomic write: `<id>.json.tmp`, fsync, rename over `<id>.json`, fsync the directory. On a
+    /// full disk the reserve is given up and the write tried once more.
     fn write_record(&self, record: &SpoolRecord) -> Result<(), SpoolError> {
+        match self.write_record_once(record) {
+            Err(SpoolError::Io { source, .. }) if disk_full(&source) && self.release_reserve() => {
+                tracing::warn!(
+                    dir = %self.dir.display(),
+                    "the spool's disk is full: its reserve was released to keep recording states"
+                );
+                self.write_record_once(record)
+            }
+            other => other,
+        }
+    }
+
+    fn write_record_once(&self, record: &SpoolRecord) -> Result<(), SpoolError> {
         let path = self.sidecar_path(&record.id);
         let tmp = self.dir.join(format!("{}.json.tmp", record.id));
         let body = serde_json::to_vec_pretty(record).map_err(|source| SpoolError::Corrupt {

@@ -77,6 +77,10 @@ pub struct SpoolRecord {
     /// Recorded duration, when known.
     #[serde(default)]
     pub duration_ms: Option<u64>,
+    /// Why the audio ends before the recording was stopped (a write failed: the disk was
+    /// full); the file is valid and holds what was written. Absent normally.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cut_short: Option<String>,
     /// The policy crate's recording metadata (opaque to the spool).
     #[serde(default)]
     pub metadata: serde_json::Value,

@@ -6,7 +6,8 @@
 //! by RTP timestamp anchored on arrival time, gaps filled with silence) → stereo/mono output →
 //! [`Resampler`] → [`AudioSink`] ([`WavSink`], [`Mp3Sink`]), written as `<name>.part` and renamed
 //! when finished. [`repair_wav`] fixes a WAV cut off by a crash; [`recover_wav`] and [`pad_wav`]
-//! rebuild one that holds nothing usable and give it the length recorded.
+//! rebuild one that holds nothing usable and give it the length recorded; [`repair_mp3`]
+//! and [`recover_mp3`] do the same for MP3 (whole frames, encoded silence).
 
 mod codec;
 mod dtmf;
@@ -26,10 +27,12 @@ mod wav;
 pub use codec::{Codec, CodecMap};
 pub use dtmf::{DtmfDetector, TelephoneEvent};
 pub use error::RecordError;
-pub use mp3::Mp3Sink;
+pub use mp3::{append_mp3_silence, Mp3Sink};
 pub use queue::{frame_queue, Frame, FrameReceiver, FrameSender, Received};
 pub use recorder::{FinishedRecording, Recorder, RecorderConfig, RecorderStats};
-pub use repair::{pad_wav, recover_wav, repair_wav, RepairedWav};
+pub use repair::{
+    pad_wav, recover_mp3, recover_wav, repair_mp3, repair_wav, RepairedMp3, RepairedWav,
+};
 pub use resample::Resampler;
 pub use sequencer::{SequencedPacket, Sequencer, SequencerConfig, SequencerStats};
 pub use sink::{part_path, AudioSink, RECORDERS_ALIVE_FILE};

@@ -50,6 +50,94 @@ fn bitrate(kbps: u16) -> Bitrate {
     }
 }
 
+/// A CBR LAME encoder for `sample_rate` and 1 or 2 channels (`path` names the file in errors).
+fn encoder(
+    path: &Path,
+    sample_rate: u32,
+    channels: u16,
+    kbps: u16,
+) -> Result<mp3lame_encoder::Encoder, RecordError> {
+    let setup = |source| RecordError::Mp3Setup {
+        path: path.to_owned(),
+        source,
+    };
+    let mut builder = Builder::new().ok_or_else(|| RecordError::Mp3Init {
+        path: path.to_owned(),
+    })?;
+    let rate = std::num::NonZeroU32::new(sample_rate).ok_or(RecordError::SampleRate(0))?;
+    builder
+        .set_num_channels(channels.clamp(1, 2) as u8)
+        .map_err(setup)?;
+    builder.set_sample_rate(sample_rate).map_err(setup)?;
+    builder.set_output_sample_rate(Some(rate)).map_err(setup)?;
+    builder
+        .set_mode(if channels >= 2 {
+            Mode::Stereo
+        } else {
+            Mode::Mono
+        })
+        .map_err(setup)?;
+    builder.set_vbr_mode(VbrMode::Off).map_err(setup)?;
+    builder.set_to_write_vbr_tag(false).map_err(setup)?;
+    builder.set_brate(bitrate(kbps)).map_err(setup)?;
+    builder.set_quality(Quality::Good).map_err(setup)?;
+    builder.build().map_err(setup)
+}
+
+/// Appends `frames` frames of silence (samples per channel), encoded with the recorder's
+/// settings, to the MP3 file at `path` (created when missing). MP3 frames stand alone, so a
+/// file of whole frames followed by these is one valid MP3 (crash recovery pads a recording
+/// cut off by a crash to the time recorded with this).
+pub fn append_mp3_silence(
+    path: &Path,
+    sample_rate: u32,
+    channels: u16,
+    kbps: u16,
+    frames: u64,
+) -> Result<(), RecordError> {
+    let io = |source| RecordError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut encoder = encoder(path, sample_rate, channels, kbps)?;
+    let channels = usize::from(channels.clamp(1, 2));
+    let file = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .map_err(io)?;
+    let mut out = BufWriter::new(file);
+    let chunk = vec![0i16; 4608 * channels];
+    let mut buffer = Vec::new();
+    let mut left = frames;
+    let encode_error = |source| RecordError::Mp3Encode {
+        path: path.to_owned(),
+        source,
+    };
+    while left > 0 {
+        let n = left.min(4608) as usize;
+        let pcm = &chunk[..n * channels];
+        buffer.clear();
+        buffer.reserve(max_required_buffer_size(pcm.len()));
+        if channels == 2 {
+            encoder.encode_to_vec(InterleavedPcm(pcm), &mut buffer)
+        } else {
+            encoder.encode_to_vec(MonoPcm(pcm), &mut buffer)
+        }
+        .map_err(encode_error)?;
+        out.write_all(&buffer).map_err(io)?;
+        left -= n as u64;
+    }
+    buffer.clear();
+    buffer.reserve(max_required_buffer_size(0));
+    encoder
+        .flush_to_vec::<FlushGap>(&mut buffer)
+        .map_err(encode_error)?;
+    out.write_all(&buffer).map_err(io)?;
+    out.flush().map_err(io)?;
+    out.get_ref().sync_all().map_err(io)
+}
+
 impl Mp3Sink {
     /// Creates `<path>.part` and a CBR encoder for `sample_rate` (an MPEG rate: 8000, 11025,
     /// 12000, 16000, 22050, 24000, 32000, 44100, 48000) and 1 or 2 channels.
@@ -59,31 +147,7 @@ impl Mp3Sink {
         channels: u16,
         kbps: u16,
     ) -> Result<Self, RecordError> {
-        let setup = |source| RecordError::Mp3Setup {
-            path: path.to_owned(),
-            source,
-        };
-        let mut builder = Builder::new().ok_or_else(|| RecordError::Mp3Init {
-            path: path.to_owned(),
-        })?;
-        let rate = std::num::NonZeroU32::new(sample_rate).ok_or(RecordError::SampleRate(0))?;
-        builder
-            .set_num_channels(channels.clamp(1, 2) as u8)
-            .map_err(setup)?;
-        builder.set_sample_rate(sample_rate).map_err(setup)?;
-        builder.set_output_sample_rate(Some(rate)).map_err(setup)?;
-        builder
-            .set_mode(if channels >= 2 {
-                Mode::Stereo
-            } else {
-                Mode::Mono
-            })
-            .map_err(setup)?;
-        builder.set_vbr_mode(VbrMode::Off).map_err(setup)?;
-        builder.set_to_write_vbr_tag(false).map_err(setup)?;
-        builder.set_brate(bitrate(kbps)).map_err(setup)?;
-        builder.set_quality(Quality::Good).map_err(setup)?;
-        let encoder = builder.build().map_err(setup)?;
+        let encoder = encoder(path, sample_rate, channels, kbps)?;
         let file = File::create(part_path(path)).map_err(|source| RecordError::Io {
             path: path.to_owned(),
             source,
@@ -155,5 +219,24 @@ impl AudioSink for Mp3Sink {
         let path = self.path.clone();
         drop(self);
         promote(&path)
+    }
+
+    fn sync_data(&mut self) -> Result<(), RecordError> {
+        self.file
+            .get_ref()
+            .sync_data()
+            .map_err(|source| RecordError::Io {
+                path: self.path.clone(),
+                source,
+            })
+    }
+
+    fn abort(self: Box<Self>) -> Result<(PathBuf, u64), RecordError> {
+        // Encoded audio still in the buffer is given up: the disk could not take it.
+        let Mp3Sink { path, file, .. } = *self;
+        let (file, _unwritten) = file.into_parts();
+        drop(file);
+        let repaired = super::repair::repair_mp3(&part_path(&path))?;
+        Ok((promote(&path)?, repaired.frames))
     }
 }

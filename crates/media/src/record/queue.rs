@@ -120,11 +120,16 @@ pub fn frame_queue(capacity: usize, counters: Arc<Counters>) -> (FrameSender, Fr
 }
 
 impl FrameSender {
-    /// Queues a copy of `packet` without blocking. Returns `false` (and counts the drop) when the
-    /// queue is full or the recorder is gone.
+    /// Queues a copy of `packet` without blocking. Returns `false` when the queue is full (the
+    /// drop is counted) or the recorder is gone (its recording ended; not counted).
     pub fn push(&self, leg: Leg, now: Instant, packet: &[u8]) -> bool {
         let mut state = self.shared.lock();
-        if state.receiver_gone || state.batch.slots.len() >= self.capacity {
+        if state.receiver_gone {
+            // The recording has ended (its file was closed after a failed write): there is
+            // nothing left to record, so nothing is lost.
+            return false;
+        }
+        if state.batch.slots.len() >= self.capacity {
             drop(state);
             self.counters.add_recorder_dropped();
             return false;

@@ -63,6 +63,9 @@ pub struct FinishedRecording {
     pub format: Format,
     /// Counters.
     pub stats: RecorderStats,
+    /// Why the file ends before the recording was stopped (a write failed: the disk was
+    /// full); `None` for a recording that ran to its stop.
+    pub cut_short: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -193,6 +196,23 @@ impl Recorder {
                 spec.mp3_kbps,
             )?),
         };
+        Self::with_sink(spec, start, codecs, config, sink)
+    }
+
+    /// Like [`new`](Self::new), writing to `sink` (created for `spec`'s path, rate and
+    /// channels) instead of the sink `spec.format` names.
+    pub fn with_sink(
+        spec: RecordingSpec,
+        start: Instant,
+        codecs: [CodecMap; 2],
+        config: RecorderConfig,
+        sink: Box<dyn AudioSink>,
+    ) -> Result<Self, RecordError> {
+        let sample_rate = spec.sample_rate.unwrap_or(CODEC_RATE);
+        if sample_rate == 0 || sample_rate > 192_000 {
+            return Err(RecordError::SampleRate(sample_rate));
+        }
+        let channels = spec.channels.count();
         let resampler = (sample_rate != CODEC_RATE)
             .then(|| Resampler::new(CODEC_RATE, sample_rate, usize::from(channels)));
         let [codecs_a, codecs_b] = codecs;
@@ -370,6 +390,33 @@ impl Recorder {
             channels: self.spec.channels.count(),
             format: self.spec.format,
             stats,
+            cut_short: None,
+        })
+    }
+
+    /// Makes the audio handed to the OS so far durable (`fdatasync`; see
+    /// [`AudioSink::sync_data`]). Called every `fsync_interval` by the owner, after a
+    /// [`sync`](Self::sync).
+    pub fn sync_data(&mut self) -> Result<(), RecordError> {
+        self.output.sink.sync_data()
+    }
+
+    /// Ends the recording after `error` (a failed write: the disk is full): the file keeps
+    /// the audio that reached it whole, is made valid and gets its final name. The result's
+    /// `cut_short` says why it ends early; its duration is what the file holds. Fails only
+    /// when even that cannot be done.
+    pub fn abort(self, error: &RecordError) -> Result<FinishedRecording, RecordError> {
+        let stats = self.stats();
+        let (path, frames) = self.output.sink.abort()?;
+        Ok(FinishedRecording {
+            path,
+            duration: Duration::from_secs_f64(frames as f64 / f64::from(self.sample_rate)),
+            frames,
+            sample_rate: self.sample_rate,
+            channels: self.spec.channels.count(),
+            format: self.spec.format,
+            stats,
+            cut_short: Some(error.to_string()),
         })
     }
 }

@@ -171,3 +171,140 @@ pub fn pad_wav(path: &Path, frames: u32) -> Result<RepairedWav, RecordError> {
     drop(file);
     repair_wav(path)
 }
+
+/// What [`repair_mp3`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RepairedMp3 {
+    /// Whole MPEG audio frames in the file.
+    pub mpeg_frames: u64,
+    /// Audio frames (samples per channel) they hold.
+    pub frames: u64,
+    /// Sample rate of the first frame (0 when there is none).
+    pub sample_rate: u32,
+    /// Channels of the first frame (0 when there is none).
+    pub channels: u16,
+    /// Bit rate of the first frame in kbit/s (0 when there is none).
+    pub kbps: u16,
+    /// Whether something after the last whole frame was cut off.
+    pub changed: bool,
+}
+
+/// One MPEG audio Layer III frame header: (frame length in bytes, samples per frame, sample
+/// rate, channels, kbit/s). `None` when `h` is not one.
+fn mp3_frame(h: &[u8]) -> Option<(usize, u32, u32, u16, u16)> {
+    let &[b0, b1, b2, b3] = h.get(..4)? else {
+        return None;
+    };
+    if b0 != 0xFF || b1 & 0xE0 != 0xE0 || (b1 >> 1) & 3 != 1 {
+        return None;
+    }
+    let version = (b1 >> 3) & 3; // 0 = MPEG 2.5, 2 = MPEG 2, 3 = MPEG 1
+    let rate_index = usize::from((b2 >> 2) & 3);
+    let bitrate_index = usize::from(b2 >> 4);
+    const MPEG1_KBPS: [u16; 15] = [
+        0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320,
+    ];
+    const MPEG2_KBPS: [u16; 15] = [0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160];
+    let (rates, kbps_table, samples, factor): (&[u32; 3], &[u16; 15], u32, u32) = match version {
+        3 => (&[44_100, 48_000, 32_000], &MPEG1_KBPS, 1152, 144_000),
+        2 => (&[22_050, 24_000, 16_000], &MPEG2_KBPS, 576, 72_000),
+        0 => (&[11_025, 12_000, 8_000], &MPEG2_KBPS, 576, 72_000),
+        _ => return None,
+    };
+    let sample_rate = *rates.get(rate_index)?;
+    let kbps = *kbps_table.get(bitrate_index)?;
+    if kbps == 0 {
+        return None; // free format: not written by the recorder
+    }
+    let padding = u32::from((b2 >> 1) & 1);
+    let len = factor * u32::from(kbps) / sample_rate + padding;
+    let channels = if b3 >> 6 == 3 { 1 } else { 2 };
+    Some((len as usize, samples, sample_rate, channels, kbps))
+}
+
+/// Cuts the MP3 file at `path` after its last whole MPEG audio frame (a crash or a full disk
+/// can leave a frame cut short, or nothing at all) and measures it. An ID3v2 tag at the start
+/// is skipped; anything that is not a frame ends the audio.
+pub fn repair_mp3(path: &Path) -> Result<RepairedMp3, RecordError> {
+    let io = |source| RecordError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let bytes = std::fs::read(path).map_err(io)?;
+    let mut at = 0usize;
+    if bytes.starts_with(b"ID3") {
+        if let Some(size) = bytes.get(6..10) {
+            let size = size
+                .iter()
+                .fold(0usize, |acc, &b| (acc << 7) | usize::from(b & 0x7F));
+            at = 10 + size;
+        }
+    }
+    let mut out = RepairedMp3 {
+        mpeg_frames: 0,
+        frames: 0,
+        sample_rate: 0,
+        channels: 0,
+        kbps: 0,
+        changed: false,
+    };
+    while let Some((len, samples, rate, channels, kbps)) = bytes.get(at..).and_then(mp3_frame) {
+        if len < 4 || at + len > bytes.len() {
+            break;
+        }
+        if out.mpeg_frames == 0 {
+            out.sample_rate = rate;
+            out.channels = channels;
+            out.kbps = kbps;
+        }
+        out.mpeg_frames += 1;
+        out.frames += u64::from(samples);
+        at += len;
+    }
+    let end = if out.mpeg_frames == 0 { 0 } else { at };
+    if end < bytes.len() {
+        let file = OpenOptions::new().write(true).open(path).map_err(io)?;
+        file.set_len(end as u64).map_err(io)?;
+        file.sync_all().map_err(io)?;
+        out.changed = true;
+    }
+    Ok(out)
+}
+
+/// Makes the MP3 at `path` (created when missing) whole frames only, then appends encoded
+/// silence so that it lasts at least `frames` audio frames: what a crash left, empty or cut
+/// inside a frame, becomes a valid MP3 of the time recorded. The silence takes the file's own
+/// rate, channels and bit rate, or `sample_rate`, `channels` and `kbps` (the recording's) when
+/// the file holds no frame.
+pub fn recover_mp3(
+    path: &Path,
+    frames: u64,
+    sample_rate: u32,
+    channels: u16,
+    kbps: u16,
+) -> Result<RepairedMp3, RecordError> {
+    if !path.exists() {
+        std::fs::write(path, b"").map_err(|source| RecordError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+    }
+    let found = repair_mp3(path)?;
+    if found.frames >= frames {
+        return Ok(found);
+    }
+    let (rate, channels, kbps) = if found.mpeg_frames > 0 {
+        (found.sample_rate, found.channels, found.kbps)
+    } else {
+        (sample_rate, channels, kbps)
+    };
+    if rate == 0 || channels == 0 {
+        return Err(RecordError::SampleRate(rate));
+    }
+    // The rate of the frames is the rate the audio was encoded at; `frames` counts at the
+    // recording's rate, which is the same for files the recorder wrote.
+    super::mp3::append_mp3_silence(path, rate, channels, kbps, frames - found.frames)?;
+    let mut repaired = repair_mp3(path)?;
+    repaired.changed = true;
+    Ok(repaired)
+}

@@ -20,6 +20,16 @@ pub trait AudioSink: Send {
     /// Finishes the file (sizes, flush) and renames it from its temporary name to its final
     /// name; returns the final path.
     fn finish(self: Box<Self>) -> Result<PathBuf, RecordError>;
+
+    /// Makes what was handed to the OS durable (`fdatasync`): the file's audio survives a
+    /// power loss up to the last [`sync`](Self::sync), not only a crash of the process.
+    fn sync_data(&mut self) -> Result<(), RecordError>;
+
+    /// Closes the file after a write failed (a full disk): keeps the audio that reached the
+    /// file whole, leaves the file valid (WAV sizes set, MP3 cut after its last whole frame)
+    /// and renames it to its final name. Returns the final path and the audio frames (samples
+    /// per channel) the file holds.
+    fn abort(self: Box<Self>) -> Result<(PathBuf, u64), RecordError>;
 }
 
 /// A file the recorders touch (its modification time) about every 100 ms in each directory

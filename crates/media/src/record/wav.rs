@@ -182,4 +182,25 @@ impl AudioSink for WavSink {
         drop(self);
         promote(&path)
     }
+
+    fn sync_data(&mut self) -> Result<(), RecordError> {
+        self.file.sync_data().map_err(|e| self.io_error(e))
+    }
+
+    fn abort(mut self: Box<Self>) -> Result<(PathBuf, u64), RecordError> {
+        // What a failed write left past the audio written whole (part of a block, provisional
+        // audio) goes; shrinking a file needs no free space.
+        self.pending.clear();
+        self.provisional = 0;
+        self.file
+            .set_len(WAV_HEADER_LEN + self.written)
+            .map_err(|e| self.io_error(e))?;
+        self.declared = u64::MAX;
+        let written = self.written;
+        self.declare(written)?;
+        let frames = written / (u64::from(self.channels) * 2);
+        let path = self.path.clone();
+        drop(self);
+        Ok((promote(&path)?, frames))
+    }
 }
