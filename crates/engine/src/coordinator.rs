@@ -638,5 +638,6 @@ fn metadata_for(
         method: settings.method,
         upload: UploadState::Pending { attempts: 0 },
         url_style: UrlStyle::Kazoo,
+        storage: None,
     }
 }

@@ -33,7 +33,9 @@ use crate::b2bua::{CallEvent, CallRef, Core, CoreConfig, HangupCause};
 use crate::cdr_record::cdr_json;
 use crate::coordinator::{Coordinator, RecordingKind, StartRecording};
 use crate::media_plan::{MediaCommand, MediaPlan};
-use crate::upload_target::{disposition, Disposition};
+use crate::upload_target::{disposition, plan_storage, Disposition};
+use callrec_kazoo::recording::StoredObject;
+use callrec_kazoo::storage::StoragePlans;
 use crate::wall_clock::WallClock;
 
 /// The engine's settings.
@@ -192,6 +194,10 @@ pub struct Engine {
     recorders: HashMap<String, CallRef>,
     /// Calls answered by `record_caller`: they end on any DTMF digit.
     record_caller_calls: HashSet<CallRef>,
+    /// Every account's storage plan (recordings whose rule has no `url`).
+    storage: Arc<StoragePlans>,
+    /// The object each recording in progress goes to under its account's plan.
+    planned: HashMap<String, StoredObject>,
     out: VecDeque<Command>,
 }
 
@@ -222,6 +228,8 @@ impl Engine {
             early_stops: HashSet::new(),
             recorders: HashMap::new(),
             record_caller_calls: HashSet::new(),
+            storage: Arc::default(),
+            planned: HashMap::new(),
             out: VecDeque::new(),
         };
         while let Some(c) = engine.media.poll_command() {
@@ -330,6 +338,7 @@ impl Engine {
             Err(e) => {
                 tracing::error!(recording = %id, error = %e, "cannot create the spool entry; not recording");
                 self.early_stops.remove(id);
+                self.planned.remove(id);
                 let _ = self.coordinator.finished(id, 0);
                 return;
             }
@@ -382,10 +391,12 @@ impl Engine {
                 0
             }
         };
+        let planned = self.planned.remove(id);
         let Some(done) = self.coordinator.finished(id, duration_ms) else {
             return;
         };
         let mut metadata = done.metadata;
+        metadata.storage = planned;
         let Ok(audio) = result else {
             self.out
                 .push_back(Command::DiscardRecording { id: id.to_owned() });
@@ -413,6 +424,12 @@ impl Engine {
     pub fn set_directory(&mut self, dir: Arc<Directory>) {
         self.core.set_directory(dir.clone());
         self.dir = dir;
+    }
+
+    /// New storage plans (API write, reload): recordings that start from now on use them;
+    /// those in progress keep the object chosen when they started.
+    pub fn set_storage(&mut self, plans: Arc<StoragePlans>) {
+        self.storage = plans;
     }
 
     /// The documents in use.
@@ -504,7 +521,11 @@ impl Engine {
         let commands = self.coordinator.handle(now, unix, &ev, self.dir.as_ref());
         for c in commands {
             match c {
-                crate::coordinator::CoordinatorCommand::Start(start) => {
+                crate::coordinator::CoordinatorCommand::Start(mut start) => {
+                    plan_storage(&mut start.metadata, &self.storage);
+                    if let Some(object) = &start.metadata.storage {
+                        self.planned.insert(start.id.clone(), object.clone());
+                    }
                     self.out
                         .push_back(Command::CreateSpoolEntry(Box::new(SpoolEntry {
                             id: start.id.clone(),
