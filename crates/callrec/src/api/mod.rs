@@ -13,6 +13,7 @@
 //! | `/v2/accounts/{A}/{users,devices,callflows,resources}/{ID}` | GET, POST, PATCH, DELETE |
 //! | `/v2/accounts/{A}/cdrs`, `.../cdrs/{ID}`, `.../cdrs/legs/{INTERACTION_ID}` | GET |
 //! | `/v2/accounts/{A}/recordings`, `.../recordings/{ID}` | GET; DELETE one |
+//! | `/v2/accounts/{A}/storage` | GET, PUT, POST, PATCH, DELETE (secrets masked; docs/storage.md) |
 //! | `/metrics` | GET (Prometheus text) |
 
 // Handlers return `Result<_, Response>` so that a refusal is the reply itself; a reply is made
@@ -25,6 +26,7 @@ mod documents;
 pub mod metrics;
 mod recordings;
 pub mod reply;
+mod storage;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -259,6 +261,7 @@ async fn route(st: &ApiState, req: &Request, segs: &[&str]) -> Response {
                     Method::GET => cdrs::one(st, req, &token, account, cdr).await,
                     _ => reply::not_allowed(&req.id, "GET"),
                 },
+                ["storage"] => storage::handle(st, req, &token, account).await,
                 ["recordings"] => match *m {
                     Method::GET => recordings::list(st, req, &token, account).await,
                     _ => reply::not_allowed(&req.id, "GET"),
