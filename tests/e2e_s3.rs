@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use md5::{Digest, Md5};
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as ObjectPath;
-use object_store::{Attribute, ObjectStore};
+use object_store::{Attribute, ObjectStore, ObjectStoreExt};
 use serde_json::{json, Value};
 use support::callrec::{Callrec, Options};
 use support::net::free_port;
@@ -277,7 +277,9 @@ fn start_callrec(keep_url: Option<&str>) -> Callrec {
         None => {
             options = options.edit(|docs| {
                 let rule = &mut docs.account()["call_recording"]["account"]["inbound"]["offnet"];
-                rule.as_object_mut().expect("the example's rule").remove("url");
+                rule.as_object_mut()
+                    .expect("the example's rule")
+                    .remove("url");
             })
         }
     }
@@ -329,7 +331,11 @@ fn a_recording_lands_under_its_key_with_its_metadata_and_the_api_shows_bucket_an
     let callrec = start_callrec(None);
     let s3 = S3Server::start(&s3_root(&callrec), free_port(LOOPBACK));
     let api = Api::login(&callrec);
-    let (status, v) = api.send("PUT", "/v2/accounts/demo/storage", Some(storage_doc(s3.port, SECRET)));
+    let (status, v) = api.send(
+        "PUT",
+        "/v2/accounts/demo/storage",
+        Some(storage_doc(s3.port, SECRET)),
+    );
     assert_eq!(status, 201, "{v}");
     let settings = &v["data"]["attachments"][HANDLER]["settings"];
     assert_eq!(settings["secret"], "********", "the secret is masked: {v}");
@@ -343,25 +349,53 @@ fn a_recording_lands_under_its_key_with_its_metadata_and_the_api_shows_bucket_an
     let rec = spool_record(&callrec, &call_id).unwrap_or_else(|| panic!("{records:#?}"));
     assert_eq!(rec["state"], "stored", "{rec:#}");
     let id = rec["id"].as_str().expect("id");
-    let key = rec["metadata"]["storage"]["key"].as_str().expect("key").to_owned();
+    let key = rec["metadata"]["storage"]["key"]
+        .as_str()
+        .expect("key")
+        .to_owned();
     // {account_id}/{yyyy}/{mm}/{dd}/call_recording_{call_id}_{recording_id}.{ext}
     let parts: Vec<&str> = key.split('/').collect();
     assert_eq!(parts.len(), 5, "{key}");
     assert_eq!(parts[0], "demo");
-    assert!(parts[1].len() == 4 && parts[2].len() == 2 && parts[3].len() == 2, "{key}");
-    assert!(parts[1..4].iter().all(|p| p.bytes().all(|b| b.is_ascii_digit())), "{key}");
-    assert_eq!(parts[4], format!("call_recording_{}_{id}.wav", call_id.replace('/', "_")));
-    assert_eq!(s3.keys(), vec![key.clone()], "exactly this object in the bucket");
+    assert!(
+        parts[1].len() == 4 && parts[2].len() == 2 && parts[3].len() == 2,
+        "{key}"
+    );
+    assert!(
+        parts[1..4]
+            .iter()
+            .all(|p| p.bytes().all(|b| b.is_ascii_digit())),
+        "{key}"
+    );
+    assert_eq!(
+        parts[4],
+        format!("call_recording_{}_{id}.wav", call_id.replace('/', "_"))
+    );
+    assert_eq!(
+        s3.keys(),
+        vec![key.clone()],
+        "exactly this object in the bucket"
+    );
 
     let obj = get_object(&s3, &key);
     assert!(obj.head.starts_with(b"RIFF"), "a WAV file");
     assert!(obj.len > 8000, "{} bytes", obj.len);
     assert_eq!(obj.content_type, "audio/wav");
-    assert_eq!(obj.meta.get("call_id").map(String::as_str), Some(call_id.as_str()));
+    assert_eq!(
+        obj.meta.get("call_id").map(String::as_str),
+        Some(call_id.as_str())
+    );
     assert_eq!(obj.meta.get("recording_id").map(String::as_str), Some(id));
-    assert_eq!(obj.meta.get("direction").map(String::as_str), Some("inbound"));
+    assert_eq!(
+        obj.meta.get("direction").map(String::as_str),
+        Some("inbound")
+    );
     for k in ["interaction_id", "origin", "from", "to"] {
-        assert!(obj.meta.get(k).is_some_and(|v| !v.is_empty()), "{k}: {:?}", obj.meta);
+        assert!(
+            obj.meta.get(k).is_some_and(|v| !v.is_empty()),
+            "{k}: {:?}",
+            obj.meta
+        );
     }
     let ms: u64 = obj.meta["duration_ms"].parse().expect("duration_ms");
     assert!(ms >= 1000, "duration_ms {ms}");
@@ -373,7 +407,10 @@ fn a_recording_lands_under_its_key_with_its_metadata_and_the_api_shows_bucket_an
     assert_eq!(v["data"]["state"], "stored", "{v}");
     assert_eq!(v["data"]["storage"]["bucket"], BUCKET, "{v}");
     assert_eq!(v["data"]["storage"]["key"], key.as_str(), "{v}");
-    assert!(!callrec.log_text().contains(SECRET), "the secret is never logged");
+    assert!(
+        !callrec.log_text().contains(SECRET),
+        "the secret is never logged"
+    );
 
     // Deleting the plan: the next recording is kept locally.
     let (status, _) = api.send("DELETE", "/v2/accounts/demo/storage", None);
@@ -393,7 +430,11 @@ fn with_the_store_down_the_recording_is_retried_and_arrives_once_when_it_is_up()
     let callrec = start_callrec(None);
     let port = free_port(LOOPBACK);
     let api = Api::login(&callrec);
-    let (status, v) = api.send("PUT", "/v2/accounts/demo/storage", Some(storage_doc(port, SECRET)));
+    let (status, v) = api.send(
+        "PUT",
+        "/v2/accounts/demo/storage",
+        Some(storage_doc(port, SECRET)),
+    );
     assert_eq!(status, 201, "{v}");
     let call_id = one_call(&callrec);
     // Nobody listens on the port: attempts fail and are retried.
@@ -406,12 +447,19 @@ fn with_the_store_down_the_recording_is_retried_and_arrives_once_when_it_is_up()
     );
     let id = rec["id"].as_str().expect("id").to_owned();
     let (_, v) = api.send("GET", &format!("/v2/accounts/demo/recordings/{id}"), None);
-    assert!(v["data"]["last_error"].as_str().is_some_and(|e| !e.is_empty()), "{v}");
+    assert!(
+        v["data"]["last_error"]
+            .as_str()
+            .is_some_and(|e| !e.is_empty()),
+        "{v}"
+    );
 
     let s3 = S3Server::start(&s3_root(&callrec), port);
-    let rec = wait_until(Duration::from_secs(30), "the upload once the store is up", || {
-        spool_record(&callrec, &call_id).filter(|r| r["state"] == "stored")
-    });
+    let rec = wait_until(
+        Duration::from_secs(30),
+        "the upload once the store is up",
+        || spool_record(&callrec, &call_id).filter(|r| r["state"] == "stored"),
+    );
     let key = rec["metadata"]["storage"]["key"].as_str().expect("key");
     assert_eq!(s3.keys(), vec![key.to_owned()], "one object");
     // Stored means done: no further attempt follows.
@@ -419,7 +467,11 @@ fn with_the_store_down_the_recording_is_retried_and_arrives_once_when_it_is_up()
     std::thread::sleep(Duration::from_secs(3));
     let later = spool_record(&callrec, &call_id).expect("record");
     assert_eq!(later["state"], "stored");
-    assert_eq!(later["attempts"].as_u64(), attempts, "no attempt after it was stored");
+    assert_eq!(
+        later["attempts"].as_u64(),
+        attempts,
+        "no attempt after it was stored"
+    );
     assert!(get_object(&s3, key).head.starts_with(b"RIFF"));
 }
 
@@ -430,13 +482,16 @@ fn wrong_credentials_are_retried_reported_in_last_error_never_logged_and_fixed_t
     let s3 = S3Server::start(&s3_root(&callrec), free_port(LOOPBACK));
     let wrong = "WRONG-secret-3e5d7c9b1a";
     let api = Api::login(&callrec);
-    let (status, v) = api.send("PUT", "/v2/accounts/demo/storage", Some(storage_doc(s3.port, wrong)));
+    let (status, v) = api.send(
+        "PUT",
+        "/v2/accounts/demo/storage",
+        Some(storage_doc(s3.port, wrong)),
+    );
     assert_eq!(status, 201, "{v}");
     let call_id = one_call(&callrec);
     let rec = wait_until(Duration::from_secs(30), "two refused attempts", || {
-        spool_record(&callrec, &call_id).filter(|r| {
-            r["attempts"].as_u64() >= Some(2) && r["last_error"].as_str().is_some()
-        })
+        spool_record(&callrec, &call_id)
+            .filter(|r| r["attempts"].as_u64() >= Some(2) && r["last_error"].as_str().is_some())
     });
     let last_error = rec["last_error"].as_str().expect("last_error");
     assert!(
@@ -447,22 +502,35 @@ fn wrong_credentials_are_retried_reported_in_last_error_never_logged_and_fixed_t
     let id = rec["id"].as_str().expect("id").to_owned();
     let (_, v) = api.send("GET", &format!("/v2/accounts/demo/recordings/{id}"), None);
     assert!(
-        v["data"]["last_error"].as_str().is_some_and(|e| e.contains("403") || e.contains("Forbidden")),
+        v["data"]["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("403") || e.contains("Forbidden")),
         "{v}"
     );
-    assert!(s3.keys().is_empty(), "nothing stored with wrong credentials");
+    assert!(
+        s3.keys().is_empty(),
+        "nothing stored with wrong credentials"
+    );
     let log = callrec.log_text();
-    assert!(log.contains("upload failed; will retry"), "retries are logged");
+    assert!(
+        log.contains("upload failed; will retry"),
+        "retries are logged"
+    );
     assert!(!log.contains(wrong), "the secret is never logged");
 
     // The operator fixes the secret (PATCH): the next retry uses it.
     let fix = json!({"data": {"attachments": {HANDLER: {"settings": {"secret": SECRET}}}}});
     let (status, v) = api.send("PATCH", "/v2/accounts/demo/storage", Some(fix));
     assert_eq!(status, 200, "{v}");
-    assert_eq!(v["data"]["attachments"][HANDLER]["settings"]["secret"], "********");
-    let rec = wait_until(Duration::from_secs(30), "the upload with the fixed secret", || {
-        spool_record(&callrec, &call_id).filter(|r| r["state"] == "stored")
-    });
+    assert_eq!(
+        v["data"]["attachments"][HANDLER]["settings"]["secret"],
+        "********"
+    );
+    let rec = wait_until(
+        Duration::from_secs(30),
+        "the upload with the fixed secret",
+        || spool_record(&callrec, &call_id).filter(|r| r["state"] == "stored"),
+    );
     let key = rec["metadata"]["storage"]["key"].as_str().expect("key");
     assert_eq!(s3.keys(), vec![key.to_owned()]);
     assert!(!callrec.log_text().contains(SECRET));
@@ -475,7 +543,11 @@ fn a_url_in_the_rule_wins_over_the_plan() {
     let callrec = start_callrec(Some(&nginx.base_url()));
     let s3 = S3Server::start(&s3_root(&callrec), free_port(LOOPBACK));
     let api = Api::login(&callrec);
-    let (status, v) = api.send("PUT", "/v2/accounts/demo/storage", Some(storage_doc(s3.port, SECRET)));
+    let (status, v) = api.send(
+        "PUT",
+        "/v2/accounts/demo/storage",
+        Some(storage_doc(s3.port, SECRET)),
+    );
     assert_eq!(status, 201, "{v}");
     let call_id = one_call(&callrec);
     let requests = nginx.wait_requests(1, Duration::from_secs(30));
@@ -483,7 +555,12 @@ fn a_url_in_the_rule_wins_over_the_plan() {
     callrec.wait_spool_settled(Duration::from_secs(30));
     let rec = spool_record(&callrec, &call_id).expect("record");
     assert_eq!(rec["state"], "stored", "{rec:#}");
-    assert!(rec["target"]["url"].as_str().is_some_and(|u| u.starts_with("http://")), "{rec:#}");
+    assert!(
+        rec["target"]["url"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("http://")),
+        "{rec:#}"
+    );
     assert!(rec["metadata"].get("storage").is_none(), "{rec:#}");
     assert!(s3.keys().is_empty(), "nothing in the bucket");
 }
@@ -506,7 +583,11 @@ fn bad_storage_documents_get_400_naming_the_field() {
         .remove("bucket");
     let (status, v) = api.send("PUT", "/v2/accounts/demo/storage", Some(no_bucket));
     assert_eq!(status, 400, "{v}");
-    field(&v, &format!("attachments.{HANDLER}.settings.bucket"), "required");
+    field(
+        &v,
+        &format!("attachments.{HANDLER}.settings.bucket"),
+        "required",
+    );
 
     let mut unknown = storage_doc(9, SECRET);
     unknown["data"]["attachments"][HANDLER]["handler"] = json!("dropbox");
@@ -519,17 +600,33 @@ fn bad_storage_documents_get_400_naming_the_field() {
         json!("0000000000000000000000000000000f");
     let (status, v) = api.send("PUT", "/v2/accounts/demo/storage", Some(dangling));
     assert_eq!(status, 400, "{v}");
-    field(&v, "plan.modb.types.call_recording.attachments.handler", "invalid");
+    field(
+        &v,
+        "plan.modb.types.call_recording.attachments.handler",
+        "invalid",
+    );
     // Nothing was saved.
     let (status, _) = api.send("GET", "/v2/accounts/demo/storage", None);
     assert_eq!(status, 404);
     // A valid one is; a second PUT conflicts; POST replaces, and a masked secret sent back
     // keeps the stored one.
-    let (status, _) = api.send("PUT", "/v2/accounts/demo/storage", Some(storage_doc(9, SECRET)));
+    let (status, _) = api.send(
+        "PUT",
+        "/v2/accounts/demo/storage",
+        Some(storage_doc(9, SECRET)),
+    );
     assert_eq!(status, 201);
-    let (status, _) = api.send("PUT", "/v2/accounts/demo/storage", Some(storage_doc(9, SECRET)));
+    let (status, _) = api.send(
+        "PUT",
+        "/v2/accounts/demo/storage",
+        Some(storage_doc(9, SECRET)),
+    );
     assert_eq!(status, 409);
-    let (status, v) = api.send("POST", "/v2/accounts/demo/storage", Some(storage_doc(10, "********")));
+    let (status, v) = api.send(
+        "POST",
+        "/v2/accounts/demo/storage",
+        Some(storage_doc(10, "********")),
+    );
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["data"]["attachments"][HANDLER]["settings"]["port"], 10);
     // A user's token may not see it.
@@ -561,7 +658,11 @@ fn a_100_mb_recording_goes_up_by_multipart_streamed_from_disk() {
     let mut callrec = start_callrec(None);
     let s3 = S3Server::start(&s3_root(&callrec), free_port(LOOPBACK));
     let api = Api::login(&callrec);
-    let (status, v) = api.send("PUT", "/v2/accounts/demo/storage", Some(storage_doc(s3.port, SECRET)));
+    let (status, v) = api.send(
+        "PUT",
+        "/v2/accounts/demo/storage",
+        Some(storage_doc(s3.port, SECRET)),
+    );
     assert_eq!(status, 201, "{v}");
 
     let id = "b16b16b16b16b16b16b16b16b16b16b1";
@@ -641,11 +742,17 @@ fn a_100_mb_recording_goes_up_by_multipart_streamed_from_disk() {
     });
     assert_eq!(rec["state"], "stored", "{rec:#}\n{}", callrec.log_text());
     let peak_kib = peak_rss_kib(callrec.pid());
-    eprintln!("callrec peak RSS during the 100 MB upload: {} MiB", peak_kib / 1024);
+    eprintln!(
+        "callrec peak RSS during the 100 MB upload: {} MiB",
+        peak_kib / 1024
+    );
     let obj = get_object(&s3, &key);
     assert_eq!(obj.len, size);
     assert_eq!(obj.md5, md5, "the object is the file, byte for byte");
-    assert_eq!(obj.meta.get("call_id").map(String::as_str), Some("big-call"));
+    assert_eq!(
+        obj.meta.get("call_id").map(String::as_str),
+        Some("big-call")
+    );
     assert_eq!(obj.meta.get("duration_ms"), Some(&duration_ms.to_string()));
     // s3s-fs keeps a multipart upload's parts until it completes them: the object was sent
     // in parts when S3 reports a multipart ETag ("<md5 of part md5s>-<parts>").
@@ -658,7 +765,9 @@ fn a_100_mb_recording_goes_up_by_multipart_streamed_from_disk() {
             .unwrap_or_default()
     });
     assert!(
-        etag.trim_matches('"').rsplit_once('-').is_some_and(|(_, n)| n.parse::<u32>().is_ok_and(|n| n >= 12)),
+        etag.trim_matches('"')
+            .rsplit_once('-')
+            .is_some_and(|(_, n)| n.parse::<u32>().is_ok_and(|n| n >= 12)),
         "a multipart ETag with 12+ parts: {etag}"
     );
     // Streamed from disk: callrec never held the 100 MB file (parts of 8 MiB, 2 in flight).

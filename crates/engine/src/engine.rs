@@ -34,9 +34,9 @@ use crate::cdr_record::cdr_json;
 use crate::coordinator::{Coordinator, RecordingKind, StartRecording};
 use crate::media_plan::{MediaCommand, MediaPlan};
 use crate::upload_target::{disposition, plan_storage, Disposition};
+use crate::wall_clock::WallClock;
 use callrec_kazoo::recording::StoredObject;
 use callrec_kazoo::storage::StoragePlans;
-use crate::wall_clock::WallClock;
 
 /// The engine's settings.
 #[derive(Debug, Clone)]

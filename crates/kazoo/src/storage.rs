@@ -368,11 +368,7 @@ fn string_field(
 
 fn parse_s3(settings: &Value, base: &str, errors: &mut Vec<FieldError>) -> Option<S3Settings> {
     let Some(settings) = settings.as_object() else {
-        errors.push(err(
-            base.to_owned(),
-            "type",
-            "settings must be an object",
-        ));
+        errors.push(err(base.to_owned(), "type", "settings must be an object"));
         return None;
     };
     let before = errors.len();
@@ -523,11 +519,7 @@ pub fn parse_storage(doc: &Value) -> Result<StorageDoc, Vec<FieldError>> {
                     None | Some(Value::Null) => None,
                     Some(Value::String(s)) => Some(s.clone()),
                     Some(_) => {
-                        errors.push(err(
-                            format!("{base}.name"),
-                            "type",
-                            "name must be a string",
-                        ));
+                        errors.push(err(format!("{base}.name"), "type", "name must be a string"));
                         None
                     }
                 };
@@ -662,7 +654,10 @@ mod tests {
         let s3 = &d.attachments[ID].s3;
         assert_eq!(s3.endpoint().as_deref(), Some("http://127.0.0.1:9000"));
         assert_eq!(s3.region, "us-east-1");
-        assert!(!format!("{s3:?}").contains("s3cr3t"), "Debug hides the secret");
+        assert!(
+            !format!("{s3:?}").contains("s3cr3t"),
+            "Debug hides the secret"
+        );
     }
 
     #[test]
@@ -745,7 +740,8 @@ mod tests {
     fn path_prefix_and_a_custom_template() {
         let mut d = doc();
         d["attachments"][ID]["settings"]["path"] = json!("/calls/");
-        d["attachments"][ID]["settings"]["object_name"] = json!("{yyyy}-{mm}-{dd}/{recording_id}.{ext}");
+        d["attachments"][ID]["settings"]["object_name"] =
+            json!("{yyyy}-{mm}-{dd}/{recording_id}.{ext}");
         let d = parse_storage(&d).unwrap();
         assert_eq!(
             d.attachments[ID].s3.object_key(&meta()),

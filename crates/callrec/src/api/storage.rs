@@ -92,12 +92,7 @@ pub(super) async fn handle(
     }
 }
 
-async fn write(
-    st: &ApiState,
-    req: &Request,
-    account: &str,
-    current: Option<Document>,
-) -> Response {
+async fn write(st: &ApiState, req: &Request, account: &str, current: Option<Document>) -> Response {
     let data = match req.data() {
         Ok(d) => d,
         Err(r) => return r,

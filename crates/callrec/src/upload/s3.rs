@@ -98,12 +98,12 @@ fn client(s3: &S3Settings, cfg: &UploadConfig) -> Result<impl ObjectStore, Uploa
             path: path.clone(),
             problem: e.to_string(),
         })?;
-        for cert in object_store::Certificate::from_pem_bundle(&pem).map_err(|e| {
-            UploadError::CaFile {
+        for cert in
+            object_store::Certificate::from_pem_bundle(&pem).map_err(|e| UploadError::CaFile {
                 path: path.clone(),
                 problem: e.to_string(),
-            }
-        })? {
+            })?
+        {
             options = options.with_root_certificate(cert);
         }
     }
@@ -186,10 +186,7 @@ pub(super) async fn send(
         attributes: attrs,
         ..PutMultipartOptions::default()
     };
-    let upload = store
-        .put_multipart_opts(&path, opts)
-        .await
-        .map_err(fail)?;
+    let upload = store.put_multipart_opts(&path, opts).await.map_err(fail)?;
     let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
     let mut buf = vec![0u8; READ_CHUNK];
     loop {
