@@ -20,8 +20,8 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 # A real S3-compatible server for tests/e2e_s3.rs (storage plans): s3s-fs from crates.io, built
-# once per machine (~ITIME on a 2-core machine). Pinned: 0.14.1 is the newest that builds with
-# this toolchain (0.17 wants rustc 1.96).
+# once per machine (release build: 730 CPU-seconds, so about 6-7 minutes on an idle 2-core
+# machine). Pinned: 0.14.1 is the newest that builds with this toolchain (0.17 wants rustc 1.96).
 S3S_FS_VERSION=0.14.1
 export PATH="$PATH:${CARGO_HOME:-$HOME/.cargo}/bin"
 if ! s3s-fs --version 2>/dev/null | grep -qF "$S3S_FS_VERSION"; then
