@@ -48,6 +48,15 @@ done
 [ -n "$pg_port" ] || { echo "could not start PostgreSQL; log:" >&2; cat "$pg_dir/log" >&2; exit 1; }
 export CALLREC_TEST_PG_URL="postgres://postgres@127.0.0.1:$pg_port/postgres"
 
+# A real S3-compatible server for tests/e2e_s3.rs (storage plans): s3s-fs from crates.io, built
+# once per machine (release build: 730 CPU-seconds, so about 6-7 minutes on an idle 2-core
+# machine). Pinned: 0.14.1 is the newest that builds with this toolchain (0.17 wants rustc 1.96).
+S3S_FS_VERSION=0.14.1
+export PATH="$PATH:${CARGO_HOME:-$HOME/.cargo}/bin"
+if ! s3s-fs --version 2>/dev/null | grep -qF "$S3S_FS_VERSION"; then
+  cargo install s3s-fs --version "$S3S_FS_VERSION" --locked --features binary
+fi
+
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 cargo test --workspace --all-targets

@@ -259,7 +259,11 @@ pub struct Options {
     /// `[store] url` (None: the default, SQLite in the data directory).
     pub store_url: Option<String>,
     edits: Vec<Edit>,
+    config_edits: Vec<ConfigEdit>,
 }
+
+/// An edit applied to the generated `callrec.toml` before the start.
+pub type ConfigEdit = Box<dyn FnOnce(&mut toml::Table)>;
 
 impl Options {
     /// Uploads go to `base` (e.g. `http://127.0.0.1:PORT`), keeping the documents' paths.
@@ -277,6 +281,12 @@ impl Options {
     /// Edits the documents before the start.
     pub fn edit(mut self, f: impl FnOnce(&mut Documents) + 'static) -> Self {
         self.edits.push(Box::new(f));
+        self
+    }
+
+    /// Edits the configuration (a `toml::Table`) before the start.
+    pub fn config(mut self, f: impl FnOnce(&mut toml::Table) + 'static) -> Self {
+        self.config_edits.push(Box::new(f));
         self
     }
 }
@@ -345,6 +355,9 @@ impl Callrec {
             let mut store = section(&mut config, "store");
             store.insert("url".into(), toml::Value::String(url.clone()));
             config.insert("store".into(), toml::Value::Table(store));
+        }
+        for edit in options.config_edits {
+            edit(&mut config);
         }
         let config_path = dir.path().join("callrec.toml");
         fs::write(
@@ -441,6 +454,11 @@ impl Callrec {
         let _ = self.child.wait();
         self.child = spawn_callrec(self.dir.path(), &self.log);
         self.wait_ready(Duration::from_secs(15));
+    }
+
+    /// callrec's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// callrec's log so far.

@@ -16,6 +16,7 @@ use anyhow::Context;
 use callrec_kazoo::directory::Directory;
 use callrec_kazoo::load::{build_directory, RawDocument};
 use callrec_kazoo::recording::PolicyConfig;
+use callrec_kazoo::storage::{parse_storage, StoragePlans};
 use callrec_store::{DocKind, Document, Store, StoreError};
 use md5::{Digest, Md5};
 use serde_json::{Map, Value};
@@ -67,12 +68,14 @@ pub fn parse_revision(rev: &str) -> Option<u64> {
 
 /// Every stored document as the directory reads them.
 pub async fn load_raw(store: &Store) -> Result<Vec<RawDocument>, StoreError> {
-    let docs = store.load_all().await?;
-    Ok(docs
-        .iter()
+    Ok(raw_documents(&store.load_all().await?))
+}
+
+fn raw_documents(docs: &[Document]) -> Vec<RawDocument> {
+    docs.iter()
         .filter(|d| d.kind != DocKind::Storage)
         .map(|d| (format!("{} {}", pvt_type(d.kind), d.id), kazoo_json(d)))
-        .collect())
+        .collect()
 }
 
 /// `md5("username:password")` in hex: KAZOO's user_auth credentials.
@@ -216,17 +219,45 @@ pub struct Loaded {
     pub documents: Arc<Vec<RawDocument>>,
     /// The store's change sequence when they were read.
     pub change_seq: i64,
+    /// Every account's storage plan (its `storage` document).
+    pub storage: Arc<StoragePlans>,
+}
+
+/// The accounts' storage plans from the stored `storage` documents. The API refuses an
+/// invalid one; one that does not parse anyway (written by other means) is logged by field
+/// and left out: that account's recordings are then kept locally.
+pub fn storage_plans(docs: &[Document]) -> StoragePlans {
+    let mut plans = StoragePlans::new();
+    for d in docs.iter().filter(|d| d.kind == DocKind::Storage) {
+        match parse_storage(&d.body) {
+            Ok(doc) => plans.insert(d.account_id.clone(), doc),
+            Err(errors) => {
+                let fields: Vec<String> = errors
+                    .iter()
+                    .map(|e| format!("{} ({})", e.path, e.rule))
+                    .collect();
+                tracing::error!(
+                    account = %d.account_id,
+                    fields = %fields.join(", "),
+                    "storage document refused; the account's recordings are kept locally"
+                );
+            }
+        }
+    }
+    plans
 }
 
 /// Reads and validates every document.
 pub async fn load(store: &Store, policy: &PolicyConfig) -> anyhow::Result<Loaded> {
     let change_seq = store.change_seq().await.context("cannot read the store")?;
-    let documents = load_raw(store).await.context("cannot read the store")?;
+    let all = store.load_all().await.context("cannot read the store")?;
+    let documents = raw_documents(&all);
     let directory = build_directory(documents.clone(), policy).context("documents refused")?;
     Ok(Loaded {
         directory: Arc::new(directory),
         documents: Arc::new(documents),
         change_seq,
+        storage: Arc::new(storage_plans(&all)),
     })
 }
 

@@ -789,5 +789,6 @@ fn metadata_for(
         method: settings.method,
         upload: UploadState::Pending { attempts: 0 },
         url_style: UrlStyle::Kazoo,
+        storage: None,
     }
 }

@@ -33,8 +33,10 @@ use crate::b2bua::{CallEvent, CallRef, Core, CoreConfig, HangupCause};
 use crate::cdr_record::cdr_json;
 use crate::coordinator::{Coordinator, RecordingKind, StartRecording};
 use crate::media_plan::{MediaCommand, MediaPlan};
-use crate::upload_target::{disposition, Disposition};
+use crate::upload_target::{disposition, plan_storage, Disposition};
 use crate::wall_clock::WallClock;
+use callrec_kazoo::recording::StoredObject;
+use callrec_kazoo::storage::StoragePlans;
 
 /// The engine's settings.
 #[derive(Debug, Clone)]
@@ -237,6 +239,10 @@ pub struct Engine {
     recorders: HashMap<String, CallRef>,
     /// Calls answered by `record_caller`: they end on any DTMF digit.
     record_caller_calls: HashSet<CallRef>,
+    /// Every account's storage plan (recordings whose rule has no `url`).
+    storage: Arc<StoragePlans>,
+    /// The object each recording in progress goes to under its account's plan.
+    planned: HashMap<String, StoredObject>,
     out: VecDeque<Command>,
     /// Recording counters (see [`EngineStats`]): refused, refused for disk space, cut short.
     recording_counts: [u64; 3],
@@ -270,6 +276,8 @@ impl Engine {
             recorders: HashMap::new(),
             record_caller_calls: HashSet::new(),
             recording_counts: [0; 3],
+            storage: Arc::default(),
+            planned: HashMap::new(),
             out: VecDeque::new(),
         };
         while let Some(c) = engine.media.poll_command() {
@@ -389,6 +397,8 @@ impl Engine {
                 }
                 self.early_stops.remove(id);
                 self.coordinator.refused(id, refusal.cdr_reason());
+                self.planned.remove(id);
+                let _ = self.coordinator.finished(id, 0);
                 return;
             }
         };
@@ -440,10 +450,12 @@ impl Engine {
                 0
             }
         };
+        let planned = self.planned.remove(id);
         let Some(done) = self.coordinator.finished(id, duration_ms) else {
             return;
         };
         let mut metadata = done.metadata;
+        metadata.storage = planned;
         let Ok(audio) = result else {
             self.out
                 .push_back(Command::DiscardRecording { id: id.to_owned() });
@@ -475,6 +487,12 @@ impl Engine {
     pub fn set_directory(&mut self, dir: Arc<Directory>) {
         self.core.set_directory(dir.clone());
         self.dir = dir;
+    }
+
+    /// New storage plans (API write, reload): recordings that start from now on use them;
+    /// those in progress keep the object chosen when they started.
+    pub fn set_storage(&mut self, plans: Arc<StoragePlans>) {
+        self.storage = plans;
     }
 
     /// The documents in use.
@@ -569,7 +587,11 @@ impl Engine {
         let commands = self.coordinator.handle(now, unix, &ev, self.dir.as_ref());
         for c in commands {
             match c {
-                crate::coordinator::CoordinatorCommand::Start(start) => {
+                crate::coordinator::CoordinatorCommand::Start(mut start) => {
+                    plan_storage(&mut start.metadata, &self.storage);
+                    if let Some(object) = &start.metadata.storage {
+                        self.planned.insert(start.id.clone(), object.clone());
+                    }
                     self.out
                         .push_back(Command::CreateSpoolEntry(Box::new(SpoolEntry {
                             id: start.id.clone(),

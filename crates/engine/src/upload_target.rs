@@ -2,8 +2,16 @@
 //! recording finishes normally and again when crash recovery has measured a recording the
 //! crash cut off: the KAZOO-compatible URL names the duration, so it can only be built once
 //! the length is known.
+//!
+//! A `url` in the recording's rule wins; without one, the account's storage plan (chosen when
+//! the recording started: [`plan_storage`]) sends it to an S3 bucket, as an upload whose URL
+//! is `s3://<bucket>/<key>` (the uploader reads the handler from the metadata); with neither
+//! it is kept locally.
 
-use callrec_kazoo::recording::{upload_request, RecordingMetadata, UploadRequest, UploadState};
+use callrec_kazoo::recording::{
+    encode_component, upload_request, Method, RecordingMetadata, UploadRequest, UploadState,
+};
+use callrec_kazoo::storage::StoragePlans;
 use serde_json::Value;
 
 /// What to do with a finished recording's file.
@@ -17,10 +25,32 @@ pub enum Disposition {
 
 /// The disposition of a recording whose metadata is final (duration set).
 pub fn disposition(metadata: &RecordingMetadata) -> Disposition {
-    match upload_request(metadata) {
-        Some(r) => Disposition::Upload(r),
+    if let Some(r) = upload_request(metadata) {
+        return Disposition::Upload(r);
+    }
+    match &metadata.storage {
+        Some(object) => Disposition::Upload(UploadRequest {
+            method: Method::Put,
+            url: format!(
+                "s3://{}/{}",
+                object.bucket,
+                object
+                    .key
+                    .split('/')
+                    .map(encode_component)
+                    .collect::<Vec<_>>()
+                    .join("/")
+            ),
+            content_type: metadata.format.content_type(),
+        }),
         None => Disposition::KeepLocal,
     }
+}
+
+/// Chooses, when a recording starts, the object it goes to under its account's storage plan
+/// (nothing when its rule names a `url` or the account has no plan).
+pub fn plan_storage(metadata: &mut RecordingMetadata, plans: &StoragePlans) {
+    metadata.storage = plans.target_for(metadata);
 }
 
 /// A recording recovered after a crash, its metadata completed.
@@ -49,4 +79,71 @@ pub fn recovered(metadata: &Value, measured_ms: Option<u64>) -> Option<Recovered
         metadata,
         disposition,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use callrec_kazoo::storage::parse_storage;
+    use serde_json::json;
+
+    const H: &str = "403f90f67d1b71341f2ea6426eed3d90";
+
+    fn meta(url: Option<&str>) -> RecordingMetadata {
+        serde_json::from_value(json!({
+            "id": "0123456789abcdef0123456789abcdef", "file_name": "x.wav",
+            "call_id": "c 1@h", "cdr_id": "c", "interaction_id": "i", "origin": "o",
+            "direction": "inbound", "from": "1001", "to": "1002", "caller_id_name": "",
+            "caller_id_number": "", "callee_id_name": "", "callee_id_number": "",
+            "owner_id": null, "endpoint_id": null, "account_id": "acc",
+            "start_unix_secs": 0, "duration_ms": 1000, "format": "wav", "sample_rate": 8000,
+            "channels": 2, "url": url, "method": "put",
+            "upload": {"state": "pending", "attempts": 0}
+        }))
+        .expect("metadata")
+    }
+
+    fn plans() -> StoragePlans {
+        let doc = parse_storage(&json!({
+            "attachments": {H: {"handler": "s3", "settings": {
+                "bucket": "rec", "key": "k", "secret": "s"}}},
+            "plan": {"modb": {"types": {"call_recording": {"attachments": {"handler": H}}}}}
+        }))
+        .expect("valid");
+        let mut p = StoragePlans::new();
+        p.insert("acc", doc);
+        p
+    }
+
+    #[test]
+    fn a_plan_sends_a_recording_without_url_to_its_bucket_and_survives_recovery() {
+        let mut m = meta(None);
+        plan_storage(&mut m, &plans());
+        let Disposition::Upload(req) = disposition(&m) else {
+            panic!("planned recordings are uploaded")
+        };
+        assert_eq!(
+            req.url,
+            "s3://rec/acc/1970/01/01/call_recording_c%201%40h_0123456789abcdef0123456789abcdef.wav"
+        );
+        assert_eq!(req.content_type, "audio/wav");
+        // After a crash the sidecar's metadata carries the object: same disposition.
+        let r = recovered(&serde_json::to_value(&m).unwrap(), Some(500)).expect("recording");
+        assert_eq!(r.disposition, Disposition::Upload(req));
+        assert_eq!(r.metadata.storage, m.storage);
+    }
+
+    #[test]
+    fn a_url_in_the_rule_wins_over_the_plan_and_no_plan_keeps_it_local() {
+        let mut m = meta(Some("http://receiver.test/r"));
+        plan_storage(&mut m, &plans());
+        assert_eq!(m.storage, None);
+        let Disposition::Upload(req) = disposition(&m) else {
+            panic!("uploaded")
+        };
+        assert!(req.url.starts_with("http://receiver.test/r/"));
+        let mut m = meta(None);
+        plan_storage(&mut m, &StoragePlans::new());
+        assert_eq!(disposition(&m), Disposition::KeepLocal);
+    }
 }

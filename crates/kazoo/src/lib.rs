@@ -10,6 +10,7 @@
 //! | [`load`] | raw documents → a validated [`Directory`](directory::Directory) (refused with every error named) |
 //! | [`tags`] | a leg's CDR vocabulary: call direction, network, resource type, ids; interaction ids |
 //! | [`cdr`] | CDR facts, hangup causes, the end user's direction |
+//! | [`storage`] | the account's storage document (S3 handlers, the call recording plan): validation by field, object keys, masked secrets |
 //! | [`gregorian`] | KAZOO's clock: seconds since 0000-01-01 |
 //!
 //! The recording policy was its own crate; it is a module here because it reads the same
@@ -22,4 +23,5 @@ pub mod gregorian;
 pub mod load;
 pub mod recording;
 pub mod routing;
+pub mod storage;
 pub mod tags;

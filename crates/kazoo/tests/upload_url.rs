@@ -33,6 +33,7 @@ fn meta() -> RecordingMetadata {
         method: Method::Put,
         upload: UploadState::Pending { attempts: 0 },
         url_style: UrlStyle::Kazoo,
+        storage: None,
     }
 }
 

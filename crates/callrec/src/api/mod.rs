@@ -15,6 +15,7 @@
 //! | `/v2/accounts/{A}/users/{U}/cdrs` | GET (the user's legs) |
 //! | `/v2/accounts/{A}/recordings`, `.../recordings/{ID}` | GET; DELETE one |
 //! | `/v2/accounts/{A}/cdrs/interaction`, `.../cdrs/interaction/{INTERACTION_ID}` | GET |
+//! | `/v2/accounts/{A}/storage` | GET, PUT, POST, PATCH, DELETE (secrets masked; docs/storage.md) |
 //! | `/metrics` | GET (Prometheus text) |
 //! | `/`, `/ui/*` | GET: the recordings browser (docs/ui.md) |
 
@@ -30,6 +31,7 @@ pub mod metrics;
 mod recordings;
 pub mod reply;
 mod ui;
+mod storage;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -274,6 +276,7 @@ async fn route(st: &ApiState, req: &Request, segs: &[&str]) -> Response {
                     Method::GET => cdrs::one(st, req, &token, account, cdr).await,
                     _ => reply::not_allowed(&req.id, "GET"),
                 },
+                ["storage"] => storage::handle(st, req, &token, account).await,
                 ["recordings"] => match *m {
                     Method::GET => recordings::list(st, req, &token, account).await,
                     _ => reply::not_allowed(&req.id, "GET"),

@@ -236,6 +236,8 @@ pub async fn run(
         metrics,
         reports: mpsc::unbounded_channel(),
     };
+    server.engine.set_storage(loaded.storage.clone());
+    server.uploader.set_storage(loaded.storage.clone());
     let _ = watcher.applied.send(loaded.change_seq);
     // Bind the relay's reserve of ports before the first call.
     server.drive(Instant::now());
@@ -284,6 +286,8 @@ pub async fn run(
                 loaded = watcher.updates.recv() => {
                     if let Some(loaded) = loaded {
                         server.engine.set_directory(loaded.directory.clone());
+                        server.engine.set_storage(loaded.storage.clone());
+                        server.uploader.set_storage(loaded.storage.clone());
                         let _ = watcher.applied.send(loaded.change_seq);
         // Bind the relay's reserve of ports before the first call.
         server.drive(Instant::now());

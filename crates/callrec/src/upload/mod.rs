@@ -19,8 +19,12 @@
 //!   CA's certificates.
 //!
 //! Errors are logged without the URL: its query holds phone numbers.
+//!
+//! A target `s3://<bucket>/<key>` (a recording sent by its account's storage plan) goes to S3
+//! instead ([`s3`]), under the same states, backoff and give-up rules.
 
 mod backoff;
+pub mod s3;
 
 pub use backoff::backoff_delay;
 
@@ -37,6 +41,8 @@ use reqwest::{Client, Url};
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
+
+use callrec_kazoo::storage::StoragePlans;
 
 use crate::spool::{
     unix_now, unix_now_ms, Spool, SpoolError, SpoolRecord, SpoolState, UploadMethod,
@@ -99,6 +105,12 @@ pub enum UploadError {
     /// The target URL does not parse or is not http(s).
     #[error("invalid upload URL")]
     BadUrl,
+    /// An S3 target that can never be sent (no object in the metadata, an invalid key).
+    #[error("invalid storage target: {0}")]
+    BadTarget(String),
+    /// The S3 store refused the object or could not be reached (its answer, no secret).
+    #[error("{0}")]
+    S3(String),
     /// The audio file could not be opened.
     #[error("cannot read the audio file: {0}")]
     File(std::io::Error),
@@ -159,6 +171,7 @@ pub struct UploadStats {
 pub struct UploaderHandle {
     tx: mpsc::UnboundedSender<Command>,
     counters: Arc<Counters>,
+    storage: Storage,
     task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
@@ -191,7 +204,9 @@ impl Uploader {
             .map_err(|e| UploadError::Http(e.without_url()))?;
         let (tx, rx) = mpsc::unbounded_channel();
         let counters = Arc::new(Counters::default());
+        let storage = Storage::default();
         let worker = Worker {
+            storage: storage.clone(),
             spool,
             client,
             semaphore: Arc::new(Semaphore::new(cfg.concurrency.max(1))),
@@ -203,6 +218,7 @@ impl Uploader {
         Ok(UploaderHandle {
             tx,
             counters,
+            storage,
             task: std::sync::Mutex::new(Some(task)),
         })
     }
@@ -213,6 +229,12 @@ impl UploaderHandle {
     /// its `next_attempt_at` has come. Ids already queued or in flight are ignored. Never blocks.
     pub fn enqueue(&self, id: impl Into<String>) {
         let _ = self.tx.send(Command::Enqueue(id.into()));
+    }
+
+    /// The accounts' storage plans as they are now: each S3 attempt reads its handler's
+    /// endpoint and credentials from the plans set last.
+    pub fn set_storage(&self, plans: Arc<StoragePlans>) {
+        *self.storage.write().unwrap_or_else(|p| p.into_inner()) = plans;
     }
 
     /// A snapshot of the counters.
@@ -238,7 +260,11 @@ impl UploaderHandle {
     }
 }
 
+/// The storage plans shared between the handle (which sets them) and the attempts.
+type Storage = Arc<std::sync::RwLock<Arc<StoragePlans>>>;
+
 struct Worker {
+    storage: Storage,
     spool: Arc<Spool>,
     client: Client,
     semaphore: Arc<Semaphore>,
@@ -282,9 +308,10 @@ impl Worker {
                         let client = self.client.clone();
                         let cfg = self.cfg.clone();
                         let counters = self.counters.clone();
+                        let plans = self.storage.read().unwrap_or_else(|p| p.into_inner()).clone();
                         let jitter_seed = rand::Rng::random::<u64>(&mut self.rng);
                         running.spawn(async move {
-                            let out = attempt(spool, client, cfg, counters, id, jitter_seed).await;
+                            let out = attempt(spool, client, plans, cfg, counters, id, jitter_seed).await;
                             drop(permit);
                             out
                         });
@@ -363,6 +390,7 @@ where
 async fn attempt(
     spool: Arc<Spool>,
     client: Client,
+    plans: Arc<StoragePlans>,
     cfg: Arc<UploadConfig>,
     counters: Arc<Counters>,
     id: String,
@@ -377,7 +405,11 @@ async fn attempt(
         }
     };
     counters.attempts.fetch_add(1, Ordering::Relaxed);
-    let result = send(&client, &spool, &record, cfg.max_redirects).await;
+    let result = if s3::is_s3_target(&record.target.url) {
+        s3::send(&plans, &spool, &record, &cfg).await
+    } else {
+        send(&client, &spool, &record, cfg.max_redirects).await
+    };
     match result {
         Ok(status) => {
             let key = id.clone();
@@ -398,7 +430,7 @@ async fn attempt(
             let first = record.first_attempt_at_ms.unwrap_or_else(unix_now_ms);
             let elapsed = Duration::from_millis(unix_now_ms().saturating_sub(first));
             // A URL that cannot be sent to will never work: give up at once.
-            let permanent = matches!(err, UploadError::BadUrl);
+            let permanent = matches!(err, UploadError::BadUrl | UploadError::BadTarget(_));
             if permanent || elapsed >= cfg.give_up_after {
                 let key = id.clone();
                 let msg = message.clone();

@@ -109,6 +109,21 @@ pub struct RecordingMetadata {
     /// KAZOO's form).
     #[serde(default)]
     pub url_style: UrlStyle,
+    /// The object it goes to under its account's storage plan (its rule named no `url`),
+    /// chosen when it started ([`crate::storage`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<StoredObject>,
+}
+
+/// A recording's object in an account's storage (an S3 bucket).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredObject {
+    /// The attachment handler's id in the account's storage document.
+    pub handler: String,
+    /// The bucket.
+    pub bucket: String,
+    /// The object key.
+    pub key: String,
 }
 
 /// How a recording's upload URL is formed from its base `url`.

@@ -75,7 +75,9 @@ pub use decide::{decide, CallFacts, EndpointFacts, Plan, RecordedLeg};
 pub use error::{PolicyError, PolicyWarning};
 pub use format::{Format, Method};
 pub use merge::merge;
-pub use metadata::{DiscardReason, LegDirection, RecordingMetadata, UploadState, UrlStyle};
+pub use metadata::{
+    DiscardReason, LegDirection, RecordingMetadata, StoredObject, UploadState, UrlStyle,
+};
 pub use origin::{NetworkLabel, Origin};
 pub use params::{is_http_url, RecordingParams};
 pub use record_call::{hex_id, is_plain_file_name, CallflowRecording, RecordCallStack, StackEvent};
