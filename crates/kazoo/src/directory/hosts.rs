@@ -98,6 +98,11 @@ impl ResolvedHosts {
         self.map.get(query).map_or(&[], Vec::as_slice)
     }
 
+    /// Keeps only the names `keep` returns true for.
+    pub fn retain(&mut self, mut keep: impl FnMut(&HostQuery) -> bool) {
+        self.map.retain(|q, _| keep(q));
+    }
+
     /// How many names have an answer.
     pub fn len(&self) -> usize {
         self.map.len()
