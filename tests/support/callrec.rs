@@ -259,6 +259,8 @@ pub struct Options {
     /// `[store] url` (None: the default, SQLite in the data directory).
     pub store_url: Option<String>,
     edits: Vec<Edit>,
+    /// Further config keys: (section, key, value).
+    config: Vec<(String, String, toml::Value)>,
 }
 
 impl Options {
@@ -271,6 +273,13 @@ impl Options {
     /// Runs on this database (`[store] url`).
     pub fn store(mut self, url: &str) -> Self {
         self.store_url = Some(url.to_owned());
+        self
+    }
+
+    /// Sets `[section] key = value` in the configuration.
+    pub fn config(mut self, section: &str, key: &str, value: toml::Value) -> Self {
+        self.config
+            .push((section.to_owned(), key.to_owned(), value));
         self
     }
 
@@ -345,6 +354,11 @@ impl Callrec {
             let mut store = section(&mut config, "store");
             store.insert("url".into(), toml::Value::String(url.clone()));
             config.insert("store".into(), toml::Value::Table(store));
+        }
+        for (name, key, value) in &options.config {
+            let mut table = section(&mut config, name);
+            table.insert(key.clone(), value.clone());
+            config.insert(name.clone(), toml::Value::Table(table));
         }
         let config_path = dir.path().join("callrec.toml");
         fs::write(
