@@ -46,6 +46,8 @@ impl Dnsmasq {
                 "--bind-interfaces",
                 "--no-resolv",
                 "--no-hosts",
+                // Authoritative for .test: unknown names get NXDOMAIN, not REFUSED.
+                "--local=/test/",
                 "--log-queries",
                 "--log-facility=-",
                 &format!("--local-ttl={ttl_s}"),
@@ -313,4 +315,68 @@ fn a_name_that_moves_is_followed_when_its_ttl_runs_out() {
         media: net::free_port_pair(CARRIER_IP),
     };
     call_reaches(&callrec, &second);
+}
+
+#[test]
+fn lookups_order_srv_targets_by_priority_and_tell_no_records_from_failures() {
+    use callrec::server::resolver::{build_resolver, lookup, Outcome};
+    use callrec_kazoo::directory::HostQuery;
+    use callrec_sip::transaction::Transport;
+
+    let _serial = support::serial();
+    let tmp = temp_dir();
+    let dns = Dnsmasq::start(
+        tmp.path(),
+        30,
+        &[
+            "--srv-host=_sip._tcp.multi.test,b.multi.test,5070,20,0".to_owned(),
+            "--srv-host=_sip._tcp.multi.test,a.multi.test,5080,10,0".to_owned(),
+            "--host-record=a.multi.test,192.0.2.10,2001:db8::10".to_owned(),
+            "--host-record=b.multi.test,192.0.2.20".to_owned(),
+            "--host-record=plain.test,192.0.2.30".to_owned(),
+        ],
+    );
+    // A server that never answers.
+    let silent = UdpSocket::bind((PHONES_IP, 0)).expect("silent DNS socket");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let resolver =
+            build_resolver(&[net::addr(PHONES_IP, dns.port)]).expect("resolver for dnsmasq");
+        let q = |name: &str, transport, port| HostQuery {
+            name: name.into(),
+            transport,
+            port,
+        };
+        match lookup(&resolver, &q("multi.test", Transport::Tcp, None)).await {
+            Outcome::Answer { addrs, .. } => assert_eq!(
+                addrs,
+                vec![
+                    "192.0.2.10:5080".parse().unwrap(),
+                    "[2001:db8::10]:5080".parse().unwrap(),
+                    "192.0.2.20:5070".parse().unwrap(),
+                ],
+                "priority 10 first, A and AAAA, the SRV records' ports"
+            ),
+            other => panic!("SRV lookup: {other:?}"),
+        }
+        // No SRV record: A on 5060; a given port: A only, on it.
+        let plain = lookup(&resolver, &q("plain.test", Transport::Udp, None)).await;
+        assert!(
+            matches!(&plain, Outcome::Answer { addrs, .. } if addrs == &vec!["192.0.2.30:5060".parse().unwrap()]),
+            "{plain:?}"
+        );
+        let ported = lookup(&resolver, &q("plain.test", Transport::Udp, Some(5099))).await;
+        assert!(
+            matches!(&ported, Outcome::Answer { addrs, .. } if addrs == &vec!["192.0.2.30:5099".parse().unwrap()]),
+            "{ported:?}"
+        );
+        let missing = lookup(&resolver, &q("missing.test", Transport::Udp, None)).await;
+        assert_eq!(missing, Outcome::NoRecords);
+        let dead = build_resolver(&[silent.local_addr().unwrap()]).expect("resolver");
+        let failed = lookup(&dead, &q("plain.test", Transport::Udp, Some(5060))).await;
+        assert!(matches!(failed, Outcome::Failed(_)), "{failed:?}");
+    });
 }

@@ -243,7 +243,7 @@ pub async fn run(
     let dns = match resolver::build_resolver(&config.dns.server_addrs()) {
         Ok(r) => Some(r),
         Err(e) => {
-            tracing::error!(error = %e, "no DNS resolver: gateways given by host name are skipped");
+            tracing::warn!(error = %e, "no DNS resolver: gateways given by host name are skipped");
             None
         }
     };
