@@ -271,7 +271,7 @@ fn fast_retries(config: &mut toml::Table) {
 /// callrec on the example documents with the account's inbound offnet rule without `url`
 /// (`keep_url`: as the example has it).
 fn start_callrec(keep_url: Option<&str>) -> Callrec {
-    let mut options = Options::default().config(fast_retries);
+    let mut options = Options::default().edit_config(fast_retries);
     match keep_url {
         Some(base) => options = options.receiver(base),
         None => {

@@ -10,6 +10,8 @@ need=()
 command -v sipp   >/dev/null 2>&1 || need+=(sip-tester)
 command -v nginx  >/dev/null 2>&1 || need+=(nginx)
 command -v soxi   >/dev/null 2>&1 || need+=(sox libsox-fmt-mp3)
+# A DNS server for tests/e2e_dns.rs (the binary only: dnsmasq-base starts no system service).
+command -v dnsmasq >/dev/null 2>&1 || need+=(dnsmasq-base)
 # PostgreSQL server binaries for callrec-store's tests (a throwaway cluster per test run;
 # no system service is started or used).
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)

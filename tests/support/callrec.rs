@@ -278,6 +278,16 @@ impl Options {
         self
     }
 
+    /// Sets `[section] key = value` in the configuration.
+    pub fn config(self, name: &str, key: &str, value: toml::Value) -> Self {
+        let (name, key) = (name.to_owned(), key.to_owned());
+        self.edit_config(move |config| {
+            let mut table = section(config, &name);
+            table.insert(key, value);
+            config.insert(name, toml::Value::Table(table));
+        })
+    }
+
     /// Edits the documents before the start.
     pub fn edit(mut self, f: impl FnOnce(&mut Documents) + 'static) -> Self {
         self.edits.push(Box::new(f));
@@ -285,7 +295,7 @@ impl Options {
     }
 
     /// Edits the configuration (a `toml::Table`) before the start.
-    pub fn config(mut self, f: impl FnOnce(&mut toml::Table) + 'static) -> Self {
+    pub fn edit_config(mut self, f: impl FnOnce(&mut toml::Table) + 'static) -> Self {
         self.config_edits.push(Box::new(f));
         self
     }
@@ -321,12 +331,6 @@ impl Callrec {
             .and_then(|d| d.as_str())
             .unwrap_or("config/documents")
             .to_owned();
-        let section = |config: &mut toml::Table, name: &str| -> toml::Table {
-            config
-                .remove(name)
-                .and_then(|v| v.as_table().cloned())
-                .unwrap_or_default()
-        };
         let mut sip = section(&mut config, "sip");
         sip.insert(
             "listen".into(),
@@ -626,4 +630,12 @@ fn spawn_callrec(dir: &Path, log: &Path) -> Child {
         .stderr(log_file)
         .spawn()
         .expect("spawn callrec")
+}
+
+/// Takes `[name]` out of `config` (empty when absent), to be edited and put back.
+fn section(config: &mut toml::Table, name: &str) -> toml::Table {
+    config
+        .remove(name)
+        .and_then(|v| v.as_table().cloned())
+        .unwrap_or_default()
 }

@@ -75,6 +75,41 @@ pub struct Config {
     pub store: StoreSection,
     /// `[api]`: the Crossbar-compatible HTTP API.
     pub api: ApiSection,
+    /// `[dns]`: how carrier gateways given by host name are resolved.
+    pub dns: DnsSection,
+}
+
+/// `[dns]`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DnsSection {
+    /// Name servers to ask (`"ip"` or `"ip:port"`, port 53 when not given; UDP, TCP for
+    /// long answers). Empty (the default): the system's (`/etc/resolv.conf`).
+    pub servers: Vec<String>,
+}
+
+impl DnsSection {
+    /// `servers` as addresses (checked at load; a bad entry is refused there).
+    pub fn server_addrs(&self) -> Vec<SocketAddr> {
+        self.servers
+            .iter()
+            .filter_map(|s| parse_dns_server(s))
+            .collect()
+    }
+}
+
+/// `"ip:port"`, `"[v6]:port"` or a bare IP address (port 53).
+fn parse_dns_server(s: &str) -> Option<SocketAddr> {
+    let s = s.trim();
+    s.parse::<SocketAddr>()
+        .ok()
+        .or_else(|| {
+            s.trim_matches(['[', ']'])
+                .parse::<IpAddr>()
+                .ok()
+                .map(|ip| SocketAddr::new(ip, 53))
+        })
+        .filter(|a| a.port() != 0)
 }
 
 /// `[store]`.
@@ -623,6 +658,14 @@ impl Config {
         }
         if self.api.login_failures_per_minute == 0 {
             return bad("api.login_failures_per_minute", "must be above 0");
+        }
+        for server in &self.dns.servers {
+            if parse_dns_server(server).is_none() {
+                return bad(
+                    "dns.servers",
+                    format!("({server:?}) must list IP addresses, each with an optional :port"),
+                );
+            }
         }
         if self.log.level.trim().is_empty() {
             return bad("log.level", "must not be empty");

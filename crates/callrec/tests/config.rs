@@ -86,6 +86,7 @@ fn every_key_of_the_defaults_appears_in_the_example_file() {
         ),
         ("paths", &["data_dir", "documents_dir"]),
         ("log", &["level"]),
+        ("dns", &["servers"]),
     ] {
         let t = table[section].as_table().unwrap();
         for k in keys {
@@ -164,6 +165,9 @@ fn bad_values_are_refused_with_the_key_named() {
         ("[log]\nlevel = \"\"", "log.level"),
         ("[log]\nlevel = \"callrec=notalevel\"", "log.level"),
         ("[upload]\nconcurrency = \"four\"", "concurrency"),
+        ("[dns]\nservers = [\"ns.example\"]", "dns.servers"),
+        ("[dns]\nservers = [\"127.0.0.1:0\"]", "dns.servers"),
+        ("[dns]\nservers = \"127.0.0.1\"", "servers"),
     ];
     for (text, key) in table {
         let err = Config::from_toml_str(text).expect_err(text).to_string();
@@ -172,6 +176,22 @@ fn bad_values_are_refused_with_the_key_named() {
             "error for {text:?} does not name {key:?}: {err}"
         );
     }
+}
+
+#[test]
+fn dns_servers_take_an_address_with_or_without_a_port() {
+    let cfg =
+        Config::from_toml_str("[dns]\nservers = [\"127.0.0.1:5353\", \"::1\", \"192.0.2.53\"]")
+            .expect("valid [dns]");
+    assert_eq!(
+        cfg.dns.server_addrs(),
+        vec![
+            "127.0.0.1:5353".parse().unwrap(),
+            "[::1]:53".parse().unwrap(),
+            "192.0.2.53:53".parse().unwrap()
+        ]
+    );
+    assert!(Config::default().dns.server_addrs().is_empty());
 }
 
 #[test]

@@ -16,12 +16,12 @@
 //! media by [`handle_media_closed`](Engine::handle_media_closed). Nothing here waits.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use callrec_kazoo::directory::Directory;
+use callrec_kazoo::directory::{Directory, HostQuery};
 use callrec_kazoo::recording::{Format, PolicyConfig, RecordingMetadata};
 use callrec_media::record::{Channels, CodecMap};
 use callrec_media::relay::{Leg, PortPoolError};
@@ -493,6 +493,13 @@ impl Engine {
     /// those in progress keep the object chosen when they started.
     pub fn set_storage(&mut self, plans: Arc<StoragePlans>) {
         self.storage = plans;
+    }
+
+    /// The driver resolved a gateway's host name (one of [`Directory::host_queries`]) to
+    /// `addrs`, in the order to try them; an empty list when the name has no address. Calls
+    /// routed from now on use them; a name never resolved is skipped (no call waits on DNS).
+    pub fn handle_resolved(&mut self, query: HostQuery, addrs: Vec<SocketAddr>) {
+        self.core.set_resolved(query, addrs);
     }
 
     /// The documents in use.

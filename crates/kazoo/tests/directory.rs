@@ -247,6 +247,14 @@ fn each_kind_of_bad_document_is_refused_with_its_key_path() {
             "resource r (bad.json): gateways.0.transport must be \"udp\" or \"tcp\"",
         ),
         (
+            json!({"_id": "r", "pvt_type": "resource", "gateways": [{"server": "sip:carrier.example"}]}),
+            "resource r (bad.json): gateways.0.server must be an IP address or a host name",
+        ),
+        (
+            json!({"_id": "r", "pvt_type": "resource", "gateways": [{"server": "a..b"}]}),
+            "resource r (bad.json): gateways.0.server must be an IP address or a host name",
+        ),
+        (
             json!({"_id": "r", "pvt_type": "resource", "gateways": [],
                    "origination_cidrs": ["10.0.0.0/8", "10.0.0.0/40"]}),
             "resource r (bad.json): origination_cidrs.1 value \"10.0.0.0/40\" is not an IP address or CIDR block",
@@ -454,4 +462,64 @@ fn the_example_documents_shipped_in_config_build() {
             + dir.resources().len(),
         n
     );
+}
+
+#[test]
+fn gateways_by_host_name_are_listed_to_resolve_srv_when_no_port_is_given() {
+    use callrec_kazoo::directory::HostQuery;
+    let dir = build_with(vec![
+        (
+            "r1.json",
+            json!({"_id": "r1", "pvt_type": "resource", "gateways": [
+                {"server": "SBC.Carrier.example."},
+                {"server": "sbc.carrier.example", "port": 5080, "transport": "tcp"},
+                {"server": "203.0.113.9"},
+                {"server": "[2001:db8::1]", "port": 5062},
+                {"server": "off.carrier.example", "enabled": false}]}),
+        ),
+        (
+            "r2.json",
+            json!({"_id": "r2", "pvt_type": "resource", "gateways": [
+                {"server": "sbc.carrier.example"}, {"server": "tcp.carrier.example", "transport": "tcp"}]}),
+        ),
+        (
+            "r3.json",
+            json!({"_id": "r3", "pvt_type": "resource", "enabled": false,
+                   "gateways": [{"server": "disabled.carrier.example"}]}),
+        ),
+    ])
+    .expect("valid documents");
+    let queries = dir.host_queries();
+    assert_eq!(
+        queries,
+        vec![
+            HostQuery {
+                name: "sbc.carrier.example".into(),
+                transport: Transport::Udp,
+                port: None
+            },
+            HostQuery {
+                name: "sbc.carrier.example".into(),
+                transport: Transport::Tcp,
+                port: Some(5080)
+            },
+            HostQuery {
+                name: "tcp.carrier.example".into(),
+                transport: Transport::Tcp,
+                port: None
+            },
+        ]
+    );
+    assert_eq!(
+        queries[0].srv_name().as_deref(),
+        Some("_sip._udp.sbc.carrier.example.")
+    );
+    assert_eq!(queries[1].srv_name(), None);
+    assert_eq!(
+        queries[2].srv_name().as_deref(),
+        Some("_sip._tcp.tcp.carrier.example.")
+    );
+    // A named gateway is not trusted as an origination address (nothing to resolve here).
+    let r1 = dir.resources().iter().find(|r| r.id == "r1").unwrap();
+    assert_eq!(r1.origination.len(), 2);
 }

@@ -85,11 +85,13 @@ const ONNET: CallSource<'static> = CallSource::Onnet {
 };
 const OFFNET: CallSource<'static> = CallSource::Offnet { account_id: None };
 
+/// A gateway as these documents write it: those on 5060 give no `port`.
 fn gw(res: &str, server: &str, port: u16, transport: Transport) -> GatewayRef {
     GatewayRef {
         resource_id: res.into(),
         server: server.into(),
         port,
+        port_given: port != 5060,
         transport,
     }
 }

@@ -30,8 +30,8 @@ mod interactions;
 pub mod metrics;
 mod recordings;
 pub mod reply;
-mod ui;
 mod storage;
+mod ui;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};

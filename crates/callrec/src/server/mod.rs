@@ -12,6 +12,7 @@
 //! its sockets without waiting.
 
 pub mod recovery;
+pub mod resolver;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -241,6 +242,21 @@ pub async fn run(
     let _ = watcher.applied.send(loaded.change_seq);
     // Bind the relay's reserve of ports before the first call.
     server.drive(Instant::now());
+    // Gateways given by host name: resolved (and kept resolved) by a task of their own.
+    let (resolved_tx, mut resolved_rx) = mpsc::unbounded_channel();
+    let dns = match resolver::build_resolver(&config.dns.server_addrs()) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            tracing::warn!(error = %e, "no DNS resolver: gateways given by host name are skipped");
+            None
+        }
+    };
+    let dns = resolver::spawn(
+        dns,
+        resolver::Refresh::default(),
+        server.engine.directory().host_queries(),
+        resolved_tx,
+    );
 
     #[cfg(unix)]
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
@@ -273,6 +289,11 @@ pub async fn run(
                     server.engine.handle_message(now, inc.from, inc.msg);
                     server.drive(now);
                 }
+                resolved = resolved_rx.recv() => {
+                    if let Some(r) = resolved {
+                        server.engine.handle_resolved(r.query, r.addrs);
+                    }
+                }
                 report = server.reports.1.recv() => {
                     if let Some(report) = report {
                         server.on_report(report);
@@ -288,6 +309,7 @@ pub async fn run(
                         server.engine.set_directory(loaded.directory.clone());
                         server.engine.set_storage(loaded.storage.clone());
                         server.uploader.set_storage(loaded.storage.clone());
+                        dns.set_queries(loaded.directory.host_queries());
                         let _ = watcher.applied.send(loaded.change_seq);
         // Bind the relay's reserve of ports before the first call.
         server.drive(Instant::now());
@@ -301,6 +323,7 @@ pub async fn run(
             }
     }
 
+    drop(dns);
     server.shutdown().await;
     server.log_stats();
     transport.shutdown();

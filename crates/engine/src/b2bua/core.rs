@@ -3,12 +3,13 @@
 //! calls, and hands everything inside a dialog to its [`Call`].
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
 use tracing::{debug, trace};
 
-use callrec_kazoo::directory::Directory;
+use callrec_kazoo::directory::{Directory, HostQuery, ResolvedHosts};
 use callrec_sip::message::{check_request, HeaderName, Message, Method, Policy};
 use callrec_sip::transaction::{Peer, ServerTxId, TransactionLayer, TxEvent};
 
@@ -73,7 +74,23 @@ impl Core {
                 "registrations of removed or disabled devices dropped"
             );
         }
+        let queries = dir.host_queries();
+        self.admission.hosts.retain(|q| queries.contains(q));
         self.dir = dir;
+    }
+
+    /// What the driver resolved a gateway's host name to (an empty list: nothing, the gateway
+    /// is skipped). The next call routed to the gateway uses it; names no gateway of the
+    /// directory has are ignored.
+    pub fn set_resolved(&mut self, query: HostQuery, addrs: Vec<SocketAddr>) {
+        if self.dir.host_queries().contains(&query) {
+            self.admission.hosts.set(query, addrs);
+        }
+    }
+
+    /// The gateways' host names as last resolved.
+    pub fn resolved_hosts(&self) -> &ResolvedHosts {
+        &self.admission.hosts
     }
 
     /// The configuration.

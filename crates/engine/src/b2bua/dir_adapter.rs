@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use tracing::debug;
 
-use callrec_kazoo::directory::{CallForward, CallerId, Device, Directory};
+use callrec_kazoo::directory::{CallForward, CallerId, Device, Directory, ResolvedHosts};
 use callrec_kazoo::routing::{
     self, CallSource, GatewayRef, RecordData, RouteAction, RoutingPolicy, Target,
 };
@@ -43,6 +43,8 @@ pub(crate) struct Admission {
     nat: NatPolicy,
     /// Rate limit of unknown sources, brute-force blocking.
     pub(crate) guard: SourceGuard,
+    /// What the driver resolved the gateways' host names to.
+    pub(crate) hosts: ResolvedHosts,
 }
 
 impl Admission {
@@ -62,6 +64,7 @@ impl Admission {
             routing,
             nat,
             guard: SourceGuard::new(guard),
+            hosts: ResolvedHosts::default(),
         }
     }
 
@@ -329,7 +332,7 @@ pub(crate) fn plan(
                 let forward = match (&d.forward, device) {
                     (Some(f), Some(dev)) if !forwarded.contains(&f.number) => {
                         forwarded.push(f.number.clone());
-                        forward_target(dir, dev, owner.clone(), f)
+                        forward_target(dir, &adm.hosts, dev, owner.clone(), f)
                     }
                     _ => None,
                 };
@@ -356,7 +359,7 @@ pub(crate) fn plan(
         }
         Target::Carriers(gws) => PlanTarget::Carriers(
             gws.iter()
-                .filter_map(|g| gateway_target(g, &route.number))
+                .flat_map(|g| gateway_targets(g, &route.number, &adm.hosts))
                 .collect(),
         ),
         Target::RecordCaller(d) => PlanTarget::RecordCaller(d),
@@ -372,37 +375,64 @@ pub(crate) fn plan(
     }
 }
 
-/// A carrier gateway as a B-leg target for `number` (None for a host name: the core does not
-/// resolve names).
-fn gateway_target(g: &GatewayRef, number: &str) -> Option<BTarget> {
-    let Ok(ip) = g.server.trim_matches(['[', ']']).parse::<IpAddr>() else {
-        debug!("gateway given by host name skipped (the core does not resolve names)");
-        return None;
-    };
-    let addr = SocketAddr::new(ip, g.port);
-    let host = match ip {
-        IpAddr::V4(_) => ip.to_string(),
-        IpAddr::V6(_) => format!("[{ip}]"),
-    };
+/// A carrier gateway as B-leg targets for `number`: one for an IP address; for a host name,
+/// one per address the driver resolved it to, in order (they fail over like gateways), none
+/// while it is not resolved (a call never waits on DNS). The Request-URI keeps the name
+/// (RFC 3263), with the port only when the document gives one.
+fn gateway_targets(g: &GatewayRef, number: &str, hosts: &ResolvedHosts) -> Vec<BTarget> {
     let tp = match g.transport {
         Transport::Udp => "",
         Transport::Tcp => ";transport=tcp",
     };
-    let uri = Uri::parse(&format!("sip:{number}@{host}:{}{tp}", g.port)).ok()?;
-    Some(BTarget {
-        request_uri: uri,
-        peer: Peer {
-            transport: g.transport,
-            addr,
-        },
-        to_uri: format!("sip:{number}@{host}:{}", g.port),
-        network: Network::Offnet,
-        resource_type: Some(ResourceType::OffnetTermination),
-        owner_id: None,
-        authorizing_id: Some(g.resource_id.clone()),
-        caller_id: None,
-        failover: Vec::new(),
-    })
+    let (host, addrs) = match g.host_query() {
+        None => {
+            let Ok(ip) = g.server.trim_matches(['[', ']']).parse::<IpAddr>() else {
+                return Vec::new();
+            };
+            let host = match ip {
+                IpAddr::V4(_) => ip.to_string(),
+                IpAddr::V6(_) => format!("[{ip}]"),
+            };
+            (
+                format!("{host}:{}", g.port),
+                vec![SocketAddr::new(ip, g.port)],
+            )
+        }
+        Some(q) => {
+            let addrs = hosts.get(&q).to_vec();
+            if addrs.is_empty() {
+                debug!(
+                    gateway = %q.name,
+                    "gateway host name not resolved (yet): skipped"
+                );
+            }
+            let host = match q.port {
+                Some(port) => format!("{}:{port}", q.name),
+                None => q.name.clone(),
+            };
+            (host, addrs)
+        }
+    };
+    let Ok(uri) = Uri::parse(&format!("sip:{number}@{host}{tp}")) else {
+        return Vec::new();
+    };
+    addrs
+        .into_iter()
+        .map(|addr| BTarget {
+            request_uri: uri.clone(),
+            peer: Peer {
+                transport: g.transport,
+                addr,
+            },
+            to_uri: format!("sip:{number}@{host}"),
+            network: Network::Offnet,
+            resource_type: Some(ResourceType::OffnetTermination),
+            owner_id: None,
+            authorizing_id: Some(g.resource_id.clone()),
+            caller_id: None,
+            failover: Vec::new(),
+        })
+        .collect()
 }
 
 /// A device known by its address (`sip.method: ip`): `sip:<number>@<sip.ip>:<sip.port>`.
@@ -435,13 +465,14 @@ fn ip_device_target(d: &Device, number: &str) -> Option<BTarget> {
 /// callee's). None when no carrier takes the number.
 fn forward_target(
     dir: &Directory,
+    hosts: &ResolvedHosts,
     dev: &Device,
     owner: Option<String>,
     f: &CallForward,
 ) -> Option<BTarget> {
     let mut gws = routing::carriers_for(dir, dev.account_id.as_deref(), &f.number)
         .iter()
-        .filter_map(|g| gateway_target(g, &f.number))
+        .flat_map(|g| gateway_targets(g, &f.number, hosts))
         .map(|t| BTarget {
             owner_id: owner.clone(),
             authorizing_id: Some(dev.id.clone()),

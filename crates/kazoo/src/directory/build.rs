@@ -13,6 +13,7 @@ use super::documents::{
 };
 use super::error::{DirectoryError, DocName};
 use super::fields::Fields;
+use super::hosts::is_host_name;
 use super::Directory;
 use crate::routing::{is_did, normalize_number};
 use callrec_sip::auth::Algorithm;
@@ -488,6 +489,10 @@ fn read_resource(f: &Fields<'_>, account_id: Option<String>) -> Result<Resource,
             .map_err(|e| rebase(e, &base))?
             .trim()
             .to_owned();
+        if server.trim_matches(['[', ']']).parse::<IpAddr>().is_err() && !is_host_name(&server) {
+            return Err(f.invalid(&format!("{base}.server"), "an IP address or a host name"));
+        }
+        let port_given = gf.get("port").is_some();
         let port = match gf.get("port") {
             None => 5060,
             Some(Value::Number(n)) => n
@@ -517,6 +522,7 @@ fn read_resource(f: &Fields<'_>, account_id: Option<String>) -> Result<Resource,
         gateways.push(Gateway {
             server,
             port,
+            port_given,
             transport,
             enabled,
         });

@@ -232,10 +232,24 @@ pub struct Gateway {
     pub server: String,
     /// `port` (default 5060).
     pub port: u16,
+    /// Whether the document gives `port`: a host name without one is looked up by SRV first
+    /// (RFC 3263).
+    pub port_given: bool,
     /// `transport`: `udp` (default) or `tcp`.
     pub transport: Transport,
     /// `enabled` (default true).
     pub enabled: bool,
+}
+
+impl Gateway {
+    /// The name to resolve when `server` is a host name (None for an IP address).
+    pub fn host_query(&self) -> Option<super::HostQuery> {
+        super::HostQuery::for_server(
+            &self.server,
+            self.port_given.then_some(self.port),
+            self.transport,
+        )
+    }
 }
 
 /// A carrier: `{_id, name, gateways[], origination_cidrs?, account_id?, enabled?,
@@ -251,7 +265,8 @@ pub struct Resource {
     /// `gateways`, in order (failover order).
     pub gateways: Vec<Gateway>,
     /// Source addresses trusted as this carrier's originations: `origination_cidrs` (ours),
-    /// default the gateways' servers that are IP addresses (host names are not resolved).
+    /// default the gateways' servers that are IP addresses (host names are not trusted as
+    /// origination: give their addresses in `origination_cidrs`).
     pub origination: Vec<Cidr>,
     /// `enabled` (default true). A disabled resource neither takes nor originates calls.
     pub enabled: bool,

@@ -10,6 +10,9 @@
 //! Our extensions to KAZOO's shapes: `digest_algorithms` on accounts and devices (default
 //! `["md5"]`), `origination_cidrs` on resources (default: the gateways' IP addresses), `sip.nat`
 //! on devices (`auto`, `always`, `never`: how requests reach the device; default the config's `[sip] nat`).
+//!
+//! A gateway's `server` is an IP address or a host name; host names are resolved by the
+//! binary, not here (see [`HostQuery`]).
 
 mod build;
 mod cidr;
@@ -17,6 +20,7 @@ mod credentials;
 mod documents;
 mod error;
 mod fields;
+mod hosts;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -27,6 +31,7 @@ pub use documents::{
     Module, Resource, SipCredentials, User,
 };
 pub use error::{DirectoryError, DocName};
+pub use hosts::{is_host_name, HostQuery, ResolvedHosts};
 
 /// Checked, indexed documents. Cheap lookups; build a new one to change anything.
 #[derive(Debug, Default, Clone)]

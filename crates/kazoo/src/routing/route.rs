@@ -79,8 +79,21 @@ pub struct GatewayRef {
     pub server: String,
     /// Port.
     pub port: u16,
+    /// Whether the document gives the port (a host name without one is looked up by SRV).
+    pub port_given: bool,
     /// UDP or TCP.
     pub transport: Transport,
+}
+
+impl GatewayRef {
+    /// The name to resolve when `server` is a host name (None for an IP address).
+    pub fn host_query(&self) -> Option<crate::directory::HostQuery> {
+        crate::directory::HostQuery::for_server(
+            &self.server,
+            self.port_given.then_some(self.port),
+            self.transport,
+        )
+    }
 }
 
 /// What the B2BUA does before reaching the target.
@@ -347,6 +360,7 @@ pub fn carriers_for(dir: &Directory, account_id: Option<&str>, number: &str) -> 
                 resource_id: r.id.clone(),
                 server: g.server.clone(),
                 port: g.port,
+                port_given: g.port_given,
                 transport: g.transport,
             })
         })
