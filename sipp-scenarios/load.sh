@@ -4,7 +4,7 @@
 # after N calls or TIMEOUT seconds (default N/R + 60).
 #
 #     ./sipp-scenarios/load.sh [-n CALLS] [-r RATE] [-d HOLD_MS] [-m p2p|p2carrier|carrier2p]
-#                              [-b CALLREC_BINARY] [-t HOST:PORT]
+#                              [-b CALLREC_BINARY] [-t HOST:PORT] [-V CALLGRIND_OUT]
 #
 # By default it starts callrec itself from target/release/callrec (build it first with
 # `cargo build --release -p callrec`) on a copy of config/ in a temporary directory (data dir and
@@ -18,6 +18,10 @@
 #   -t HOST:PORT  use a callrec (or anything) already listening there: nothing is started, no
 #                 registration (except p2p's two phones, and 1002's SIPp answering), and no
 #                 CPU/RSS figures.
+#   -V FILE       run callrec under `valgrind --tool=callgrind`: the counters are zeroed once the
+#                 phones are registered and dumped to FILE when the calls are over, so FILE holds
+#                 the instructions of the calls alone (divide by -n for a per-call figure; the
+#                 machine's load does not change it). Use a low rate (-r 5) so it keeps up.
 # It prints: calls attempted, successful and failed, calls/s achieved (successful calls / time from
 # the first INVITE to the last call's end), callrec's CPU seconds (utime+stime from /proc/PID/stat)
 # and peak RSS (VmHWM from /proc/PID/status). Exit status 0 only if no call failed.
@@ -25,11 +29,11 @@ set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/.." && pwd)"
-CALLS=5000 RATE=200 HOLD_MS=500 MODE=p2p BIN="$root/target/release/callrec" TARGET=""
-while getopts "n:r:d:m:b:t:h" opt; do
+CALLS=5000 RATE=200 HOLD_MS=500 MODE=p2p BIN="$root/target/release/callrec" TARGET="" CALLGRIND=""
+while getopts "n:r:d:m:b:t:V:h" opt; do
   case "$opt" in
     n) CALLS="$OPTARG" ;; r) RATE="$OPTARG" ;; d) HOLD_MS="$OPTARG" ;; m) MODE="$OPTARG" ;;
-    b) BIN="$OPTARG" ;; t) TARGET="$OPTARG" ;;
+    b) BIN="$OPTARG" ;; t) TARGET="$OPTARG" ;; V) CALLGRIND="$(realpath -m "$OPTARG")" ;;
     *) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 2 ;;
   esac
 done
@@ -80,11 +84,17 @@ PY
   grep -rq "\"port\": $carrier_port" "$work/config/documents/" \
     || { echo "could not set the carrier gateway port in the copied documents" >&2; exit 1; }
   # the example config names ./data; run from $work so it lands in the temp dir
-  (cd "$work" && NO_COLOR=1 exec "$BIN" --config "$work/config/callrec.toml" >"$work/callrec.log" 2>&1) &
+  wrap=() tries=50
+  if [ -n "$CALLGRIND" ]; then
+    command -v valgrind >/dev/null || { echo "valgrind not found (Debian: apt-get install valgrind)" >&2; exit 2; }
+    wrap=(valgrind --tool=callgrind --dump-instr=no --callgrind-out-file="$work/callgrind.out.%p")
+    tries=600
+  fi
+  (cd "$work" && NO_COLOR=1 exec "${wrap[@]}" "$BIN" --config "$work/config/callrec.toml" >"$work/callrec.log" 2>&1) &
   callrec_pid=$!
   TARGET=127.0.0.1:$sip_port
   up=""
-  for _ in $(seq 1 50); do
+  for _ in $(seq 1 "$tries"); do
     if (cd "$work" && sipp -sf "$here/options.xml" -m 1 -nostdin -timeout 1s -timeout_error \
           -i 127.0.0.1 "$TARGET" >/dev/null 2>&1); then up=1; break; fi
     kill -0 "$callrec_pid" 2>/dev/null || break
@@ -124,11 +134,22 @@ if [ -n "$callrec_pid" ] || [ "$MODE" = p2p ]; then
   sleep 0.3
 fi
 
+if [ -n "$CALLGRIND" ]; then
+  callgrind_control -z "$callrec_pid" >/dev/null 2>&1
+fi
 start=$(date +%s.%N)
 uac_rc=0
 (cd "$work" && sipp "${uac[@]}" -mp "$(free_port)" -r "$RATE" -m "$CALLS" -l $(( RATE * 5 + 100 )) -d "$HOLD_MS" \
    "${sipp_common[@]}" -stf "$work/uac_stat.csv" "$TARGET" >"$work/uac.out" 2>&1) || uac_rc=$?
 end=$(date +%s.%N)
+if [ -n "$CALLGRIND" ]; then
+  # the dump holds everything since the zeroing: the calls (and the 0.25 s document polls)
+  callgrind_control -d "$callrec_pid" >/dev/null 2>&1
+  dump=$(ls -t "$work"/callgrind.out.*.* 2>/dev/null | head -1)
+  [ -n "$dump" ] || { echo "callgrind wrote no dump in $work" >&2; exit 1; }
+  cp "$dump" "$CALLGRIND"
+  echo "callgrind dump:    $CALLGRIND"
+fi
 
 # last line of SIPp's statistics CSV, columns looked up by name
 stat() { # FILE COLUMN
