@@ -289,26 +289,27 @@ impl Coordinator {
             .collect()
     }
 
+    /// Takes recording `id` out of the tables: from those closing, or (stopped by its own
+    /// time limit, a record_call stop, or refused) from its call's running ones.
+    fn take_ended(&mut self, id: &str) -> Option<Running> {
+        if let Some(r) = self.closing.remove(id) {
+            return Some(r);
+        }
+        for st in self.calls.values_mut() {
+            if let Some(i) = st.running.iter().position(|r| r.id == id) {
+                let r = st.running.remove(i);
+                st.stack.finished(id);
+                return Some(r);
+            }
+        }
+        None
+    }
+
     /// Recording `id` was refused before it started (its spool entry could not be written,
     /// `reason` as the CDR names it): it is forgotten, and the CDR of its leg says it was
     /// refused and why.
     pub fn refused(&mut self, id: &str, reason: &'static str) {
-        let r = match self.closing.remove(id) {
-            Some(r) => r,
-            None => {
-                let mut found = None;
-                for st in self.calls.values_mut() {
-                    if let Some(i) = st.running.iter().position(|r| r.id == id) {
-                        let r = st.running.remove(i);
-                        st.stack.finished(id);
-                        found = Some(r);
-                        break;
-                    }
-                }
-                let Some(r) = found else { return };
-                r
-            }
-        };
+        let Some(r) = self.take_ended(id) else { return };
         if let Some(st) = self.calls.get_mut(&r.call) {
             st.finished.push((
                 r.cdr_leg,
@@ -326,22 +327,7 @@ impl Coordinator {
     /// A recorder closed its file after `duration_ms` of audio. Returns what to do with it;
     /// `None` for an unknown id.
     pub fn finished(&mut self, id: &str, duration_ms: u64) -> Option<Finished> {
-        let r = match self.closing.remove(id) {
-            Some(r) => r,
-            None => {
-                // Stopped by its own time limit or a record_call stop while the call runs.
-                let mut found = None;
-                for st in self.calls.values_mut() {
-                    if let Some(i) = st.running.iter().position(|r| r.id == id) {
-                        let r = st.running.remove(i);
-                        st.stack.finished(id);
-                        found = Some(r);
-                        break;
-                    }
-                }
-                found?
-            }
-        };
+        let r = self.take_ended(id)?;
         let discard = duration_ms < u64::from(r.min_sec) * 1000;
         if let (Some(st), true) = (self.calls.get_mut(&r.call), duration_ms > 0) {
             // The call goes on: its CDRs, written later, must still name this recording

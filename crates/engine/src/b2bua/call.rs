@@ -147,15 +147,7 @@ impl Call {
         if self.on_no_answer.is_empty() || self.a_final_sent || self.winner.is_some() {
             return false;
         }
-        let pending: Vec<LegId> = self
-            .legs
-            .iter()
-            .filter(|l| !l.id.is_a() && l.is_pending())
-            .map(|l| l.id)
-            .collect();
-        for id in pending {
-            self.cancel_b_leg(ctx, id, cause);
-        }
+        self.cancel_pending_b_legs(ctx, cause);
         let mut started = false;
         for t in std::mem::take(&mut self.on_no_answer) {
             let mut t = Some(t);
@@ -749,15 +741,7 @@ impl Call {
             a.end = Some((HangupCause::OriginatorCancel, Some(487)));
         }
         self.fail_a(ctx, HangupCause::OriginatorCancel, Some(487));
-        let pending: Vec<LegId> = self
-            .legs
-            .iter()
-            .filter(|l| !l.id.is_a() && l.is_pending())
-            .map(|l| l.id)
-            .collect();
-        for id in pending {
-            self.cancel_b_leg(ctx, id, HangupCause::OriginatorCancel);
-        }
+        self.cancel_pending_b_legs(ctx, HangupCause::OriginatorCancel);
     }
 
     /// An ACK on a dialog of this call (for a 2xx we sent).
@@ -822,19 +806,24 @@ impl Call {
         self.end_leg(ctx, id);
     }
 
+    /// Cancels every B leg still ringing (no final response yet) with `cause`.
+    fn cancel_pending_b_legs(&mut self, ctx: &mut Ctx<'_>, cause: HangupCause) {
+        let pending: Vec<LegId> = self
+            .legs
+            .iter()
+            .filter(|l| !l.id.is_a() && l.is_pending())
+            .map(|l| l.id)
+            .collect();
+        for id in pending {
+            self.cancel_b_leg(ctx, id, cause);
+        }
+    }
+
     /// Ends the call from the engine (or a timer) with `cause`.
     pub(crate) fn hangup(&mut self, ctx: &mut Ctx<'_>, cause: HangupCause) {
         if !self.a_final_sent {
             self.fail_a(ctx, cause, None);
-            let pending: Vec<LegId> = self
-                .legs
-                .iter()
-                .filter(|l| !l.id.is_a() && l.is_pending())
-                .map(|l| l.id)
-                .collect();
-            for id in pending {
-                self.cancel_b_leg(ctx, id, cause);
-            }
+            self.cancel_pending_b_legs(ctx, cause);
             return;
         }
         let confirmed: Vec<LegId> = self
@@ -846,15 +835,7 @@ impl Call {
         for id in confirmed {
             self.send_bye(ctx, id, cause);
         }
-        let pending: Vec<LegId> = self
-            .legs
-            .iter()
-            .filter(|l| !l.id.is_a() && l.is_pending())
-            .map(|l| l.id)
-            .collect();
-        for id in pending {
-            self.cancel_b_leg(ctx, id, cause);
-        }
+        self.cancel_pending_b_legs(ctx, cause);
     }
 
     /// Runs the call's timers that are due.
