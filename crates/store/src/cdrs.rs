@@ -350,7 +350,8 @@ mod tests {
              ($1, $2, $3, $4, $5, $6), ($7, $8, $9, $10, $11, $12) \
              ON CONFLICT (account_id, id) DO NOTHING"
         );
-        let full = full_insert_sql();
+        assert_eq!(insert_sql_for(2), insert_sql(2));
+        let full = insert_sql_for(ROWS_PER_INSERT);
         assert!(full.contains("($763, $764, $765, $766, $767, $768) ON CONFLICT"));
         // the column list, the rows, ON CONFLICT's key
         assert_eq!(full.matches('(').count(), ROWS_PER_INSERT + 2);
