@@ -54,7 +54,7 @@ struct Counters {
 /// The cheap, cloneable sending side used by the engine.
 #[derive(Debug, Clone)]
 pub struct CdrSink {
-    tx: mpsc::UnboundedSender<serde_json::Value>,
+    tx: mpsc::UnboundedSender<Arc<str>>,
     counters: Arc<Counters>,
 }
 
@@ -228,7 +228,7 @@ impl CdrWriter {
 
 async fn write_loop(
     mut file: tokio::fs::File,
-    mut rx: mpsc::UnboundedReceiver<serde_json::Value>,
+    mut rx: mpsc::UnboundedReceiver<Arc<str>>,
     counters: Arc<Counters>,
     path: PathBuf,
     (mut day, keep_days): (u64, u64),
@@ -261,18 +261,10 @@ async fn write_loop(
         batch.clear();
         let mut rows = 0u64;
         let mut next = Some(first);
-        while let Some(record) = next.take() {
-            match serde_json::to_vec(&record) {
-                Ok(line) => {
-                    batch.extend_from_slice(&line);
-                    batch.push(b'\n');
-                    rows += 1;
-                }
-                Err(e) => {
-                    counters.dropped.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(error = %e, "CDR not serializable; dropped");
-                }
-            }
+        while let Some(line) = next.take() {
+            batch.extend_from_slice(line.as_bytes());
+            batch.push(b'\n');
+            rows += 1;
             if batch.len() < MAX_BATCH_BYTES {
                 next = rx.try_recv().ok();
             }
@@ -319,7 +311,20 @@ impl CdrSink {
     /// Queues one CDR without waiting (the queue has no bound). Returns `false` (and counts a
     /// drop) only when the writer has stopped.
     pub fn write(&self, record: serde_json::Value) -> bool {
-        match self.tx.send(record) {
+        match serde_json::to_string(&record) {
+            Ok(line) => self.write_text(line.into()),
+            Err(e) => {
+                self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(error = %e, "CDR not serializable; dropped");
+                false
+            }
+        }
+    }
+
+    /// [`write`](Self::write) for a CDR already serialized (one JSON object, no newline): the
+    /// server serializes each CDR once, for this file and for its database row.
+    pub fn write_text(&self, line: Arc<str>) -> bool {
+        match self.tx.send(line) {
             Ok(()) => true,
             Err(_) => {
                 self.counters.dropped.fetch_add(1, Ordering::Relaxed);

@@ -30,7 +30,7 @@ pub enum Row {
         /// Gregorian seconds.
         created: u64,
         /// The CDR.
-        body: Value,
+        body: CdrBody,
     },
     /// A recording's metadata and state.
     Recording {
@@ -51,6 +51,37 @@ pub enum Row {
         /// The metadata.
         body: Value,
     },
+}
+
+/// A CDR's body as the store takes it: its JSON text, serialized once on the engine thread, and
+/// its `custom_channel_vars.owner_id`. In the backlog file it is the JSON object itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(into = "Value", from = "Value")]
+pub struct CdrBody {
+    text: Arc<str>,
+    owner_id: Option<String>,
+}
+
+impl CdrBody {
+    fn of(body: &Value, text: Arc<str>) -> CdrBody {
+        CdrBody {
+            text,
+            owner_id: callrec_store::cdr_owner(body).map(str::to_owned),
+        }
+    }
+}
+
+impl From<Value> for CdrBody {
+    fn from(body: Value) -> CdrBody {
+        let text = body.to_string().into();
+        CdrBody::of(&body, text)
+    }
+}
+
+impl From<CdrBody> for Value {
+    fn from(body: CdrBody) -> Value {
+        serde_json::from_str(&body.text).unwrap_or_default()
+    }
 }
 
 /// Counters of the writer.
@@ -119,8 +150,17 @@ pub const FLUSH_DELAY: Duration = Duration::from_millis(250);
 
 /// A row as the store takes it.
 enum StoreRow {
-    Cdr(callrec_store::Cdr),
+    Cdr(CdrRow),
     Recording(Recording),
+}
+
+/// A CDR row's fields.
+struct CdrRow {
+    account_id: String,
+    id: String,
+    interaction_id: String,
+    created: u64,
+    body: CdrBody,
 }
 
 fn to_store_row(row: Row) -> StoreRow {
@@ -131,7 +171,7 @@ fn to_store_row(row: Row) -> StoreRow {
             interaction_id,
             created,
             body,
-        } => StoreRow::Cdr(callrec_store::Cdr {
+        } => StoreRow::Cdr(CdrRow {
             account_id,
             id,
             interaction_id,
@@ -160,7 +200,7 @@ fn to_store_row(row: Row) -> StoreRow {
     }
 }
 
-fn cdr_to_row(c: callrec_store::Cdr) -> Row {
+fn cdr_to_row(c: CdrRow) -> Row {
     Row::Cdr {
         account_id: c.account_id,
         id: c.id,
@@ -198,7 +238,20 @@ async fn write_rows(
         }
     }
     if !cdrs.is_empty() {
-        if let Err(e) = store.insert_cdrs(&cdrs).await {
+        let texts: Vec<_> = cdrs
+            .iter()
+            .map(|c| callrec_store::CdrText {
+                account_id: &c.account_id,
+                id: &c.id,
+                interaction_id: &c.interaction_id,
+                owner_id: c.body.owner_id.as_deref(),
+                created: c.created,
+                body: &*c.body.text,
+            })
+            .collect();
+        let written = store.insert_cdr_texts(&texts).await;
+        drop(texts);
+        if let Err(e) = written {
             let rows = cdrs
                 .into_iter()
                 .map(cdr_to_row)
@@ -349,6 +402,13 @@ async fn run(
 
 /// The row of a CDR, or `None` when it names no account (nothing to file it under).
 pub fn cdr_row(cdr: &Value) -> Option<Row> {
+    cdr_row_text(cdr, &serde_json::to_string(cdr).ok()?)
+}
+
+/// [`cdr_row`] for a CDR already serialized as `text` (for the CDR file): the row's body is that
+/// text with the CDR's `id` (its `call_id`) added, without copying the CDR or serializing it
+/// again.
+pub fn cdr_row_text(cdr: &Value, text: &str) -> Option<Row> {
     let ccv = cdr.get("custom_channel_vars");
     let account_id = ccv
         .and_then(|c| c.get("account_id"))
@@ -368,10 +428,28 @@ pub fn cdr_row(cdr: &Value) -> Option<Row> {
                 .or_else(|| t.as_str().and_then(|s| s.parse().ok()))
         })
         .unwrap_or_default();
-    let mut body = cdr.clone();
-    if let Some(m) = body.as_object_mut() {
-        m.insert("id".into(), Value::String(id.clone()));
-    }
+    let map = cdr.as_object()?;
+    let body = match text.strip_prefix('{') {
+        // `{"id":"..",` + the rest: keys are sorted when the body is read back.
+        Some(rest) if !map.contains_key("id") => {
+            let quoted = Value::String(id.clone()).to_string();
+            let mut with_id = String::with_capacity(text.len() + quoted.len() + 8);
+            with_id.push_str("{\"id\":");
+            with_id.push_str(&quoted);
+            if rest != "}" {
+                with_id.push(',');
+            }
+            with_id.push_str(rest);
+            CdrBody::of(cdr, with_id.into())
+        }
+        _ => {
+            let mut body = cdr.clone();
+            if let Some(m) = body.as_object_mut() {
+                m.insert("id".into(), Value::String(id.clone()));
+            }
+            CdrBody::from(body)
+        }
+    };
     Some(Row::Cdr {
         account_id,
         id,
@@ -403,6 +481,38 @@ mod tests {
             created: 63_900_000_000,
             body: json!({"format": "wav"}),
         }
+    }
+
+    #[test]
+    fn a_cdr_row_is_the_cdr_text_with_its_id() {
+        let mut with_id = cdr(7);
+        with_id["id"] = json!("leg-7");
+        with_id["custom_channel_vars"]["note"] = json!("a \"quoted\" \u{e9}");
+        let mut plain = with_id.clone();
+        plain.as_object_mut().unwrap().remove("id");
+        let Some(Row::Cdr { id, body, .. }) = cdr_row(&plain) else {
+            panic!("no row");
+        };
+        assert_eq!(id, "leg-7");
+        assert_eq!(body.owner_id.as_deref(), Some("u1"));
+        assert_eq!(Value::from(body.clone()), with_id);
+        // A CDR with an id of its own keeps the call's.
+        let mut own = plain.clone();
+        own["id"] = json!("other");
+        let Some(Row::Cdr { body: own, .. }) = cdr_row(&own) else {
+            panic!("no row");
+        };
+        assert_eq!(Value::from(own), with_id);
+        // The backlog holds the object itself and reads back the same row.
+        let row = cdr_row(&plain).unwrap();
+        let line = serde_json::to_value(&row).unwrap();
+        assert_eq!(line["body"], with_id);
+        let back: Row = serde_json::from_value(line).unwrap();
+        let Row::Cdr { body: back, .. } = back else {
+            panic!("not a CDR");
+        };
+        assert_eq!(back.owner_id.as_deref(), Some("u1"));
+        assert_eq!(Value::from(back), with_id);
     }
 
     #[tokio::test]

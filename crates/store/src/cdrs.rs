@@ -8,6 +8,23 @@ use crate::error::{id_arg, text_arg, to_i64, to_u64, Result, StoreError};
 use crate::page::{decode_key, encode_key, limit, paginate, Page};
 use crate::{Gregorian, Store};
 
+/// A CDR to store whose body is already JSON text (see [`Store::insert_cdr_texts`]).
+#[derive(Debug, Clone, Copy)]
+pub struct CdrText<'a, B = String> {
+    /// The account it belongs to.
+    pub account_id: &'a str,
+    /// Its id, unique within the account.
+    pub id: &'a str,
+    /// The interaction.
+    pub interaction_id: &'a str,
+    /// `custom_channel_vars.owner_id` of the body, when it is a string.
+    pub owner_id: Option<&'a str>,
+    /// When the leg was created.
+    pub created: Gregorian,
+    /// The CDR, a JSON object as text.
+    pub body: B,
+}
+
 /// One stored CDR (one leg of a call).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Cdr {
@@ -66,14 +83,17 @@ fn insert_sql(rows: usize) -> String {
     sql
 }
 
-/// The SQL of a full chunk ([`ROWS_PER_INSERT`] rows), built once.
-fn full_insert_sql() -> &'static str {
-    static SQL: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    SQL.get_or_init(|| insert_sql(ROWS_PER_INSERT))
+/// The SQL for `rows` rows, a power of two up to [`ROWS_PER_INSERT`]; each built once.
+fn insert_sql_for(rows: usize) -> &'static str {
+    const FORMS: usize = ROWS_PER_INSERT.trailing_zeros() as usize + 1;
+    static SQL: [std::sync::OnceLock<String>; FORMS] =
+        [const { std::sync::OnceLock::new() }; FORMS];
+    debug_assert!(rows.is_power_of_two() && rows <= ROWS_PER_INSERT);
+    SQL[rows.trailing_zeros() as usize].get_or_init(|| insert_sql(rows))
 }
 
 /// The user a leg belongs to: `custom_channel_vars.owner_id`, when it is a string.
-fn owner_of(body: &Value) -> Option<&str> {
+pub fn owner_of(body: &Value) -> Option<&str> {
     body.get("custom_channel_vars")?.get("owner_id")?.as_str()
 }
 
@@ -115,17 +135,43 @@ impl Store {
     /// Only what the API filters on becomes a column of its own (account, id, interaction,
     /// `custom_channel_vars.owner_id`, created); the rest stays in the JSON body.
     pub async fn insert_cdrs(&self, cdrs: &[Cdr]) -> Result<usize> {
-        let mut rows = Vec::with_capacity(cdrs.len());
+        let mut texts = Vec::with_capacity(cdrs.len());
         for c in cdrs {
-            id_arg("account_id", &c.account_id)?;
-            id_arg("id", &c.id)?;
-            text_arg("interaction_id", &c.interaction_id)?;
             if !c.body.is_object() {
                 return Err(StoreError::NotAnObject);
             }
-            let owner = owner_of(&c.body);
-            text_arg("owner_id", owner.unwrap_or_default())?;
-            rows.push((c, owner, to_i64("created", c.created)?, c.body.to_string()));
+            texts.push(CdrText {
+                account_id: &c.account_id,
+                id: &c.id,
+                interaction_id: &c.interaction_id,
+                owner_id: owner_of(&c.body),
+                created: c.created,
+                body: c.body.to_string(),
+            });
+        }
+        self.insert_cdr_texts(&texts).await
+    }
+
+    /// [`insert_cdrs`](Self::insert_cdrs) for CDRs already serialized (the server serializes
+    /// each CDR once, for its JSON-lines file and for this row). `body` must be the text of a
+    /// JSON object whose `custom_channel_vars.owner_id` is `owner_id`; it is stored as given.
+    ///
+    /// Each chunk of rows is padded to a power of two rows (at most [`ROWS_PER_INSERT`]) by
+    /// repeating its last row, which the `ON CONFLICT` skips: the statement text then takes one
+    /// of eight forms, all prepared once per connection and cached, instead of one per batch
+    /// size.
+    pub async fn insert_cdr_texts<B: AsRef<str>>(&self, cdrs: &[CdrText<'_, B>]) -> Result<usize> {
+        let mut rows = Vec::with_capacity(cdrs.len());
+        for c in cdrs {
+            id_arg("account_id", c.account_id)?;
+            id_arg("id", c.id)?;
+            text_arg("interaction_id", c.interaction_id)?;
+            let body = c.body.as_ref();
+            if !(body.starts_with('{') && body.ends_with('}')) {
+                return Err(StoreError::NotAnObject);
+            }
+            text_arg("owner_id", c.owner_id.unwrap_or_default())?;
+            rows.push((c, to_i64("created", c.created)?, body));
         }
         if rows.is_empty() {
             return Ok(0);
@@ -140,20 +186,20 @@ impl Store {
             };
             let mut new = 0;
             for chunk in chunks {
-                let sql = if chunk.len() == ROWS_PER_INSERT {
-                    std::borrow::Cow::Borrowed(full_insert_sql())
-                } else {
-                    std::borrow::Cow::Owned(insert_sql(chunk.len()))
-                };
-                let mut q = sqlx::query(&sql);
-                for (c, owner, created, json) in chunk {
+                let size = chunk.len().next_power_of_two();
+                let mut q = sqlx::query(insert_sql_for(size));
+                let last = chunk.last().expect("chunks are not empty");
+                for (c, created, json) in chunk
+                    .iter()
+                    .chain(std::iter::repeat_n(last, size - chunk.len()))
+                {
                     q = q
-                        .bind(&c.account_id)
-                        .bind(&c.id)
-                        .bind(&c.interaction_id)
-                        .bind(*owner)
+                        .bind(c.account_id)
+                        .bind(c.id)
+                        .bind(c.interaction_id)
+                        .bind(c.owner_id)
                         .bind(*created)
-                        .bind(json);
+                        .bind(*json);
                 }
                 let done = match tx.as_mut() {
                     Some(tx) => q.execute(&mut **tx).await?,
@@ -304,7 +350,8 @@ mod tests {
              ($1, $2, $3, $4, $5, $6), ($7, $8, $9, $10, $11, $12) \
              ON CONFLICT (account_id, id) DO NOTHING"
         );
-        let full = full_insert_sql();
+        assert_eq!(insert_sql_for(2), insert_sql(2));
+        let full = insert_sql_for(ROWS_PER_INSERT);
         assert!(full.contains("($763, $764, $765, $766, $767, $768) ON CONFLICT"));
         // the column list, the rows, ON CONFLICT's key
         assert_eq!(full.matches('(').count(), ROWS_PER_INSERT + 2);

@@ -85,7 +85,7 @@ mod url;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use cdrs::Cdr;
+pub use cdrs::{owner_of as cdr_owner, Cdr, CdrText};
 pub use credentials::{PrivLevel, TokenInfo, UnknownPrivLevel, UserLogin};
 pub use documents::{normalize_account_name, DocKind, Document, NewDocument, UnknownDocKind};
 pub use error::{DatabaseError, Result, StoreError};

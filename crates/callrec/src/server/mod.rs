@@ -46,7 +46,7 @@ use crate::media::{
 };
 use crate::spool::{unix_now_ms, NewRecording, Spool, UploadTarget};
 use crate::store_link::{DocumentsHandle, Watcher};
-use crate::store_writer::{cdr_row, Row, StoreWriter};
+use crate::store_writer::{cdr_row_text, Row, StoreWriter};
 use crate::transport::{Incoming, SipSockets};
 use crate::upload::UploaderHandle;
 
@@ -480,11 +480,18 @@ impl Server {
                 });
             }
             Command::WriteCdr(cdr) => {
-                if let Some(row) = cdr_row(&cdr) {
-                    self.records.write(row);
+                // Serialized once, for the CDR file and for the database row.
+                match serde_json::to_string(&*cdr) {
+                    Ok(line) => {
+                        let line: std::sync::Arc<str> = line.into();
+                        if let Some(row) = cdr_row_text(&cdr, &line) {
+                            self.records.write(row);
+                        }
+                        // Never waits and never drops while the writer runs (an unbounded queue).
+                        self.cdrs.write_text(line);
+                    }
+                    Err(e) => tracing::warn!(error = %e, "CDR not serializable; dropped"),
                 }
-                // Never waits and never drops while the writer runs (an unbounded queue).
-                self.cdrs.write(*cdr);
             }
         }
     }
