@@ -220,6 +220,30 @@ const INSERT_DOC: &str = "INSERT INTO documents \
     (kind, id, account_id, rev, created, modified, name_key, realm_key, body) \
     VALUES ($1, $2, $3, 1, $4, $4, $5, $6, $7) ON CONFLICT (kind, id) DO NOTHING";
 
+/// Why a write that names a document by kind, id and (maybe) revision matched no row: the
+/// document is at another revision ([`StoreError::Conflict`]) or does not exist
+/// ([`StoreError::NotFound`]). Rolls the transaction back.
+macro_rules! missed_write {
+    ($tx:expr, $kind:expr, $id:expr) => {{
+        let current: Option<i64> =
+            sqlx::query_scalar("SELECT rev FROM documents WHERE kind = $1 AND id = $2")
+                .bind($kind.as_str())
+                .bind($id)
+                .fetch_optional(&mut *$tx)
+                .await?;
+        $tx.rollback().await?;
+        match current {
+            Some(rev) => StoreError::Conflict {
+                current_rev: to_u64("rev", rev)?,
+            },
+            None => StoreError::NotFound {
+                what: $kind.as_str(),
+                id: $id.to_owned(),
+            },
+        }
+    }};
+}
+
 /// # Documents
 ///
 /// Every write is one transaction that also bumps [`Store::change_seq`]. Ids are unique per
@@ -393,22 +417,7 @@ impl Store {
             .fetch_optional(&mut *tx)
             .await?;
             let Some(row) = row else {
-                let current: Option<i64> =
-                    sqlx::query_scalar("SELECT rev FROM documents WHERE kind = $1 AND id = $2")
-                        .bind(kind.as_str())
-                        .bind(id)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                tx.rollback().await?;
-                return Err(match current {
-                    Some(rev) => StoreError::Conflict {
-                        current_rev: to_u64("rev", rev)?,
-                    },
-                    None => StoreError::NotFound {
-                        what: kind.as_str(),
-                        id: id.to_owned(),
-                    },
-                });
+                return Err(missed_write!(tx, kind, id));
             };
             let fields = (row.text(0)?, row.int(1)?, row.int(2)?);
             bump_change_seq!(tx, is_pg);
@@ -455,22 +464,7 @@ impl Store {
                 .fetch_optional(&mut *tx)
                 .await?;
             let Some(row) = row else {
-                let current: Option<i64> =
-                    sqlx::query_scalar("SELECT rev FROM documents WHERE kind = $1 AND id = $2")
-                        .bind(kind.as_str())
-                        .bind(id)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                tx.rollback().await?;
-                return Err(match current {
-                    Some(rev) => StoreError::Conflict {
-                        current_rev: to_u64("rev", rev)?,
-                    },
-                    None => StoreError::NotFound {
-                        what: kind.as_str(),
-                        id: id.to_owned(),
-                    },
-                });
+                return Err(missed_write!(tx, kind, id));
             };
             let doc = document_from_row(&row)?;
             match kind {

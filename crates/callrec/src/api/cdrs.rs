@@ -28,6 +28,26 @@ fn visible(token: &TokenInfo, cdr: &Cdr) -> bool {
         })
 }
 
+/// The `created_from`..`created_to` range of a listing (gregorian seconds): by default the
+/// month up to an hour from now; 400 naming the field when a bound is not a number or the
+/// range is reversed.
+pub(super) fn created_range(req: &Request) -> Result<(u64, u64), Response> {
+    let to = parse_number(req, "created_to")?.unwrap_or_else(|| gregorian_now() + 3600);
+    let from =
+        parse_number(req, "created_from")?.unwrap_or_else(|| to.saturating_sub(DEFAULT_RANGE_S));
+    if from > to {
+        return Err(reply::invalid(
+            &req.id,
+            &[FieldError {
+                path: "created_from".into(),
+                rule: "maximum",
+                message: "created_from is after created_to".into(),
+            }],
+        ));
+    }
+    Ok((from, to))
+}
+
 pub(crate) fn parse_number(req: &Request, key: &'static str) -> Result<Option<u64>, Response> {
     match req.query.get(key) {
         None => Ok(None),
@@ -76,24 +96,10 @@ pub(super) async fn list(
             _ => return reply::forbidden(&req.id),
         }
     };
-    let to = match parse_number(req, "created_to") {
-        Ok(v) => v.unwrap_or_else(|| gregorian_now() + 3600),
+    let (from, to) = match created_range(req) {
+        Ok(range) => range,
         Err(r) => return r,
     };
-    let from = match parse_number(req, "created_from") {
-        Ok(v) => v.unwrap_or_else(|| to.saturating_sub(DEFAULT_RANGE_S)),
-        Err(r) => return r,
-    };
-    if from > to {
-        return reply::invalid(
-            &req.id,
-            &[FieldError {
-                path: "created_from".into(),
-                rule: "maximum",
-                message: "created_from is after created_to".into(),
-            }],
-        );
-    }
     let size = match page_size(req) {
         Ok(n) => n,
         Err(r) => return r,

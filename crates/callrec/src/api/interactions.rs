@@ -27,8 +27,8 @@ use callrec_kazoo::load::FieldError;
 use callrec_store::{Cdr, TokenInfo};
 use serde_json::{json, Map, Value};
 
-use super::cdrs::{page_size, parse_number};
-use super::{gregorian_now, is_admin, reply, store_error, ApiState, Request};
+use super::cdrs::{created_range, page_size};
+use super::{is_admin, reply, store_error, ApiState, Request};
 
 /// Legs scanned per request at most (a filter that matches little cannot make one request
 /// read the whole table).
@@ -37,8 +37,6 @@ pub const MAX_SCAN: usize = 5000;
 const BATCH: usize = 200;
 /// Recordings read for one page at most.
 const MAX_RECORDINGS: usize = 5000;
-/// Default range: the last 31 days, as `/cdrs`.
-const DEFAULT_RANGE_S: u64 = 31 * 24 * 3600;
 /// The end user's directions.
 const DIRECTIONS: [&str; 4] = ["inbound", "outbound", "internal", "forwarded"];
 
@@ -256,22 +254,10 @@ pub(super) async fn list(
     token: &TokenInfo,
     account: &str,
 ) -> Response {
-    let to = match parse_number(req, "created_to") {
-        Ok(v) => v.unwrap_or_else(|| gregorian_now() + 3600),
+    let (from, to) = match created_range(req) {
+        Ok(range) => range,
         Err(r) => return r,
     };
-    let from = match parse_number(req, "created_from") {
-        Ok(v) => v.unwrap_or_else(|| to.saturating_sub(DEFAULT_RANGE_S)),
-        Err(r) => return r,
-    };
-    if from > to {
-        return invalid(
-            req,
-            "created_from",
-            "maximum",
-            "created_from is after created_to".into(),
-        );
-    }
     let size = match page_size(req) {
         Ok(n) => n,
         Err(r) => return r,
