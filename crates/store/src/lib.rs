@@ -48,6 +48,9 @@
 //! account_id, user_id, priv_level, expires_at)`, `cdrs(account_id, id, interaction_id, created,
 //! body, owner_id)` (schema 2: the leg's `custom_channel_vars.owner_id`), `recordings(account_id, id, call_id, interaction_id, state, last_error, created,
 //! body)`. JSON is stored as `TEXT` on both backends; ids are compared bytewise on both.
+//! On PostgreSQL, schema 3 adds what a Kamailio edge reads: the views `subscriber` and
+//! `carrier_addresses` over the documents, and Kamailio's own `version`, `location` and
+//! `location_attrs` tables (see `kamailio.rs` and docs/deployment.md).
 //!
 //! # Why sqlx
 //!
@@ -76,6 +79,7 @@ mod cdrs;
 mod credentials;
 mod documents;
 mod error;
+mod kamailio;
 mod page;
 mod recordings;
 mod schema;

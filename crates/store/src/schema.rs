@@ -14,7 +14,7 @@ use crate::backend::{BeginWrite, Pool};
 use crate::error::{DatabaseError, Result, StoreError};
 
 /// The newest schema version this build knows (and migrates databases to).
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 struct Migration {
     version: i64,
@@ -29,6 +29,10 @@ const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 2,
         statements: V2,
+    },
+    Migration {
+        version: 3,
+        statements: crate::kamailio::V3,
     },
 ];
 
