@@ -17,6 +17,9 @@ command -v dnsmasq >/dev/null 2>&1 || need+=(dnsmasq-base)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 # Headless Chromium and its WebDriver for the recordings browser's tests (tests/e2e_ui.rs).
 command -v chromedriver >/dev/null 2>&1 || need+=(chromium chromium-driver)
+# The SIP edge of tests/e2e_cluster.rs: Kamailio and its PostgreSQL driver (the test runs its
+# own instance on a free port; the package's service is not used).
+ls /usr/lib/*/kamailio/modules/db_postgres.so >/dev/null 2>&1 || need+=(kamailio kamailio-postgres-modules)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
