@@ -258,6 +258,8 @@ pub struct Options {
     pub receiver: Option<String>,
     /// `[store] url` (None: the default, SQLite in the data directory).
     pub store_url: Option<String>,
+    /// The address SIP listens on (None: 127.0.0.1), e.g. a cluster node on 127.0.0.2.
+    pub sip_ip: Option<std::net::Ipv4Addr>,
     edits: Vec<Edit>,
     config_edits: Vec<ConfigEdit>,
 }
@@ -275,6 +277,12 @@ impl Options {
     /// Runs on this database (`[store] url`).
     pub fn store(mut self, url: &str) -> Self {
         self.store_url = Some(url.to_owned());
+        self
+    }
+
+    /// Listens for SIP on `ip` (a free port), e.g. a cluster node on 127.0.0.2-4.
+    pub fn sip_ip(mut self, ip: std::net::Ipv4Addr) -> Self {
+        self.sip_ip = Some(ip);
         self
     }
 
@@ -316,7 +324,8 @@ impl Callrec {
             .prefix("callrec-e2e.")
             .tempdir()
             .expect("temp dir");
-        let sip_port = net::free_port(PHONES_IP);
+        let sip_ip = options.sip_ip.unwrap_or(PHONES_IP);
+        let sip_port = net::free_port(sip_ip);
         let carrier_port = net::free_port(CARRIER_IP);
         let data_dir = dir.path().join("data");
         let docs_dir = dir.path().join("documents");
@@ -334,7 +343,7 @@ impl Callrec {
         let mut sip = section(&mut config, "sip");
         sip.insert(
             "listen".into(),
-            toml::Value::Array(vec![toml::Value::String(format!("127.0.0.1:{sip_port}"))]),
+            toml::Value::Array(vec![toml::Value::String(format!("{sip_ip}:{sip_port}"))]),
         );
         config.insert("sip".into(), toml::Value::Table(sip));
         let mut paths = section(&mut config, "paths");
@@ -401,7 +410,7 @@ impl Callrec {
             child,
             dir,
             api: net::addr(PHONES_IP, api_port),
-            sip: net::addr(PHONES_IP, sip_port),
+            sip: net::addr(sip_ip, sip_port),
             carrier: net::addr(CARRIER_IP, carrier_port),
             data_dir,
             ids,

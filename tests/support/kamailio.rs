@@ -59,6 +59,15 @@ impl Kamailio {
     /// `db_url` (already migrated by callrec: the views and the location table exist), with
     /// `nodes` as dispatcher set 1, and waits until it answers OPTIONS.
     pub fn start(db_url: &str, nodes: &[Node]) -> Kamailio {
+        Kamailio::start_on(
+            net::addr(PHONES_IP, net::free_port(PHONES_IP)),
+            db_url,
+            nodes,
+        )
+    }
+
+    /// Like [`Kamailio::start`] on `sip` (chosen before the nodes that must trust it start).
+    pub fn start_on(sip: SocketAddr, db_url: &str, nodes: &[Node]) -> Kamailio {
         super::require_tool("kamailio", "kamailio kamailio-postgres-modules");
         assert!(
             Path::new("/usr/lib/x86_64-linux-gnu/kamailio/modules/db_postgres.so").is_file(),
@@ -69,10 +78,9 @@ impl Kamailio {
             .prefix("callrec-kamailio.")
             .tempdir()
             .expect("temp dir");
-        let port = net::free_port(PHONES_IP);
         let mut k = Kamailio {
             child: None,
-            sip: net::addr(PHONES_IP, port),
+            sip,
             db_url: db_url.to_owned(),
             log: dir.path().join("kamailio.log"),
             dir,
