@@ -77,6 +77,150 @@ pub struct Config {
     pub api: ApiSection,
     /// `[dns]`: how carrier gateways given by host name are resolved.
     pub dns: DnsSection,
+    /// `[cluster]`: several nodes behind an edge proxy, sharing the database.
+    pub cluster: ClusterSection,
+}
+
+/// `[cluster]`: a node of several behind a SIP edge proxy (Kamailio), sharing one database.
+/// Without it (or with `edge` empty) callrec is a single node, as before.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterSection {
+    /// This node's name (`[A-Za-z0-9._-]`, 1 to 64): on every CDR (`node_id`, `media_server`),
+    /// every recording's metadata and every `/metrics` line. Required when `edge` is set.
+    /// Default empty (none).
+    pub node_id: String,
+    /// The edge proxies this node trusts (`"ip"` or `"ip:port"`, port 5060 when not given).
+    /// Set: the node neither registers nor challenges phones; the edge names callers with
+    /// `X-AUTH-*` headers, and calls to phones go to the first edge. Default empty.
+    pub edge: Vec<String>,
+    /// `[cluster.storage]`: the cluster bucket for recordings whose rule has no `url` and
+    /// whose account has no storage plan. Default none (such recordings stay in the spool).
+    pub storage: Option<ClusterStorage>,
+}
+
+/// `[cluster.storage]`: an S3-compatible bucket.
+#[derive(Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterStorage {
+    /// `http://host[:port]` or `https://host[:port]` of an S3-compatible server; empty: AWS
+    /// (derived from `region`).
+    #[serde(default)]
+    pub endpoint: String,
+    /// The bucket.
+    pub bucket: String,
+    /// Region. Default `us-east-1`.
+    #[serde(default = "default_region")]
+    pub region: String,
+    /// Access key id.
+    pub access_key: String,
+    /// Secret access key (never logged; masked in `Debug`).
+    pub secret_key: String,
+}
+
+fn default_region() -> String {
+    "us-east-1".to_owned()
+}
+
+impl std::fmt::Debug for ClusterStorage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterStorage")
+            .field("endpoint", &self.endpoint)
+            .field("bucket", &self.bucket)
+            .field("region", &self.region)
+            .field("access_key", &self.access_key)
+            .field("secret_key", &callrec_kazoo::storage::SECRET_MASK)
+            .finish()
+    }
+}
+
+impl ClusterStorage {
+    /// As the S3 settings of an attachment handler (the default object key template), or why
+    /// the endpoint is not usable.
+    pub fn s3_settings(&self) -> Result<callrec_kazoo::storage::S3Settings, String> {
+        use callrec_kazoo::storage::{S3Settings, Scheme, DEFAULT_OBJECT_NAME};
+        let (scheme, host, port) = if self.endpoint.trim().is_empty() {
+            (Scheme::Https, None, None)
+        } else {
+            let e = self.endpoint.trim().trim_end_matches('/');
+            let (scheme, rest) = if let Some(r) = e.strip_prefix("http://") {
+                (Scheme::Http, r)
+            } else if let Some(r) = e.strip_prefix("https://") {
+                (Scheme::Https, r)
+            } else {
+                return Err("must start with http:// or https://".into());
+            };
+            if rest.is_empty() || rest.contains(['/', '?', '#', '@']) {
+                return Err("must be scheme://host[:port] with no path".into());
+            }
+            let (host, port) = match rest.rsplit_once(':') {
+                Some((h, p)) if !p.contains(']') => {
+                    let port: u16 = p
+                        .parse()
+                        .ok()
+                        .filter(|p| *p > 0)
+                        .ok_or_else(|| format!("has a bad port {p:?}"))?;
+                    (h, Some(port))
+                }
+                _ => (rest, None),
+            };
+            if host.is_empty() {
+                return Err("names no host".into());
+            }
+            (scheme, Some(host.to_owned()), port)
+        };
+        Ok(S3Settings {
+            bucket: self.bucket.clone(),
+            host,
+            port,
+            scheme,
+            region: self.region.clone(),
+            key: self.access_key.clone(),
+            secret: self.secret_key.clone(),
+            path: String::new(),
+            object_name: DEFAULT_OBJECT_NAME.to_owned(),
+            vhost: false,
+        })
+    }
+}
+
+impl ClusterSection {
+    /// `node_id`, when set.
+    pub fn node_id(&self) -> Option<String> {
+        (!self.node_id.is_empty()).then(|| self.node_id.clone())
+    }
+
+    /// `edge` as addresses (checked at load; a bad entry is refused there).
+    pub fn edge_addrs(&self) -> Vec<SocketAddr> {
+        self.edge.iter().filter_map(|s| parse_edge(s)).collect()
+    }
+
+    /// The cluster bucket's S3 settings (checked at load).
+    pub fn storage_settings(&self) -> Option<callrec_kazoo::storage::S3Settings> {
+        self.storage.as_ref().and_then(|s| s.s3_settings().ok())
+    }
+}
+
+/// `"ip:port"`, `"[v6]:port"` or a bare IP address (port 5060).
+fn parse_edge(s: &str) -> Option<SocketAddr> {
+    let s = s.trim();
+    s.parse::<SocketAddr>()
+        .ok()
+        .or_else(|| {
+            s.trim_matches(['[', ']'])
+                .parse::<IpAddr>()
+                .ok()
+                .map(|ip| SocketAddr::new(ip, 5060))
+        })
+        .filter(|a| a.port() != 0 && !a.ip().is_unspecified())
+}
+
+/// Whether `id` is a valid `cluster.node_id`.
+fn valid_node_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 /// `[dns]`.
@@ -665,6 +809,47 @@ impl Config {
                     "dns.servers",
                     format!("({server:?}) must list IP addresses, each with an optional :port"),
                 );
+            }
+        }
+        let c = &self.cluster;
+        if !c.node_id.is_empty() && !valid_node_id(&c.node_id) {
+            return bad(
+                "cluster.node_id",
+                format!("({:?}) must be 1 to 64 of A-Z a-z 0-9 . _ -", c.node_id),
+            );
+        }
+        for edge in &c.edge {
+            if parse_edge(edge).is_none() {
+                return bad(
+                    "cluster.edge",
+                    format!("({edge:?}) must list IP addresses, each with an optional :port"),
+                );
+            }
+        }
+        if !c.edge.is_empty() && c.node_id.is_empty() {
+            return bad(
+                "cluster.node_id",
+                "is required when cluster.edge is set (each node names its CDRs and recordings)",
+            );
+        }
+        if let Some(st) = &c.storage {
+            if let Err(why) = st.s3_settings() {
+                return bad(
+                    "cluster.storage.endpoint",
+                    format!("({:?}) {why}", st.endpoint),
+                );
+            }
+            if st.bucket.trim().is_empty() {
+                return bad("cluster.storage.bucket", "must not be empty");
+            }
+            if st.region.trim().is_empty() {
+                return bad("cluster.storage.region", "must not be empty");
+            }
+            if st.access_key.is_empty() {
+                return bad("cluster.storage.access_key", "must not be empty");
+            }
+            if st.secret_key.is_empty() {
+                return bad("cluster.storage.secret_key", "must not be empty");
             }
         }
         if self.log.level.trim().is_empty() {

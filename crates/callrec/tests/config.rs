@@ -87,6 +87,7 @@ fn every_key_of_the_defaults_appears_in_the_example_file() {
         ("paths", &["data_dir", "documents_dir"]),
         ("log", &["level"]),
         ("dns", &["servers"]),
+        ("cluster", &["node_id", "edge"]),
     ] {
         let t = table[section].as_table().unwrap();
         for k in keys {
@@ -168,6 +169,23 @@ fn bad_values_are_refused_with_the_key_named() {
         ("[dns]\nservers = [\"ns.example\"]", "dns.servers"),
         ("[dns]\nservers = [\"127.0.0.1:0\"]", "dns.servers"),
         ("[dns]\nservers = \"127.0.0.1\"", "servers"),
+        ("[cluster]\nnode_id = \"node a\"", "cluster.node_id"),
+        ("[cluster]\nnode_id = \"\"\nedge = [\"127.0.0.1\"]", "cluster.node_id"),
+        ("[cluster]\nnode_id = \"n\"\nedge = [\"kamailio\"]", "cluster.edge"),
+        ("[cluster]\nnode_id = \"n\"\nedge = [\"0.0.0.0:5060\"]", "cluster.edge"),
+        (
+            "[cluster.storage]\nendpoint = \"s3.local:9000\"\nbucket = \"b\"\naccess_key = \"k\"\nsecret_key = \"s\"",
+            "cluster.storage.endpoint",
+        ),
+        (
+            "[cluster.storage]\nendpoint = \"http://127.0.0.1:9000\"\nbucket = \"\"\naccess_key = \"k\"\nsecret_key = \"s\"",
+            "cluster.storage.bucket",
+        ),
+        (
+            "[cluster.storage]\nendpoint = \"http://127.0.0.1:9000\"\nbucket = \"b\"\naccess_key = \"k\"\nsecret_key = \"\"",
+            "cluster.storage.secret_key",
+        ),
+        ("[cluster.storage]\nbucket = \"b\"", "access_key"),
     ];
     for (text, key) in table {
         let err = Config::from_toml_str(text).expect_err(text).to_string();
@@ -192,6 +210,37 @@ fn dns_servers_take_an_address_with_or_without_a_port() {
         ]
     );
     assert!(Config::default().dns.server_addrs().is_empty());
+}
+
+#[test]
+fn a_cluster_node_reads_its_edge_id_and_bucket_and_never_shows_the_secret() {
+    let cfg = Config::from_toml_str(
+        "[cluster]\nnode_id = \"node-a.1\"\nedge = [\"127.0.0.1\", \"127.0.0.5:5070\"]\n\
+         [cluster.storage]\nendpoint = \"http://127.0.0.1:9000\"\nbucket = \"recordings\"\n\
+         access_key = \"AKID\"\nsecret_key = \"very-secret\"",
+    )
+    .expect("valid [cluster]");
+    assert_eq!(cfg.cluster.node_id().as_deref(), Some("node-a.1"));
+    assert_eq!(
+        cfg.cluster.edge_addrs(),
+        vec![
+            "127.0.0.1:5060".parse().unwrap(),
+            "127.0.0.5:5070".parse().unwrap()
+        ]
+    );
+    let s3 = cfg.cluster.storage_settings().expect("bucket");
+    assert_eq!(s3.endpoint().as_deref(), Some("http://127.0.0.1:9000"));
+    assert_eq!(
+        (s3.bucket.as_str(), s3.region.as_str()),
+        ("recordings", "us-east-1")
+    );
+    let shown = format!("{cfg:?} {s3:?}");
+    assert!(!shown.contains("very-secret"), "secret masked: {shown}");
+    // node_id alone: a single node that names itself.
+    let cfg = Config::from_toml_str("[cluster]\nnode_id = \"solo\"").expect("valid");
+    assert!(cfg.cluster.edge_addrs().is_empty());
+    assert_eq!(cfg.cluster.node_id().as_deref(), Some("solo"));
+    assert_eq!(Config::default().cluster.node_id(), None);
 }
 
 #[test]

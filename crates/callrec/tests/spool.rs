@@ -316,3 +316,17 @@ fn an_empty_mp3_cut_off_by_a_crash_is_recovered_as_silence_of_the_time_recorded(
             .unwrap();
     assert!((3000..3500).contains(&ms), "{ms} ms");
 }
+
+#[test]
+fn a_second_process_cannot_take_a_held_spool() {
+    use callrec::spool::{SpoolError, SpoolLock};
+    let dir = tempfile::tempdir().unwrap();
+    let spool_dir = dir.path().join("spool");
+    let held = SpoolLock::acquire(&spool_dir).expect("first holder");
+    // flock is per open file: a second open of the lock file is refused as another process is.
+    let err = SpoolLock::acquire(&spool_dir).expect_err("held");
+    assert!(matches!(err, SpoolError::InUse { .. }), "{err}");
+    assert!(err.to_string().contains("spool.dir"), "{err}");
+    drop(held);
+    SpoolLock::acquire(&spool_dir).expect("free again once released");
+}

@@ -776,5 +776,6 @@ fn metadata_for(
         upload: UploadState::Pending { attempts: 0 },
         url_style: UrlStyle::Kazoo,
         storage: None,
+        node_id: None,
     }
 }

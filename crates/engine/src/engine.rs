@@ -57,6 +57,9 @@ pub struct EngineConfig {
     pub recordable_codecs_only: bool,
     /// Channel layout of call recordings (caller-only recordings are mono).
     pub channels: Channels,
+    /// This node's name (`[cluster] node_id`): written on every CDR (`node_id`, and KAZOO's
+    /// `media_server`) and every recording's metadata. `None`: left out.
+    pub node_id: Option<String>,
 }
 
 /// Something the driver must do. Commands that do I/O are answered by an event.
@@ -246,6 +249,8 @@ pub struct Engine {
     out: VecDeque<Command>,
     /// Recording counters (see [`EngineStats`]): refused, refused for disk space, cut short.
     recording_counts: [u64; 3],
+    /// `[cluster] node_id`.
+    node_id: Option<String>,
 }
 
 impl Engine {
@@ -279,6 +284,7 @@ impl Engine {
             storage: Arc::default(),
             planned: HashMap::new(),
             out: VecDeque::new(),
+            node_id: cfg.node_id,
         };
         while let Some(c) = engine.media.poll_command() {
             engine.out.push_back(Command::Media(c));
@@ -456,6 +462,7 @@ impl Engine {
         };
         let mut metadata = done.metadata;
         metadata.storage = planned;
+        metadata.node_id = self.node_id.clone();
         let Ok(audio) = result else {
             self.out
                 .push_back(Command::DiscardRecording { id: id.to_owned() });
@@ -575,11 +582,12 @@ impl Engine {
     fn on_call_event(&mut self, now: Instant, ev: CallEvent) {
         if let CallEvent::LegEnded { call, leg, cdr } = &ev {
             let recs = self.coordinator.recordings_for_leg(now, *call, *leg);
-            self.out.push_back(Command::WriteCdr(Box::new(cdr_json(
-                cdr,
-                &recs,
-                &self.clock,
-            ))));
+            let mut json = cdr_json(cdr, &recs, &self.clock);
+            if let (Some(node), Value::Object(m)) = (&self.node_id, &mut json) {
+                m.insert("node_id".into(), Value::String(node.clone()));
+                m.insert("media_server".into(), Value::String(node.clone()));
+            }
+            self.out.push_back(Command::WriteCdr(Box::new(json)));
         }
         match &ev {
             CallEvent::RecordCaller { call, .. } => {
@@ -595,6 +603,7 @@ impl Engine {
         for c in commands {
             match c {
                 crate::coordinator::CoordinatorCommand::Start(mut start) => {
+                    start.metadata.node_id = self.node_id.clone();
                     plan_storage(&mut start.metadata, &self.storage);
                     if let Some(object) = &start.metadata.storage {
                         self.planned.insert(start.id.clone(), object.clone());

@@ -159,7 +159,14 @@ pub struct StorageDoc {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StoragePlans {
     accounts: HashMap<String, StorageDoc>,
+    /// The cluster bucket (`[cluster.storage]`): where recordings with no `url` and no account
+    /// plan go when several nodes share the database.
+    cluster: Option<S3Settings>,
 }
+
+/// The handler id a recording sent to the cluster bucket names in its [`StoredObject`] (not a
+/// valid attachment id, so it never names an account's handler).
+pub const CLUSTER_HANDLER: &str = "_cluster";
 
 impl StoragePlans {
     /// No plans.
@@ -182,8 +189,22 @@ impl StoragePlans {
         self.accounts.is_empty()
     }
 
-    /// The handler `handler` of `account`.
+    /// Sets the cluster bucket (its `object_name` and `path` make the keys; the default
+    /// template keeps them as an account plan's default would).
+    pub fn set_cluster(&mut self, cluster: Option<S3Settings>) {
+        self.cluster = cluster;
+    }
+
+    /// The cluster bucket, if any.
+    pub fn cluster(&self) -> Option<&S3Settings> {
+        self.cluster.as_ref()
+    }
+
+    /// The handler `handler` of `account` ([`CLUSTER_HANDLER`]: the cluster bucket).
     pub fn handler(&self, account: &str, handler: &str) -> Option<&S3Settings> {
+        if handler == CLUSTER_HANDLER {
+            return self.cluster.as_ref();
+        }
         self.accounts
             .get(account)?
             .attachments
@@ -192,19 +213,32 @@ impl StoragePlans {
     }
 
     /// Where a recording whose rule names no `url` goes under its account's plan: `None` when
-    /// it has a `url` (the rule wins), no account, or the account has no call recording plan
-    /// (then it is kept locally).
+    /// it has a `url` (the rule wins), else the account's call recording plan, else the
+    /// cluster bucket when one is set; with none of them `None` (then it is kept locally).
     pub fn target_for(&self, meta: &RecordingMetadata) -> Option<StoredObject> {
         if meta.url.is_some() {
             return None;
         }
-        let doc = self.accounts.get(meta.account_id.as_deref()?)?;
-        let id = doc.call_recording.as_deref()?;
-        let s3 = &doc.attachments.get(id)?.s3;
-        Some(StoredObject {
-            handler: id.to_owned(),
-            bucket: s3.bucket.clone(),
-            key: s3.object_key(meta),
+        let planned = meta
+            .account_id
+            .as_deref()
+            .and_then(|a| self.accounts.get(a))
+            .and_then(|doc| {
+                let id = doc.call_recording.as_deref()?;
+                let s3 = &doc.attachments.get(id)?.s3;
+                Some(StoredObject {
+                    handler: id.to_owned(),
+                    bucket: s3.bucket.clone(),
+                    key: s3.object_key(meta),
+                })
+            });
+        planned.or_else(|| {
+            let s3 = self.cluster.as_ref()?;
+            Some(StoredObject {
+                handler: CLUSTER_HANDLER.to_owned(),
+                bucket: s3.bucket.clone(),
+                key: s3.object_key(meta),
+            })
         })
     }
 }

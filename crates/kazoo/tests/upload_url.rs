@@ -34,6 +34,7 @@ fn meta() -> RecordingMetadata {
         upload: UploadState::Pending { attempts: 0 },
         url_style: UrlStyle::Kazoo,
         storage: None,
+        node_id: None,
     }
 }
 

@@ -42,6 +42,10 @@ pub struct Metrics {
     pub recordings_cut_short: AtomicU64,
     api: Mutex<BTreeMap<u16, u64>>,
     sources: Mutex<Option<Sources>>,
+    /// `[cluster] node_id`: a label on every line, and `callrec_node_info`.
+    node_id: std::sync::OnceLock<Option<String>>,
+    /// Calls whose recordings a crash cut off, found at this start.
+    calls_lost: AtomicU64,
 }
 
 /// Where the other counters live.
@@ -64,6 +68,12 @@ impl Metrics {
         }
     }
 
+    /// Sets this node's name (labels every line) and the calls found lost at start-up.
+    pub fn set_node(&self, node_id: Option<String>, calls_lost: u64) {
+        let _ = self.node_id.set(node_id);
+        self.calls_lost.store(calls_lost, Ordering::Relaxed);
+    }
+
     /// Sets where the counters come from (once the server runs).
     pub fn set_sources(&self, sources: Sources) {
         if let Ok(mut s) = self.sources.lock() {
@@ -77,6 +87,27 @@ fn line(out: &mut String, name: &str, kind: &str, help: &str, value: u64) {
         out,
         "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
     );
+}
+
+/// Every sample line of `text` with `name="value"` as its first label (comments unchanged).
+/// `value` is a node id (`[A-Za-z0-9._-]`): nothing to escape.
+fn with_label(text: &str, name: &str, value: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 4);
+    for l in text.lines() {
+        if l.starts_with('#') || l.is_empty() {
+            out.push_str(l);
+        } else if let Some(brace) = l.find('{').filter(|b| l.find(' ').is_none_or(|s| *b < s)) {
+            out.push_str(&l[..=brace]);
+            let _ = write!(out, "{name}=\"{value}\",");
+            out.push_str(&l[brace + 1..]);
+        } else if let Some((metric, rest)) = l.split_once(' ') {
+            let _ = write!(out, "{metric}{{{name}=\"{value}\"}} {rest}");
+        } else {
+            out.push_str(l);
+        }
+        out.push('\n');
+    }
+    out
 }
 
 /// The page.
@@ -266,10 +297,38 @@ pub(super) async fn render(st: &ApiState) -> Response {
             let _ = writeln!(out, "callrec_api_requests_total{{status=\"{status}\"}} {n}");
         }
     }
+    line(
+        &mut out,
+        "callrec_calls_lost_total",
+        "counter",
+        "Recorded calls whose recordings were cut off by a crash of the previous process (counted at start-up; unrecorded calls are not counted).",
+        m.calls_lost.load(Ordering::Relaxed),
+    );
+    if let Some(Some(node)) = m.node_id.get() {
+        let _ = writeln!(
+            out,
+            "# HELP callrec_node_info This node.\n# TYPE callrec_node_info gauge\ncallrec_node_info 1"
+        );
+        out = with_label(&out, "node_id", node);
+    }
     let mut r = Response::new(Body::from(out));
     r.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4"),
     );
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_label;
+
+    #[test]
+    fn the_node_label_goes_first_on_every_sample() {
+        let text = "# HELP a x\n# TYPE a counter\na 3\nb{reason=\"x\"} 4\n";
+        assert_eq!(
+            with_label(text, "node_id", "node-a"),
+            "# HELP a x\n# TYPE a counter\na{node_id=\"node-a\"} 3\nb{node_id=\"node-a\",reason=\"x\"} 4\n"
+        );
+    }
 }

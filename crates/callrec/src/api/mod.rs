@@ -72,6 +72,10 @@ pub struct ApiState {
     pub login_failures_per_minute: u32,
     /// Counters for `/metrics`.
     pub metrics: Arc<Metrics>,
+    /// The cluster bucket (`[cluster.storage]`), for recordings another node sent there.
+    pub cluster_storage: Option<callrec_kazoo::storage::S3Settings>,
+    /// Timeouts and CA of the uploader, also used to read recordings from their buckets.
+    pub upload: crate::upload::UploadConfig,
     failures: Mutex<HashMap<IpAddr, (Instant, u32)>>,
     next_request: AtomicU64,
 }
@@ -95,6 +99,8 @@ impl ApiState {
             token_ttl_s,
             login_failures_per_minute,
             metrics,
+            cluster_storage: None,
+            upload: crate::upload::UploadConfig::default(),
             failures: Mutex::new(HashMap::new()),
             next_request: AtomicU64::new(1),
         }

@@ -4,14 +4,20 @@
 //!
 //! The database holds each recording's metadata; its upload state is the spool's (the uploader
 //! moves it on), so this node's sidecar is read for `state` and `last_error` when it has one.
-//! A recording whose rule has no `url` is kept here (`local`) and served from the spool.
+//! A recording whose rule has no `url` is kept here (`local`) and served from the spool. A
+//! recording no longer in this node's spool (uploaded, or made by another node) is served from
+//! the bucket its metadata names (`storage`: an account's plan or the cluster bucket).
 
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
+use callrec_kazoo::recording::{Format, StoredObject};
+use callrec_kazoo::storage::CLUSTER_HANDLER;
 use callrec_store::{Recording, TokenInfo};
+use object_store::path::Path as ObjectPath;
+use object_store::{GetOptions, GetRange, ObjectStoreExt};
 use serde_json::{Map, Value};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
@@ -141,31 +147,16 @@ fn parse_range(value: &str, len: u64) -> Option<(u64, u64)> {
     }
 }
 
-async fn audio(st: &ApiState, req: &Request, id: &str) -> Response {
-    let Some(record) = spool_record(&st.spool, id).await else {
-        return reply::not_found(&req.id, id);
-    };
-    let path = st.spool.audio_path(&record);
-    let Ok(mut file) = tokio::fs::File::open(&path).await else {
-        return reply::error(
-            StatusCode::NOT_FOUND,
-            &req.id,
-            "bad identifier",
-            serde_json::json!({"cause": id, "message": "the audio is no longer kept on this node"}),
-        );
-    };
-    let len = match file.metadata().await {
-        Ok(m) => m.len(),
-        Err(_) => return reply::internal(&req.id),
-    };
+/// The range asked for over `len` bytes: (status, first, last), or the 416 reply.
+fn asked_range(req: &Request, len: u64) -> Result<(StatusCode, u64, u64), Response> {
     let range = req
         .headers
         .get(header::RANGE)
         .and_then(|v| v.to_str().ok())
         .map(|v| parse_range(v, len));
-    let (status, start, end) = match range {
-        None => (StatusCode::OK, 0, len.saturating_sub(1)),
-        Some(Some((a, b))) => (StatusCode::PARTIAL_CONTENT, a, b),
+    match range {
+        None => Ok((StatusCode::OK, 0, len.saturating_sub(1))),
+        Some(Some((a, b))) => Ok((StatusCode::PARTIAL_CONTENT, a, b)),
         Some(None) => {
             let mut r = reply::error(
                 StatusCode::RANGE_NOT_SATISFIABLE,
@@ -176,18 +167,22 @@ async fn audio(st: &ApiState, req: &Request, id: &str) -> Response {
             if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
                 r.headers_mut().insert(header::CONTENT_RANGE, v);
             }
-            return r;
+            Err(r)
         }
-    };
-    let count = if len == 0 { 0 } else { end - start + 1 };
-    if file.seek(std::io::SeekFrom::Start(start)).await.is_err() {
-        return reply::internal(&req.id);
     }
-    let stream = tokio_util::io::ReaderStream::new(file.take(count));
-    let mut r = Response::new(Body::from_stream(stream));
+}
+
+/// The headers of an audio reply.
+fn audio_headers(
+    r: &mut Response,
+    content_type: &str,
+    file_name: &str,
+    (status, start, end, len): (StatusCode, u64, u64, u64),
+) {
+    let count = if len == 0 { 0 } else { end - start + 1 };
     *r.status_mut() = status;
     let h = r.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&record.content_type) {
+    if let Ok(v) = HeaderValue::from_str(content_type) {
         h.insert(header::CONTENT_TYPE, v);
     }
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
@@ -201,10 +196,134 @@ async fn audio(st: &ApiState, req: &Request, id: &str) -> Response {
     }
     if let Ok(v) = HeaderValue::from_str(&format!(
         "inline; filename=\"{}\"",
-        record.file_name.replace('"', "")
+        file_name.replace('"', "")
     )) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
+}
+
+fn gone(req: &Request, id: &str) -> Response {
+    reply::error(
+        StatusCode::NOT_FOUND,
+        &req.id,
+        "bad identifier",
+        serde_json::json!({"cause": id, "message": "the audio is no longer kept on this node"}),
+    )
+}
+
+/// The audio of a recording that is not in this node's spool, from the bucket its metadata
+/// names (an account's storage plan or the cluster bucket): any node serves any node's
+/// recording. `None`: the metadata names no object.
+async fn audio_from_bucket(st: &ApiState, req: &Request, rec: &Recording) -> Option<Response> {
+    let object: StoredObject = serde_json::from_value(rec.body.get("storage")?.clone()).ok()?;
+    let plans = st.docs.current().storage;
+    let settings = if object.handler == CLUSTER_HANDLER {
+        st.cluster_storage.clone()
+    } else {
+        plans.handler(&rec.account_id, &object.handler).cloned()
+    };
+    let Some(mut s3) = settings else {
+        return Some(reply::error(
+            StatusCode::NOT_FOUND,
+            &req.id,
+            "bad identifier",
+            serde_json::json!({"cause": rec.id, "message": "the recording's storage is not configured on this node"}),
+        ));
+    };
+    s3.bucket = object.bucket.clone();
+    let unavailable = |why: String| {
+        tracing::warn!(recording = %rec.id, error = %why, "cannot read a recording from its bucket");
+        reply::error(
+            StatusCode::BAD_GATEWAY,
+            &req.id,
+            "storage unavailable",
+            serde_json::json!({"cause": rec.id, "message": why}),
+        )
+    };
+    let store = match crate::upload::s3::reader(&s3, &st.upload) {
+        Ok(s) => s,
+        Err(e) => return Some(unavailable(e.to_string())),
+    };
+    let Ok(path) = ObjectPath::parse(&object.key) else {
+        return Some(gone(req, &rec.id));
+    };
+    let len = match store.head(&path).await {
+        Ok(meta) => meta.size,
+        Err(object_store::Error::NotFound { .. }) => return Some(gone(req, &rec.id)),
+        Err(e) => return Some(unavailable(crate::upload::s3::describe_error(&e))),
+    };
+    let (status, start, end) = match asked_range(req, len) {
+        Ok(r) => r,
+        Err(r) => return Some(r),
+    };
+    let body = if len == 0 {
+        Body::empty()
+    } else {
+        let opts = GetOptions {
+            range: Some(GetRange::Bounded(start..end + 1)),
+            ..GetOptions::default()
+        };
+        match store.get_opts(&path, opts).await {
+            Ok(got) => Body::from_stream(got.into_stream()),
+            Err(object_store::Error::NotFound { .. }) => return Some(gone(req, &rec.id)),
+            Err(e) => return Some(unavailable(crate::upload::s3::describe_error(&e))),
+        }
+    };
+    let format = rec
+        .body
+        .get("format")
+        .and_then(|f| serde_json::from_value::<Format>(f.clone()).ok())
+        .unwrap_or(Format::Mp3);
+    let file_name = rec
+        .body
+        .get("file_name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let mut r = Response::new(body);
+    audio_headers(
+        &mut r,
+        format.content_type(),
+        file_name,
+        (status, start, end, len),
+    );
+    Some(r)
+}
+
+async fn audio(st: &ApiState, req: &Request, rec: &Recording) -> Response {
+    let id = rec.id.as_str();
+    let local = match spool_record(&st.spool, id).await {
+        Some(record) => {
+            let path = st.spool.audio_path(&record);
+            tokio::fs::File::open(&path).await.ok().map(|f| (record, f))
+        }
+        None => None,
+    };
+    let Some((record, mut file)) = local else {
+        return match audio_from_bucket(st, req, rec).await {
+            Some(r) => r,
+            None => gone(req, id),
+        };
+    };
+    let len = match file.metadata().await {
+        Ok(m) => m.len(),
+        Err(_) => return reply::internal(&req.id),
+    };
+    let (status, start, end) = match asked_range(req, len) {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    let count = if len == 0 { 0 } else { end - start + 1 };
+    if file.seek(std::io::SeekFrom::Start(start)).await.is_err() {
+        return reply::internal(&req.id);
+    }
+    let stream = tokio_util::io::ReaderStream::new(file.take(count));
+    let mut r = Response::new(Body::from_stream(stream));
+    audio_headers(
+        &mut r,
+        &record.content_type,
+        &record.file_name,
+        (status, start, end, len),
+    );
     r
 }
 
@@ -222,7 +341,7 @@ pub(super) async fn one(
         Err(e) => return store_error(&req.id, &e),
     };
     if wants_audio(req) {
-        return audio(st, req, &rec.id).await;
+        return audio(st, req, &rec).await;
     }
     reply::ok(&req.id, view(st, &rec).await)
 }

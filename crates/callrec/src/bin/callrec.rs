@@ -26,7 +26,7 @@ use callrec::documents::FileStore;
 use callrec::receive::{self, ReceiverConfig};
 use callrec::server::recovery::{finalize_recovered, RecoveryOutcome};
 use callrec::server::Listeners;
-use callrec::spool::Spool;
+use callrec::spool::{Spool, SpoolLock};
 use callrec::store_writer::StoreWriter;
 use callrec::upload::Uploader;
 use callrec_store::{redact_url, Store};
@@ -201,6 +201,9 @@ async fn receive_main(listen: SocketAddr, dir: PathBuf, fail_first: u64) -> anyh
 }
 
 async fn server_main(config: Config) -> anyhow::Result<()> {
+    // One process per spool: held until the process ends (a second one is refused before it
+    // could recover and upload the first one's recordings).
+    let _spool_lock = SpoolLock::acquire(&config.spool_dir()).context("spool check failed")?;
     let spool = Arc::new(
         Spool::open(config.spool_dir(), config.spool_min_free_bytes())
             .context("spool check failed")?,
@@ -215,6 +218,7 @@ async fn server_main(config: Config) -> anyhow::Result<()> {
             if outcome.repaired > 0 {
                 tracing::info!(
                     recordings = outcome.repaired,
+                    calls = outcome.lost_calls,
                     "recordings cut off by a crash repaired"
                 );
             }
@@ -224,6 +228,12 @@ async fn server_main(config: Config) -> anyhow::Result<()> {
         .context("spool recovery task")??
     };
     let uploader = Uploader::spawn(spool.clone(), config.upload_config())?;
+    // The cluster bucket is known before the documents are: recovered recordings bound for it
+    // go at once (the accounts' plans are added when the documents are loaded).
+    uploader.set_storage(callrec::server::with_cluster_storage(
+        &Arc::default(),
+        &config,
+    ));
     for id in &recovered.upload {
         uploader.enqueue(id.clone());
     }
@@ -293,14 +303,30 @@ async fn server_main(config: Config) -> anyhow::Result<()> {
     );
     let records = StoreWriter::spawn(store.clone(), &config.paths.data_dir);
     let records_at_exit = records.clone();
+    // Recovered recordings: their rows say what recovery found (duration, target).
+    for id in recovered.upload.iter().chain(&recovered.kept_local) {
+        let Ok(record) = spool.get(id) else { continue };
+        let Ok(metadata) = serde_json::from_value(record.metadata.clone()) else {
+            continue;
+        };
+        let state = if record.target.url.is_empty() {
+            "local"
+        } else {
+            "finished"
+        };
+        if let Some(row) = callrec::server::recording_row(&metadata, state) {
+            records.write(row);
+        }
+    }
     let metrics = Arc::new(Metrics::default());
+    metrics.set_node(config.cluster.node_id(), recovered.lost_calls as u64);
     let (api_stop_tx, api_stop) = tokio::sync::watch::channel(false);
     let api_task = if config.api.enabled {
         let listener = tokio::net::TcpListener::bind(config.api.listen)
             .await
             .with_context(|| format!("cannot listen on {} (api.listen)", config.api.listen))?;
         tracing::info!(addr = %config.api.listen, "API listening");
-        let state = Arc::new(ApiState::new(
+        let mut state = ApiState::new(
             store.clone(),
             documents.clone(),
             policy,
@@ -308,7 +334,10 @@ async fn server_main(config: Config) -> anyhow::Result<()> {
             config.api.token_ttl_s,
             config.api.login_failures_per_minute,
             metrics.clone(),
-        ));
+        );
+        state.cluster_storage = config.cluster.storage_settings();
+        state.upload = config.upload_config();
+        let state = Arc::new(state);
         let mut stop = api_stop.clone();
         Some(tokio::spawn(async move {
             let shutdown = async move {

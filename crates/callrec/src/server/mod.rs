@@ -133,6 +133,7 @@ pub fn engine_config(config: &Config, local: &[(Proto, SocketAddr)]) -> EngineCo
             guard: config.guard_config(),
             t1: timers.t1,
             t2: timers.t2,
+            edge: config.cluster.edge_addrs(),
             ..CoreConfig::default()
         },
         timers,
@@ -145,6 +146,23 @@ pub fn engine_config(config: &Config, local: &[(Proto, SocketAddr)]) -> EngineCo
             ConfigChannels::Stereo => Channels::Stereo,
             ConfigChannels::Mono => Channels::Mono,
         },
+        node_id: config.cluster.node_id(),
+    }
+}
+
+/// The accounts' storage plans with the cluster bucket (`[cluster.storage]`) added: the one
+/// form the engine, the uploader and the API use.
+pub fn with_cluster_storage(
+    plans: &Arc<callrec_kazoo::storage::StoragePlans>,
+    config: &Config,
+) -> Arc<callrec_kazoo::storage::StoragePlans> {
+    match config.cluster.storage_settings() {
+        None => plans.clone(),
+        Some(s3) => {
+            let mut p = (**plans).clone();
+            p.set_cluster(Some(s3));
+            Arc::new(p)
+        }
     }
 }
 
@@ -237,8 +255,9 @@ pub async fn run(
         metrics,
         reports: mpsc::unbounded_channel(),
     };
-    server.engine.set_storage(loaded.storage.clone());
-    server.uploader.set_storage(loaded.storage.clone());
+    let storage = with_cluster_storage(&loaded.storage, &config);
+    server.engine.set_storage(storage.clone());
+    server.uploader.set_storage(storage);
     let _ = watcher.applied.send(loaded.change_seq);
     // Bind the relay's reserve of ports before the first call.
     server.drive(Instant::now());
@@ -307,8 +326,9 @@ pub async fn run(
                 loaded = watcher.updates.recv() => {
                     if let Some(loaded) = loaded {
                         server.engine.set_directory(loaded.directory.clone());
-                        server.engine.set_storage(loaded.storage.clone());
-                        server.uploader.set_storage(loaded.storage.clone());
+                        let storage = with_cluster_storage(&loaded.storage, &config);
+                        server.engine.set_storage(storage.clone());
+                        server.uploader.set_storage(storage);
                         dns.set_queries(loaded.directory.host_queries());
                         let _ = watcher.applied.send(loaded.change_seq);
         // Bind the relay's reserve of ports before the first call.
@@ -355,7 +375,7 @@ struct Server {
 }
 
 /// The database row of a recording from its metadata (`None` without an account).
-fn recording_row(
+pub fn recording_row(
     metadata: &callrec_kazoo::recording::RecordingMetadata,
     state: &str,
 ) -> Option<Row> {

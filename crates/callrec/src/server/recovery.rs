@@ -37,12 +37,16 @@ pub struct RecoveryOutcome {
     pub kept_local: Vec<String>,
     /// How many were cut off by the crash and repaired.
     pub repaired: usize,
+    /// Distinct calls (interactions) whose recordings the crash cut off: the calls lost
+    /// with the process (`callrec_calls_lost_total`; recorded calls only).
+    pub lost_calls: usize,
 }
 
 /// Completes the metadata and upload target of each entry [`Spool::recover`] returned (`ids`)
 /// and sorts them into uploads and local recordings.
 pub fn finalize_recovered(spool: &Spool, ids: &[String]) -> Result<RecoveryOutcome, SpoolError> {
     let mut out = RecoveryOutcome::default();
+    let mut lost = std::collections::HashSet::new();
     for id in ids {
         let record = spool.get(id)?;
         let cut_off = record.last_error.as_deref() == Some("recovered after crash");
@@ -55,6 +59,13 @@ pub fn finalize_recovered(spool: &Spool, ids: &[String]) -> Result<RecoveryOutco
             }
             continue;
         }
+        lost.insert(
+            record
+                .metadata
+                .get("interaction_id")
+                .and_then(serde_json::Value::as_str)
+                .map_or_else(|| id.clone(), str::to_owned),
+        );
         let format = record
             .metadata
             .get("format")
@@ -84,5 +95,6 @@ pub fn finalize_recovered(spool: &Spool, ids: &[String]) -> Result<RecoveryOutco
             Disposition::KeepLocal => out.kept_local.push(id.clone()),
         }
     }
+    out.lost_calls = lost.len();
     Ok(out)
 }

@@ -51,6 +51,12 @@ pub enum SpoolError {
         /// The configured minimum.
         required: u64,
     },
+    /// Another process holds the spool (its exclusive lock on [`LOCK_FILE`]).
+    #[error("spool directory {dir} (spool.dir, under paths.data_dir) is in use by another callrec process: each node needs its own spool")]
+    InUse {
+        /// The directory.
+        dir: PathBuf,
+    },
     /// A recording id is not a plain file-name stem (`[A-Za-z0-9_.-]`, not starting with `.`).
     #[error("invalid recording id {0:?}")]
     InvalidId(String),
@@ -117,6 +123,42 @@ pub struct SpoolEntry {
 /// so that the recording the disk could not take whole is still finished, uploaded and its
 /// state kept. Made again when a new recording starts and there is room.
 pub const RESERVE_FILE: &str = ".spool-reserve";
+
+/// The file a running callrec holds an exclusive lock on (`flock`), so that two processes
+/// never share a spool (each would recover and upload the other's recordings).
+pub const LOCK_FILE: &str = ".lock";
+
+/// The exclusive hold of a spool directory, released when dropped (or when the process dies,
+/// however it dies: the kernel drops the lock with the file).
+#[derive(Debug)]
+pub struct SpoolLock {
+    _file: File,
+}
+
+impl SpoolLock {
+    /// Creates `dir` if needed and takes its lock; [`SpoolError::InUse`] when another process
+    /// holds it.
+    pub fn acquire(dir: &Path) -> Result<SpoolLock, SpoolError> {
+        let not_writable = |source| SpoolError::NotWritable {
+            dir: dir.to_owned(),
+            source,
+        };
+        fs::create_dir_all(dir).map_err(not_writable)?;
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(LOCK_FILE))
+            .map_err(not_writable)?;
+        match fs4::FileExt::try_lock(&file) {
+            Ok(()) => Ok(SpoolLock { _file: file }),
+            Err(fs4::TryLockError::WouldBlock) => Err(SpoolError::InUse {
+                dir: dir.to_owned(),
+            }),
+            Err(fs4::TryLockError::Error(e)) => Err(not_writable(e)),
+        }
+    }
+}
 
 /// Size of [`RESERVE_FILE`]: room for a few dozen sidecar rewrites.
 pub const RESERVE_BYTES: usize = 256 * 1024;

@@ -129,6 +129,17 @@ fn client(s3: &S3Settings, cfg: &UploadConfig) -> Result<impl ObjectStore, Uploa
         .map_err(|e| UploadError::S3(format!("S3 client: {e}")))
 }
 
+/// A client for reading objects of `s3`'s bucket (the API serving a recording another node
+/// uploaded), with the uploader's timeouts and CA settings.
+pub fn reader(s3: &S3Settings, cfg: &UploadConfig) -> Result<Box<dyn ObjectStore>, UploadError> {
+    Ok(Box::new(client(s3, cfg)?))
+}
+
+/// The store's answer in a line (no secret), for a reply or a log line.
+pub fn describe_error(e: &object_store::Error) -> String {
+    describe(e)
+}
+
 /// Sends `record`'s audio to its bucket. Returns 200 once the object is stored.
 pub(super) async fn send(
     plans: &Arc<StoragePlans>,

@@ -507,6 +507,9 @@ impl Call {
         let a = self.a();
         let mut r = Message::response_to(&self.a_invite, status, reason, Some(&a.local_tag));
         if status > 100 && status < 300 {
+            // Responses that make the dialog carry the INVITE's Record-Route (RFC 3261
+            // §12.1.1), so the caller's in-dialog requests keep going through its proxies.
+            r.copy_headers(&self.a_invite, HeaderName::RecordRoute);
             r.push_header(
                 HeaderName::Contact,
                 contact_value(ctx.cfg, a.peer.transport),
@@ -921,6 +924,7 @@ pub(crate) fn reason_phrase(status: u16) -> Option<&'static str> {
         400 => "Bad Request",
         403 => "Forbidden",
         404 => "Not Found",
+        405 => "Method Not Allowed",
         408 => "Request Timeout",
         410 => "Gone",
         480 => "Temporarily Unavailable",

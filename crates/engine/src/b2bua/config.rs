@@ -1,5 +1,6 @@
 //! The core's configuration: our own addresses, what we advertise, and call timeouts.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use callrec_kazoo::routing::RoutingPolicy;
@@ -67,6 +68,10 @@ pub struct CoreConfig {
     pub guard: GuardConfig,
     /// Routing settings (PSTN-to-PSTN transit). Default refuses transit.
     pub routing: RoutingPolicy,
+    /// Cluster mode (`[cluster] edge`): the edge proxies this node trusts. Behind them the
+    /// node neither registers nor challenges: callers are named by the edge's `X-AUTH-*`
+    /// headers, calls to devices go to the first edge. Default empty (a single node).
+    pub edge: Vec<SocketAddr>,
 }
 
 impl Default for CoreConfig {
@@ -101,6 +106,7 @@ impl Default for CoreConfig {
             nat: NatPolicy::Auto,
             guard: GuardConfig::default(),
             routing: RoutingPolicy::default(),
+            edge: Vec::new(),
         }
     }
 }

@@ -38,14 +38,22 @@ pub struct Core {
 
 impl Core {
     /// A core with no calls.
-    pub fn new(cfg: CoreConfig, dir: Arc<Directory>) -> Core {
+    pub fn new(mut cfg: CoreConfig, dir: Arc<Directory>) -> Core {
+        let methods = cfg.allow.clone();
+        if !cfg.edge.is_empty() {
+            // Behind an edge the edge registers phones: REGISTER is known but not allowed
+            // here (405, and not in our Allow).
+            cfg.allow.retain(|m| *m != Method::Register);
+        }
         let policy = Policy {
-            methods: cfg.allow.clone(),
+            methods,
             extensions: cfg.supported.clone(),
             invite_body_types: vec!["application/sdp".to_owned()],
             proxying: false,
         };
-        let admission = Admission::new(cfg.digest, cfg.registrar, cfg.routing, cfg.nat, cfg.guard);
+        let mut admission =
+            Admission::new(cfg.digest, cfg.registrar, cfg.routing, cfg.nat, cfg.guard);
+        admission.edge = cfg.edge.clone();
         Core {
             cfg,
             policy,
@@ -404,6 +412,10 @@ impl Core {
                 resp.push_header(HeaderName::Accept, "application/sdp");
                 resp.push_header(HeaderName::Server, &self.cfg.user_agent);
                 txl.send_response(now, tx, resp);
+            }
+            Method::Register if self.admission.behind_edge() => {
+                debug!("REGISTER behind the edge refused");
+                self.respond(now, txl, tx, &req, 405);
             }
             Method::Register => self.on_register(now, tx, from, &req, txl),
             Method::Invite => {

@@ -45,6 +45,9 @@ pub(crate) struct Admission {
     pub(crate) guard: SourceGuard,
     /// What the driver resolved the gateways' host names to.
     pub(crate) hosts: ResolvedHosts,
+    /// Cluster mode: the edge proxies trusted to say who calls (`X-AUTH-*`). Empty: a single
+    /// node that registers and challenges devices itself.
+    pub(crate) edge: Vec<SocketAddr>,
 }
 
 impl Admission {
@@ -65,7 +68,22 @@ impl Admission {
             nat,
             guard: SourceGuard::new(guard),
             hosts: ResolvedHosts::default(),
+            edge: Vec::new(),
         }
+    }
+
+    /// Whether this node runs behind an edge proxy (cluster mode).
+    pub(crate) fn behind_edge(&self) -> bool {
+        !self.edge.is_empty()
+    }
+
+    /// Whether `from` is one of the edge proxies: its address and port over UDP; its address
+    /// over TCP (a proxy's outgoing connections come from any port).
+    pub(crate) fn is_edge(&self, from: Peer) -> bool {
+        self.edge.iter().any(|e| {
+            e.ip() == from.addr.ip()
+                && (from.transport == Transport::Tcp || e.port() == from.addr.port())
+        })
     }
 
     fn auth(&mut self, now: Instant) -> &mut DigestAuth {
@@ -106,7 +124,8 @@ pub(crate) fn admit_source(
         return true;
     }
     let ip = from.addr.ip();
-    let carrier = dir.carrier_by_addr(ip).is_some();
+    // The edge carries every phone's calls: never rate-limited.
+    let carrier = dir.carrier_by_addr(ip).is_some() || adm.is_edge(from);
     adm.guard.check(now, ip, carrier) == Verdict::Allow
 }
 
@@ -169,6 +188,11 @@ pub(crate) fn register(
     from: Peer,
     req: &Message,
 ) -> Message {
+    if adm.behind_edge() {
+        // The edge takes every REGISTER; a node behind it keeps no registrations.
+        debug!("REGISTER refused behind the edge");
+        return forbidden(req);
+    }
     let cfg = adm.digest_cfg;
     let Admission {
         auth,
@@ -197,6 +221,9 @@ pub(crate) fn admit(
     from: Peer,
     req: &Message,
 ) -> Decision {
+    if adm.behind_edge() {
+        return admit_behind_edge(adm, dir, from, req);
+    }
     // Documents may omit account_id when there is a single account (a global carrier, a
     // device of the only account): the call then belongs to that account, so its rules apply.
     let default_account = || dir.single_account().map(|a| a.id.clone());
@@ -222,30 +249,7 @@ pub(crate) fn admit(
             let Some(dev) = dir.device(&device_id).filter(|d| dir.device_active(d)) else {
                 return Decision::Reply(forbidden(req));
             };
-            let owner = dev.owner_id.as_deref().and_then(|o| dir.user(o));
-            let pick = |d: &Option<CallerId>, u: Option<&Option<CallerId>>| CallerId {
-                name: d
-                    .as_ref()
-                    .and_then(|c| c.name.clone())
-                    .or_else(|| u.and_then(|u| u.as_ref()).and_then(|c| c.name.clone())),
-                number: d
-                    .as_ref()
-                    .and_then(|c| c.number.clone())
-                    .or_else(|| u.and_then(|u| u.as_ref()).and_then(|c| c.number.clone())),
-            };
-            Decision::Admit(Caller::Device {
-                device_id: dev.id.clone(),
-                account_id: dev.account_id.clone().or_else(default_account),
-                owner_id: dev.owner_id.clone(),
-                internal: pick(
-                    &dev.caller_id.internal,
-                    owner.map(|u| &u.caller_id.internal),
-                ),
-                external: pick(
-                    &dev.caller_id.external,
-                    owner.map(|u| &u.caller_id.external),
-                ),
-            })
+            Decision::Admit(device_caller(dir, dev))
         }
         AuthOutcome::Challenge(resp) => Decision::Reply(*resp),
         AuthOutcome::Forbidden(why) => {
@@ -254,6 +258,102 @@ pub(crate) fn admit(
             Decision::Reply(forbidden(req))
         }
     }
+}
+
+/// The caller a device is (its account: the document's, else the only account's; caller ids:
+/// the device's over its owner's).
+fn device_caller(dir: &Directory, dev: &Device) -> Caller {
+    let owner = dev.owner_id.as_deref().and_then(|o| dir.user(o));
+    let pick = |d: &Option<CallerId>, u: Option<&Option<CallerId>>| CallerId {
+        name: d
+            .as_ref()
+            .and_then(|c| c.name.clone())
+            .or_else(|| u.and_then(|u| u.as_ref()).and_then(|c| c.name.clone())),
+        number: d
+            .as_ref()
+            .and_then(|c| c.number.clone())
+            .or_else(|| u.and_then(|u| u.as_ref()).and_then(|c| c.number.clone())),
+    };
+    Caller::Device {
+        device_id: dev.id.clone(),
+        account_id: dev
+            .account_id
+            .clone()
+            .or_else(|| dir.single_account().map(|a| a.id.clone())),
+        owner_id: dev.owner_id.clone(),
+        internal: pick(
+            &dev.caller_id.internal,
+            owner.map(|u| &u.caller_id.internal),
+        ),
+        external: pick(
+            &dev.caller_id.external,
+            owner.map(|u| &u.caller_id.external),
+        ),
+    }
+}
+
+/// The edge's identity headers (KAZOO's `X-AUTH-*` style): set by the edge proxy, trusted
+/// only on requests from an edge address.
+const X_AUTH_DEVICE: &str = "X-AUTH-Device-ID";
+const X_AUTH_ACCOUNT: &str = "X-AUTH-Account-ID";
+const X_AUTH_IP: &str = "X-AUTH-IP";
+
+/// Admission behind an edge proxy (cluster mode): nobody is challenged. From an edge address,
+/// `X-AUTH-Device-ID` (with `X-AUTH-Account-ID`, which must be the device's account) names
+/// the calling device; `X-AUTH-IP` alone names the source the edge saw, recognised as a
+/// carrier (or a device known by its address) as a direct source would be; neither is
+/// refused. From anyone else `X-AUTH-*` is ignored: only carriers by source address get in.
+fn admit_behind_edge(adm: &Admission, dir: &Directory, from: Peer, req: &Message) -> Decision {
+    let default_account = || dir.single_account().map(|a| a.id.clone());
+    let carrier = |ip: IpAddr| {
+        dir.carrier_by_addr(ip).map(|res| Caller::Carrier {
+            resource_id: res.id.clone(),
+            account_id: res.account_id.clone().or_else(default_account),
+        })
+    };
+    if !adm.is_edge(from) {
+        return match carrier(from.addr.ip()) {
+            Some(c) => Decision::Admit(c),
+            None => {
+                debug!("INVITE from a source that is neither the edge nor a carrier refused");
+                Decision::Reply(forbidden(req))
+            }
+        };
+    }
+    let value = |name: &str| {
+        req.header(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    if let Some(device_id) = value(X_AUTH_DEVICE) {
+        let Some(dev) = dir.device(&device_id).filter(|d| dir.device_active(d)) else {
+            debug!("edge named an unknown or disabled device: refused");
+            return Decision::Reply(forbidden(req));
+        };
+        let caller = device_caller(dir, dev);
+        if let (Some(claimed), Caller::Device { account_id, .. }) = (value(X_AUTH_ACCOUNT), &caller)
+        {
+            if account_id.as_deref() != Some(claimed.as_str()) {
+                debug!("edge named a device of another account: refused");
+                return Decision::Reply(forbidden(req));
+            }
+        }
+        return Decision::Admit(caller);
+    }
+    if let Some(ip) =
+        value(X_AUTH_IP).and_then(|v| v.trim_matches(['[', ']']).parse::<IpAddr>().ok())
+    {
+        if let Some(c) = carrier(ip) {
+            return Decision::Admit(c);
+        }
+        if let Some(dev) = dir.device_by_ip(ip).filter(|d| dir.device_active(d)) {
+            return Decision::Admit(device_caller(dir, dev));
+        }
+        debug!("edge relayed a source that is no carrier: refused");
+        return Decision::Reply(forbidden(req));
+    }
+    debug!("INVITE from the edge without X-AUTH headers refused");
+    Decision::Reply(forbidden(req))
 }
 
 /// Routes `number` for `caller` and turns the target into B-leg targets.
@@ -304,22 +404,36 @@ pub(crate) fn plan(
                     .and_then(|x| x.owner_id.clone())
                     .or_else(|| owner_user.clone());
                 let nat = device.and_then(|x| x.nat).unwrap_or(adm.nat);
-                let mut ringing: Vec<BTarget> = adm
-                    .registrar
-                    .lookup(&d.realm, &d.username, now)
-                    .into_iter()
-                    .map(|b| BTarget {
-                        request_uri: b.contact.clone(),
-                        peer: b.target(nat),
-                        to_uri: format!("sip:{}@{}", route.number, d.realm),
-                        network: Network::Onnet,
-                        resource_type: None,
-                        owner_id: owner.clone(),
-                        authorizing_id: Some(d.device_id.clone()),
-                        caller_id: None,
-                        failover: Vec::new(),
-                    })
-                    .collect();
+                let via_edge = adm
+                    .edge
+                    .first()
+                    .filter(|_| device.is_none_or(|x| x.ip_auth.is_none()));
+                let mut ringing: Vec<BTarget> = match via_edge {
+                    Some(edge) => edge_device_target(*edge, &d.username, &d.realm, &route.number)
+                        .map(|t| BTarget {
+                            owner_id: owner.clone(),
+                            authorizing_id: Some(d.device_id.clone()),
+                            ..t
+                        })
+                        .into_iter()
+                        .collect(),
+                    None => adm
+                        .registrar
+                        .lookup(&d.realm, &d.username, now)
+                        .into_iter()
+                        .map(|b| BTarget {
+                            request_uri: b.contact.clone(),
+                            peer: b.target(nat),
+                            to_uri: format!("sip:{}@{}", route.number, d.realm),
+                            network: Network::Onnet,
+                            resource_type: None,
+                            owner_id: owner.clone(),
+                            authorizing_id: Some(d.device_id.clone()),
+                            caller_id: None,
+                            failover: Vec::new(),
+                        })
+                        .collect(),
+                };
                 if ringing.is_empty() {
                     // A device known by its address is called there when it has not registered.
                     if let Some(t) = device.and_then(|x| ip_device_target(x, &route.number)) {
@@ -433,6 +547,31 @@ fn gateway_targets(g: &GatewayRef, number: &str, hosts: &ResolvedHosts) -> Vec<B
             failover: Vec::new(),
         })
         .collect()
+}
+
+/// A device behind the edge proxy (cluster mode): `sip:<sip.username>@<realm>` sent to the
+/// edge, which looks the phone up in its location table (a 404/480 from it fails the leg).
+fn edge_device_target(
+    edge: SocketAddr,
+    username: &str,
+    realm: &str,
+    number: &str,
+) -> Option<BTarget> {
+    let uri = Uri::parse(&format!("sip:{username}@{realm}")).ok()?;
+    Some(BTarget {
+        request_uri: uri,
+        peer: Peer {
+            transport: Transport::Udp,
+            addr: edge,
+        },
+        to_uri: format!("sip:{number}@{realm}"),
+        network: Network::Onnet,
+        resource_type: None,
+        owner_id: None,
+        authorizing_id: None,
+        caller_id: None,
+        failover: Vec::new(),
+    })
 }
 
 /// A device known by its address (`sip.method: ip`): `sip:<number>@<sip.ip>:<sip.port>`.

@@ -34,9 +34,14 @@ pub struct EngineNet {
 impl EngineNet {
     /// An engine over `dir` with relay ports 20000-20099; recording ids are 1, 2, 3 ...
     pub fn new(dir: Directory) -> EngineNet {
+        EngineNet::with_config(dir, |_| {})
+    }
+
+    /// As [`EngineNet::new`] with the config changed by `edit` first.
+    pub fn with_config(dir: Directory, edit: impl FnOnce(&mut EngineConfig)) -> EngineNet {
         let start = Instant::now();
         let mut next = 0u128;
-        let cfg = EngineConfig {
+        let mut cfg = EngineConfig {
             core: config(),
             timers: TimerConfig::default(),
             policy: PolicyConfig::default(),
@@ -45,7 +50,9 @@ impl EngineNet {
             port_max: 20_099,
             recordable_codecs_only: true,
             channels: Channels::Stereo,
+            node_id: None,
         };
+        edit(&mut cfg);
         let engine = Engine::new(
             cfg,
             Arc::new(dir),

@@ -113,6 +113,9 @@ pub struct RecordingMetadata {
     /// chosen when it started ([`crate::storage`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage: Option<StoredObject>,
+    /// The callrec node that made it (`[cluster] node_id`), when one is configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_id: Option<String>,
 }
 
 /// A recording's object in an account's storage (an S3 bucket).

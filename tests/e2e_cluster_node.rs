@@ -1,0 +1,507 @@
+//! A callrec node behind an edge proxy (issue 16) through the real binary: SIPp plays the edge
+//! (it sends from an address in `[cluster] edge`, with the `X-AUTH-*` headers only the edge may
+//! set, and takes the node's calls to phones), two nodes share one PostgreSQL, and a real
+//! S3-compatible server (`s3s-fs`) is the cluster bucket. Shown: a carrier call relayed by the
+//! edge reaches phone 1001 through the edge (`sip:1001@<realm>`), its recording (a rule with
+//! no `url`, an account with no plan) lands in the cluster bucket under the plan's default
+//! key; `node_id` is on the CDRs, the recording's metadata and `/metrics`; node B's API serves
+//! the audio node A recorded; a second process on node A's spool is refused naming
+//! `spool.dir`; `kill -9` of node A during a recorded call, then its restart: the call is
+//! counted lost (`callrec_calls_lost_total`) and its recording is uploaded exactly once.
+//! The real Kamailio in front of three nodes is `tests/e2e_cluster.rs`.
+//!
+//! Needs sipp, s3s-fs and PostgreSQL's server binaries; `tests/run.sh` installs them.
+
+mod support;
+
+use std::fs;
+use std::io::Read;
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt};
+use serde_json::{json, Value};
+use support::callrec::{Callrec, Options};
+use support::net::{free_port, free_port_pair, CARRIER_IP, PHONES_IP};
+use support::sipp::{Sipp, SippProcess};
+
+const ACCESS_KEY: &str = "cluster-test-key";
+const SECRET: &str = "cluster-test-secret-5e4d3c2b";
+const BUCKET: &str = "cluster-recordings";
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// The `s3s-fs` binary: on PATH, else where `cargo install` puts it.
+fn s3s_fs_binary() -> PathBuf {
+    if let Some(paths) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&paths) {
+            let p = dir.join("s3s-fs");
+            if p.is_file() {
+                return p;
+            }
+        }
+    }
+    let home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .unwrap_or_default();
+    let p = home.join("bin/s3s-fs");
+    assert!(
+        p.is_file(),
+        "`s3s-fs` is not installed (cargo install s3s-fs --version 0.14.1 --locked --features \
+         binary; tests/run.sh installs it)"
+    );
+    p
+}
+
+/// A real S3 server (s3s-fs) on 127.0.0.1; killed on drop.
+struct S3Server {
+    child: Child,
+    _root: tempfile::TempDir,
+    port: u16,
+}
+
+impl S3Server {
+    fn start() -> S3Server {
+        let root = tempfile::Builder::new()
+            .prefix("callrec-s3.")
+            .tempdir()
+            .expect("s3 root");
+        fs::create_dir_all(root.path().join(BUCKET)).expect("bucket directory");
+        let port = free_port(PHONES_IP);
+        let child = Command::new(s3s_fs_binary())
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET])
+            .arg(root.path())
+            .env("RUST_LOG", "warn")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn s3s-fs");
+        let mut s = S3Server {
+            child,
+            _root: root,
+            port,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = s.child.try_wait() {
+                panic!("s3s-fs exited ({status})");
+            }
+            assert!(Instant::now() < deadline, "s3s-fs did not listen");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        s
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn client(&self) -> AmazonS3 {
+        AmazonS3Builder::new()
+            .with_endpoint(self.endpoint())
+            .with_allow_http(true)
+            .with_region("us-east-1")
+            .with_bucket_name(BUCKET)
+            .with_access_key_id(ACCESS_KEY)
+            .with_secret_access_key(SECRET)
+            .build()
+            .expect("s3 client")
+    }
+
+    fn keys(&self) -> Vec<String> {
+        let store = self.client();
+        rt().block_on(async {
+            use futures_util::StreamExt;
+            let mut keys = Vec::new();
+            let mut list = store.list(None);
+            while let Some(item) = list.next().await {
+                keys.push(item.expect("list").location.to_string());
+            }
+            keys.sort();
+            keys
+        })
+    }
+
+    fn object(&self, key: &str) -> Vec<u8> {
+        let store = self.client();
+        rt().block_on(async {
+            let got = store
+                .get(&ObjectPath::parse(key).expect("key"))
+                .await
+                .expect("object");
+            got.bytes().await.expect("bytes").to_vec()
+        })
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The two SIP addresses of the edge played by SIPp: the first takes the node's calls to
+/// phones (the node sends them to its first edge), the second relays calls to the node.
+struct Edge {
+    to_phones: u16,
+    to_nodes: u16,
+}
+
+/// Options of a node named `node_id` behind `edge`, on `store_url`, with the cluster bucket,
+/// the account's recording rules without `url` (so recordings go to the cluster bucket).
+fn node_options(node_id: &str, edge: &Edge, store_url: &str, s3: &S3Server) -> Options {
+    let edges = toml::Value::Array(
+        [edge.to_phones, edge.to_nodes]
+            .iter()
+            .map(|p| toml::Value::String(format!("127.0.0.1:{p}")))
+            .collect(),
+    );
+    let node_id = node_id.to_owned();
+    let endpoint = s3.endpoint();
+    Options::default()
+        .store(store_url)
+        .edit(|docs| {
+            let account = docs.account();
+            for dir in ["inbound", "outbound"] {
+                if let Some(rule) =
+                    account["call_recording"]["account"][dir]["offnet"].as_object_mut()
+                {
+                    rule.remove("url");
+                }
+            }
+        })
+        .edit_config(move |config| {
+            let mut storage = toml::Table::new();
+            storage.insert("endpoint".into(), toml::Value::String(endpoint));
+            storage.insert("bucket".into(), toml::Value::String(BUCKET.into()));
+            storage.insert("access_key".into(), toml::Value::String(ACCESS_KEY.into()));
+            storage.insert("secret_key".into(), toml::Value::String(SECRET.into()));
+            let mut cluster = toml::Table::new();
+            cluster.insert("node_id".into(), toml::Value::String(node_id));
+            cluster.insert("edge".into(), edges);
+            cluster.insert("storage".into(), toml::Value::Table(storage));
+            config.insert("cluster".into(), toml::Value::Table(cluster));
+            // Every finished recording is uploaded at once and retried quickly.
+            let mut upload = toml::Table::new();
+            upload.insert("initial_backoff_s".into(), toml::Value::Integer(1));
+            upload.insert("max_backoff_s".into(), toml::Value::Integer(2));
+            config.insert("upload".into(), toml::Value::Table(upload));
+        })
+}
+
+/// The edge answering the node's call to a phone (phone_uas.xml), echoing RTP.
+fn edge_answers(node: &Callrec, edge: &Edge, calls: u64) -> SippProcess {
+    Sipp::new("edge-answers", "phone_uas.xml", node.dir.path())
+        .local(PHONES_IP, edge.to_phones)
+        .media_port(free_port_pair(PHONES_IP))
+        .rtp_echo()
+        .calls(calls)
+        .timeout_s(90)
+        .spawn()
+}
+
+/// The edge relaying a carrier's call (the carrier at 127.0.0.2, `X-AUTH-IP`) to `did` on
+/// `node`, held for `hold_ms`.
+fn edge_relays_carrier_call(node: &Callrec, edge: &Edge, did: &str, hold_ms: u64) -> Sipp {
+    Sipp::new("edge-relays", "edge_uac.xml", node.dir.path())
+        .csv(&[&["+15551112222", did, "", "", &CARRIER_IP.to_string()]])
+        .local(PHONES_IP, edge.to_nodes)
+        .media_port(free_port_pair(PHONES_IP))
+        .target(node.sip)
+        .hold_ms(hold_ms)
+        .timeout_s(60)
+}
+
+fn http(
+    method: &str,
+    url: &str,
+    token: Option<&str>,
+    accept: Option<&str>,
+    body: Option<&Value>,
+) -> (u16, Vec<u8>) {
+    let mut req = ureq::request(method, url).timeout(Duration::from_secs(20));
+    if let Some(t) = token {
+        req = req.set("X-Auth-Token", t);
+    }
+    if let Some(a) = accept {
+        req = req.set("Accept", a);
+    }
+    let result = match body {
+        Some(b) => req
+            .set("Content-Type", "application/json")
+            .send_string(&b.to_string()),
+        None => req.call(),
+    };
+    let resp = match result {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("{method} {url}: {e}"),
+    };
+    let status = resp.status();
+    let mut body = Vec::new();
+    resp.into_reader()
+        .take(50_000_000)
+        .read_to_end(&mut body)
+        .expect("body");
+    (status, body)
+}
+
+fn login(node: &Callrec) -> String {
+    let (status, body) = http(
+        "PUT",
+        &format!("http://{}/v2/api_auth", node.api),
+        None,
+        None,
+        Some(&json!({"data": {"api_key": "demo-api-key"}})),
+    );
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+    let v: Value = serde_json::from_slice(&body).expect("json");
+    v["auth_token"].as_str().expect("token").to_owned()
+}
+
+fn metrics(node: &Callrec) -> String {
+    let (status, body) = http(
+        "GET",
+        &format!("http://{}/metrics", node.api),
+        None,
+        None,
+        None,
+    );
+    assert_eq!(status, 200);
+    String::from_utf8(body).expect("text")
+}
+
+/// The value of the sample `line` (name and labels as written) in a metrics page.
+fn sample(page: &str, line: &str) -> Option<u64> {
+    page.lines()
+        .find_map(|l| l.strip_prefix(line)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+fn wait_until<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Starts callrec's binary on `node`'s configuration a second time and returns its exit and
+/// output (it must be refused before it binds anything).
+fn second_process_on(node: &Callrec) -> (std::process::ExitStatus, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_callrec"))
+        .arg("--config")
+        .arg(node.dir.path().join("callrec.toml"))
+        .current_dir(node.dir.path())
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn callrec");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("a second callrec on the same spool kept running");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut out = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut out);
+    }
+    (status, out)
+}
+
+fn spool_dir(node: &Callrec) -> PathBuf {
+    node.data_dir.join("spool")
+}
+
+fn only<T: std::fmt::Debug>(mut v: Vec<T>, what: &str) -> T {
+    assert_eq!(v.len(), 1, "exactly one {what}: {v:?}");
+    v.remove(0)
+}
+
+#[test]
+fn nodes_behind_an_edge_share_recordings_through_the_cluster_bucket() {
+    let _serial = support::serial();
+    let pg = callrec_store::testing::shared_cluster()
+        .unwrap_or_else(|e| panic!("PostgreSQL for the cluster test: {e}"));
+    let url = pg.create_database().expect("database");
+    let s3 = S3Server::start();
+    let edge = Edge {
+        to_phones: free_port(PHONES_IP),
+        to_nodes: free_port(PHONES_IP),
+    };
+    let mut a = Callrec::start(node_options("node-a", &edge, &url, &s3));
+    let b = Callrec::start(node_options("node-b", &edge, &url, &s3));
+
+    // 1. A carrier's call relayed by the edge to node A reaches 1001 through the edge.
+    let answers = edge_answers(&a, &edge, 1);
+    edge_relays_carrier_call(&a, &edge, "+15550100", 2000)
+        .run()
+        .assert_ok(1);
+    let answered = answers.wait();
+    answered.assert_ok(1);
+    assert!(
+        answered
+            .messages
+            .contains("INVITE sip:1001@demo.callrec.local SIP/2.0"),
+        "the node calls the phone at the edge by user@realm:\n{}",
+        support::callrec::tail(&answered.messages, 40)
+    );
+    assert!(
+        !answered.messages.contains("X-AUTH-"),
+        "the edge's identity headers do not leave the node"
+    );
+
+    // 2. The recording lands in the cluster bucket under the plan's default key.
+    let key = wait_until(
+        Duration::from_secs(30),
+        "the recording in the bucket",
+        || {
+            let keys = s3.keys();
+            (!keys.is_empty()).then(|| only(keys, "object"))
+        },
+    );
+    assert!(
+        key.starts_with("demo/") && key.contains("/call_recording_") && key.ends_with(".wav"),
+        "default key template: {key}"
+    );
+    let stored = s3.object(&key);
+    assert_eq!(&stored[..4], b"RIFF", "a WAV file");
+
+    // 3. node_id on CDRs, the recording's metadata and every /metrics line.
+    let cdrs = a.wait_cdrs(2, Duration::from_secs(10));
+    for cdr in &cdrs {
+        assert_eq!(cdr.0["node_id"], json!("node-a"), "{}", cdr.0);
+        assert_eq!(cdr.0["media_server"], json!("node-a"), "{}", cdr.0);
+    }
+    let page = wait_until(Duration::from_secs(10), "the upload counted", || {
+        let page = metrics(&a);
+        (sample(&page, "callrec_uploads_stored_total{node_id=\"node-a\"}") == Some(1))
+            .then_some(page)
+    });
+    assert_eq!(
+        sample(&page, "callrec_node_info{node_id=\"node-a\"}"),
+        Some(1)
+    );
+    assert_eq!(
+        sample(&page, "callrec_calls_lost_total{node_id=\"node-a\"}"),
+        Some(0)
+    );
+    for l in page
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        assert!(
+            l.contains("node_id=\"node-a\""),
+            "every sample is labelled: {l}"
+        );
+    }
+
+    // 4. Node B's API serves node A's recording (metadata and audio, from the bucket).
+    let token = login(&b);
+    let list_url = format!("http://{}/v2/accounts/demo/recordings", b.api);
+    let rec_id = wait_until(Duration::from_secs(10), "the recording row", || {
+        let (status, body) = http("GET", &list_url, Some(&token), None, None);
+        let v: Value = serde_json::from_slice(&body).ok()?;
+        (status == 200)
+            .then(|| {
+                v["data"].as_array()?.first()?["id"]
+                    .as_str()
+                    .map(str::to_owned)
+            })
+            .flatten()
+    });
+    assert!(key.contains(&rec_id), "the key names the recording id");
+    let one_url = format!("{list_url}/{rec_id}");
+    let (status, body) = http("GET", &one_url, Some(&token), None, None);
+    assert_eq!(status, 200);
+    let view: Value = serde_json::from_slice(&body).expect("json");
+    assert_eq!(view["data"]["node_id"], json!("node-a"), "{view}");
+    assert_eq!(view["data"]["storage"]["key"], json!(key), "{view}");
+    assert!(
+        !spool_dir(&b).join(format!("{rec_id}.wav")).exists(),
+        "node B never had the file"
+    );
+    let (status, audio) = http("GET", &one_url, Some(&token), Some("audio/wav"), None);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&audio));
+    assert_eq!(audio, stored, "node B serves the object node A stored");
+
+    // 5. A second process on node A's spool is refused before it binds anything.
+    let (status, out) = second_process_on(&a);
+    assert!(!status.success());
+    assert!(
+        out.contains("spool.dir"),
+        "the refusal names spool.dir: {out}"
+    );
+    a.assert_running();
+
+    // 6. kill -9 of node A during a recorded call, then its restart.
+    let answers = edge_answers(&a, &edge, 1);
+    let caller = edge_relays_carrier_call(&a, &edge, "+15550100", 30_000).spawn();
+    wait_until(Duration::from_secs(15), "a recording in progress", || {
+        a.spool_records()
+            .into_iter()
+            .any(|r| r["state"] == json!("recording"))
+            .then_some(())
+    });
+    // Some audio (silence, the caller sends none) reaches the file before the crash.
+    std::thread::sleep(Duration::from_secs(3));
+    let before = s3.keys();
+    a.restart();
+    drop(caller);
+    drop(answers);
+    let new_key = wait_until(
+        Duration::from_secs(30),
+        "the cut recording uploaded",
+        || {
+            let keys: Vec<String> = s3
+                .keys()
+                .into_iter()
+                .filter(|k| !before.contains(k))
+                .collect();
+            (!keys.is_empty()).then(|| only(keys, "new object"))
+        },
+    );
+    let page = metrics(&a);
+    assert_eq!(
+        sample(&page, "callrec_calls_lost_total{node_id=\"node-a\"}"),
+        Some(1),
+        "the call cut by the crash is counted lost"
+    );
+    // Settle: the upload is not repeated.
+    std::thread::sleep(Duration::from_secs(3));
+    let page = metrics(&a);
+    assert_eq!(
+        sample(&page, "callrec_uploads_stored_total{node_id=\"node-a\"}"),
+        Some(1),
+        "uploaded exactly once after the restart"
+    );
+    let keys = s3.keys();
+    assert_eq!(keys.len(), 2, "one object per recording: {keys:?}");
+    assert!(keys.contains(&new_key));
+    let audio = s3.object(&new_key);
+    assert_eq!(&audio[..4], b"RIFF", "the repaired WAV");
+}
