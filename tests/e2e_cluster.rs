@@ -8,8 +8,9 @@
 
 mod support;
 
+use std::io::Read;
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use support::callrec::{Callrec, Options};
@@ -62,7 +63,7 @@ impl Phone {
 
     /// Answers `calls` calls on its registered address (edge_phone_uas.xml, echoing RTP); the
     /// NAT phone puts its private address in its Contact too.
-    fn answer(&self, edge: &Kamailio, calls: u64, nat: bool) -> SippProcess {
+    fn answer(&self, edge: &Kamailio, calls: u64, nat: bool, timeout_s: u64) -> SippProcess {
         let contact = if nat {
             PRIVATE_CONTACT.to_owned()
         } else {
@@ -78,7 +79,7 @@ impl Phone {
         .rtp_echo()
         .key("contact", &contact)
         .calls(calls)
-        .timeout_s(90)
+        .timeout_s(timeout_s)
         .spawn()
     }
 }
@@ -138,6 +139,27 @@ impl Api {
             Some(&self.token),
             body,
         )
+    }
+
+    /// GET returning the raw body (audio).
+    fn get_bytes(&self, path: &str, accept: &str) -> (u16, Vec<u8>) {
+        let resp = ureq::get(&format!("{}{path}", self.base))
+            .timeout(Duration::from_secs(30))
+            .set("X-Auth-Token", &self.token)
+            .set("Accept", accept)
+            .call();
+        let resp = match resp {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("GET {path}: {e}"),
+        };
+        let status = resp.status();
+        let mut body = Vec::new();
+        resp.into_reader()
+            .take(100_000_000)
+            .read_to_end(&mut body)
+            .expect("body");
+        (status, body)
     }
 }
 
@@ -259,7 +281,7 @@ fn phones_register_through_kamailio_against_callrec_documents_and_survive_its_re
     p1001.register(&edge, "changed-1001", false).assert_ok(1);
 
     // The NAT phone is reached at the address it registered from, not its private Contact.
-    let answer = p1003.answer(&edge, 1, true);
+    let answer = p1003.answer(&edge, 1, true, 30);
     call_phone_as_node(&edge, fake_node, "1003").assert_ok(1);
     let answered = answer.wait();
     answered.assert_ok(1);
@@ -276,7 +298,7 @@ fn phones_register_through_kamailio_against_callrec_documents_and_survive_its_re
         location(&edge, "1001").contains(&format!("{PHONES_IP}:{}", p1001.port)),
         "1001 after the restart"
     );
-    let answer = p1003.answer(&edge, 1, true);
+    let answer = p1003.answer(&edge, 1, true, 30);
     call_phone_as_node(&edge, fake_node, "1003").assert_ok(1);
     answer.wait().assert_ok(1);
     // An unknown user is not found.
@@ -288,4 +310,473 @@ fn phones_register_through_kamailio_against_callrec_documents_and_survive_its_re
         support::callrec::tail(&unknown.messages, 20)
     );
     drop((edge, callrec));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Three nodes behind the edge (items 2, 3, 4, 6 and the figures of 7).
+
+const S3_KEY: &str = "callrec-cluster-key";
+const S3_SECRET: &str = "callrec-cluster-secret-7d1e";
+const BUCKET: &str = "recordings";
+/// The carrier of this test: an address that is neither the edge, a node nor a phone.
+const CARRIER: std::net::Ipv4Addr = std::net::Ipv4Addr::new(127, 0, 0, 5);
+const NODE_IPS: [std::net::Ipv4Addr; 3] = [
+    std::net::Ipv4Addr::new(127, 0, 0, 2),
+    std::net::Ipv4Addr::new(127, 0, 0, 3),
+    std::net::Ipv4Addr::new(127, 0, 0, 4),
+];
+const NODE_IDS: [&str; 3] = ["node-a", "node-b", "node-c"];
+/// The DID of the example account (a callflow to user 1001, whose phone answers).
+const DID: &str = "+15550100";
+
+/// `s3s-fs`: on PATH, else where `cargo install` puts it.
+fn s3s_fs_binary() -> std::path::PathBuf {
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join("s3s-fs"))
+            .find(|p| p.is_file())
+    });
+    let p = on_path.unwrap_or_else(|| {
+        std::env::var_os("CARGO_HOME")
+            .map(std::path::PathBuf::from)
+            .or_else(|| {
+                std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cargo"))
+            })
+            .unwrap_or_default()
+            .join("bin/s3s-fs")
+    });
+    assert!(
+        p.is_file(),
+        "`s3s-fs` is not installed (tests/run.sh installs it: cargo install s3s-fs --locked \
+         --features binary)"
+    );
+    p
+}
+
+/// The cluster bucket: s3s-fs serving a temporary directory; killed on drop.
+struct S3 {
+    child: std::process::Child,
+    root: tempfile::TempDir,
+    endpoint: String,
+}
+
+impl S3 {
+    fn start() -> S3 {
+        let root = tempfile::tempdir().expect("s3 root");
+        std::fs::create_dir_all(root.path().join(BUCKET)).expect("bucket");
+        let port = net::free_port(PHONES_IP);
+        let child = std::process::Command::new(s3s_fs_binary())
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--access-key", S3_KEY, "--secret-key", S3_SECRET])
+            .arg(root.path())
+            .env("RUST_LOG", "warn")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn s3s-fs");
+        wait_until(Duration::from_secs(10), "s3s-fs to listen", || {
+            std::net::TcpStream::connect((PHONES_IP, port)).ok()
+        });
+        S3 {
+            child,
+            root,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    /// Object keys in the bucket (audio files only; s3s-fs keeps metadata beside them).
+    fn keys(&self) -> Vec<String> {
+        let base = self.root.path().join(BUCKET);
+        let mut out = Vec::new();
+        let mut stack = vec![base.clone()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.extension().is_some_and(|x| x == "wav" || x == "mp3") {
+                    out.push(
+                        p.strip_prefix(&base)
+                            .expect("under the bucket")
+                            .to_string_lossy()
+                            .into_owned(),
+                    );
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+}
+
+impl Drop for S3 {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_until<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out ({limit:?}) waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Options of node `i`: SIP and media on its own address, `[cluster]` trusting the edge, the
+/// shared database and the cluster bucket, short upload retries.
+fn node_options(i: usize, url: &str, edge: SocketAddr, s3: &S3) -> Options {
+    let ip = NODE_IPS[i];
+    let mut cluster = toml::Table::new();
+    cluster.insert("node_id".into(), NODE_IDS[i].into());
+    cluster.insert(
+        "edge".into(),
+        toml::Value::Array(vec![edge.to_string().into()]),
+    );
+    let mut storage = toml::Table::new();
+    storage.insert("endpoint".into(), s3.endpoint.clone().into());
+    storage.insert("bucket".into(), BUCKET.into());
+    storage.insert("region".into(), "us-east-1".into());
+    storage.insert("access_key".into(), S3_KEY.into());
+    storage.insert("secret_key".into(), S3_SECRET.into());
+    cluster.insert("storage".into(), toml::Value::Table(storage));
+    let options = Options::default()
+        .store(url)
+        .sip_ip(ip)
+        .config("media", "relay_ip", ip.to_string().into())
+        .config("upload", "initial_backoff_s", 1.into())
+        .config("upload", "max_backoff_s", 2.into())
+        .edit_config(move |c| {
+            c.insert("cluster".into(), toml::Value::Table(cluster));
+        });
+    if i > 0 {
+        return options;
+    }
+    // The first node imports the documents: the carrier on CARRIER, its inbound calls recorded
+    // into the cluster bucket (no url), and the NAT phone 1003.
+    options.edit(|docs| {
+        nat_phone_device(docs);
+        for r in docs.of_kind(support::callrec::Kind::Resource) {
+            for g in r["gateways"].as_array_mut().into_iter().flatten() {
+                g["server"] = json!(CARRIER.to_string());
+            }
+            r["origination_cidrs"] = json!([format!("{CARRIER}/32")]);
+        }
+        let rule = &mut docs.account()["call_recording"]["account"]["inbound"]["offnet"];
+        rule.as_object_mut()
+            .expect("the example's rule")
+            .remove("url");
+    })
+}
+
+/// `calls` calls from the carrier (recognised by its address, from a port of its own for each
+/// run) through the edge to the DID (1001's phone answers).
+fn carrier_calls(edge: &Kamailio, calls: u64, rate: u64, hold_ms: u64, audio: bool) -> Sipp {
+    let scenario = if audio {
+        "carrier_rec_uac.xml"
+    } else {
+        "carrier_uac.xml"
+    };
+    Sipp::new(&format!("carrier-{}", unique()), scenario, edge.dir.path())
+        .csv(&[&["15550123", DID]])
+        .local(CARRIER, net::free_port(CARRIER))
+        .media_port(net::free_port_pair(CARRIER))
+        .calls(calls)
+        .rate(rate)
+        .limit(200)
+        .hold_ms(hold_ms)
+        .target(edge.sip)
+        .no_message_trace()
+        .timeout_s(120)
+}
+
+/// A metric's value (first sample, labels ignored) from a node's /metrics.
+fn metric(node: &Callrec, name: &str) -> f64 {
+    let (_, text) = raw_get(&format!("http://{}/metrics", node.api));
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+fn raw_get(url: &str) -> (u16, String) {
+    match ureq::get(url).timeout(Duration::from_secs(10)).call() {
+        Ok(r) => (r.status(), r.into_string().unwrap_or_default()),
+        Err(ureq::Error::Status(s, r)) => (s, r.into_string().unwrap_or_default()),
+        Err(e) => panic!("GET {url}: {e}"),
+    }
+}
+
+/// Every CDR in the shared store (any node's API), by paging.
+fn all_cdrs(api: &Api) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut start: Option<String> = None;
+    loop {
+        let path = match &start {
+            Some(k) => format!("/v2/accounts/demo/cdrs?page_size=500&start_key={k}"),
+            None => "/v2/accounts/demo/cdrs?page_size=500".to_owned(),
+        };
+        let (status, v) = api.send("GET", &path, None);
+        assert_eq!(status, 200, "{v}");
+        out.extend(v["data"].as_array().cloned().unwrap_or_default());
+        match v["next_start_key"].as_str() {
+            Some(k) => start = Some(k.to_owned()),
+            None => return out,
+        }
+    }
+}
+
+/// Every recording's metadata in the shared store.
+fn all_recordings(api: &Api) -> Vec<Value> {
+    let (status, v) = api.send("GET", "/v2/accounts/demo/recordings?page_size=1000", None);
+    assert_eq!(status, 200, "{v}");
+    v["data"].as_array().cloned().unwrap_or_default()
+}
+
+fn count_by_node(items: &[Value]) -> Vec<(String, usize)> {
+    let mut out: Vec<(String, usize)> = Vec::new();
+    for item in items {
+        let id = item["node_id"].as_str().unwrap_or("<none>").to_owned();
+        match out.iter_mut().find(|(n, _)| *n == id) {
+            Some((_, c)) => *c += 1,
+            None => out.push((id, 1)),
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Items 2, 3, 4, 6 of issue 16 (and the figures of 7, printed): three callrec nodes on
+/// 127.0.0.2-4 behind the edge share one PostgreSQL database and one bucket.
+#[test]
+fn three_nodes_behind_kamailio_share_calls_survive_a_kill_and_serve_each_others_recordings() {
+    let _serial = support::serial();
+    let cluster = callrec_store::testing::shared_cluster()
+        .unwrap_or_else(|e| panic!("PostgreSQL for the cluster tests: {e}"));
+    let url = cluster.create_database().expect("database");
+    let s3 = S3::start();
+    let edge_addr = net::addr(PHONES_IP, net::free_port(PHONES_IP));
+    let mut nodes: Vec<Callrec> = (0..3)
+        .map(|i| Callrec::start(node_options(i, &url, edge_addr, &s3)))
+        .collect();
+    let listed: Vec<Node> = nodes
+        .iter()
+        .zip(NODE_IDS)
+        .map(|(n, id)| Node {
+            sip: n.sip,
+            id: id.into(),
+        })
+        .collect();
+    let edge = Kamailio::start_on(edge_addr, &url, &listed);
+    let api_a = Api::login(&nodes[0]);
+    wait_until(
+        Duration::from_secs(20),
+        "every node up in the dispatcher",
+        || edge.nodes().iter().all(|n| n.is_up()).then_some(()),
+    );
+
+    // Phones: 1001 answers every call of the test; 1003 is behind NAT.
+    let p1001 = Phone::new("1001", "demo-1001");
+    let p1002 = Phone::new("1002", "demo-1002");
+    let p1003 = Phone::new("1003", "demo-1003");
+    p1001.register(&edge, &p1001.password, false).assert_ok(1);
+    p1003.register(&edge, &p1003.password, true).assert_ok(1);
+    let _answering = p1001.answer(&edge, 1000, false, 600);
+
+    // (2) 30 calls from the carrier, spread over the nodes by the dispatcher.
+    carrier_calls(&edge, 30, 10, 500, false).run().assert_ok(30);
+    let cdrs = wait_until(Duration::from_secs(30), "the 30 calls' CDRs", || {
+        let c = all_cdrs(&api_a);
+        (c.len() >= 60).then_some(c)
+    });
+    let per_node = count_by_node(&cdrs);
+    eprintln!("CDR legs per node after 30 calls: {per_node:?}");
+    for id in NODE_IDS {
+        assert!(
+            per_node.iter().any(|(n, c)| n == id && *c > 0),
+            "{id} took no call: {per_node:?}"
+        );
+    }
+    for c in &cdrs {
+        let node = c["node_id"].as_str().unwrap_or_default();
+        assert!(NODE_IDS.contains(&node), "a CDR without its node_id: {c}");
+        assert_eq!(c["media_server"], node, "{c}");
+    }
+    let recordings = wait_until(Duration::from_secs(30), "the 30 recordings", || {
+        let r = all_recordings(&api_a);
+        (r.len() >= 30).then_some(r)
+    });
+    for r in &recordings {
+        assert!(
+            NODE_IDS.contains(&r["node_id"].as_str().unwrap_or_default()),
+            "a recording without its node_id: {r}"
+        );
+    }
+    eprintln!("recordings per node: {:?}", count_by_node(&recordings));
+
+    // A phone calls a phone through the edge: the node takes the caller from X-AUTH-*.
+    let call = Sipp::new("1002-calls-1003", "phone_uac.xml", edge.dir.path())
+        .csv(&[&["1002", &credentials("1002", "demo-1002"), "1003"]])
+        .auth_uri("1003", edge.sip)
+        .local(PHONES_IP, p1002.port)
+        .media_port(p1002.media)
+        .hold_ms(300)
+        .target(edge.sip);
+    let nat_answer = p1003.answer(&edge, 1, true, 30);
+    call.run().assert_ok(1);
+    nat_answer.wait().assert_ok(1);
+
+    // (3) Calls with audio in progress, then node B is killed.
+    std::fs::write(
+        edge.dir.path().join("uac.al"),
+        (0..16000u32)
+            .map(|i| (i * 37 % 251) as u8)
+            .collect::<Vec<u8>>(),
+    )
+    .expect("uac.al");
+    let victim = 1;
+    let before_b = nodes[victim].cdrs().len();
+    let long_calls = carrier_calls(&edge, 6, 6, 25_000, true)
+        .cwd(edge.dir.path())
+        .spawn();
+    wait_until(Duration::from_secs(20), "node B recording a call", || {
+        nodes[victim]
+            .spool_records()
+            .iter()
+            .any(|r| r["state"] == "recording")
+            .then_some(())
+    });
+    // let a little audio reach the file (the flush interval is 1 s)
+    std::thread::sleep(Duration::from_secs(2));
+    let on_b: usize = nodes[victim]
+        .spool_records()
+        .iter()
+        .filter(|r| r["state"] == "recording")
+        .count();
+    let killed_at = Instant::now();
+    let status = std::process::Command::new("kill")
+        .args(["-9", &nodes[victim].pid().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    wait_until(Duration::from_secs(30), "node B marked down", || {
+        (!edge.node(nodes[victim].sip).is_up()).then_some(())
+    });
+    let failover_time = killed_at.elapsed();
+    eprintln!("node B marked down {failover_time:?} after kill -9 ({on_b} recorded calls on it)");
+
+    // 100 new calls at 5/s: none fails, none reaches the dead node.
+    let marked_down = edge.counter("node_failovers");
+    carrier_calls(&edge, 100, 5, 1000, false)
+        .run()
+        .assert_ok(100);
+    assert_eq!(
+        edge.counter("node_failovers"),
+        marked_down,
+        "a call of the 100 was sent to the dead node first"
+    );
+    // The calls on the surviving nodes finish; the ones on B are gone with it.
+    let long = long_calls.wait();
+    eprintln!(
+        "long calls: {} completed, {} failed (were on the killed node)",
+        long.successful, long.failed
+    );
+    assert_eq!(long.successful + long.failed, 6);
+    // Registrations and calls to phones are unaffected.
+    p1003.register(&edge, &p1003.password, true).assert_ok(1);
+
+    // (4) B restarts on the same node_id and spool: its cut recordings are repaired, counted as
+    // lost calls and uploaded once; it takes calls again.
+    // Everything A and C recorded is in the bucket before B comes back.
+    for i in [0, 2] {
+        nodes[i].wait_spool_settled(Duration::from_secs(60));
+    }
+    let uploads_before = s3.keys().len();
+    nodes[victim].restart();
+    let restarted_at = Instant::now();
+    let settled = nodes[victim].wait_spool_settled(Duration::from_secs(60));
+    let lost = metric(&nodes[victim], "callrec_calls_lost_total");
+    eprintln!(
+        "node B after restart: lost calls {lost}, spool {} records",
+        settled.len()
+    );
+    assert_eq!(
+        lost as usize, on_b,
+        "calls lost on B = its recorded calls at the kill"
+    );
+    let uploaded_after_restart = metric(&nodes[victim], "callrec_uploads_stored_total");
+    assert_eq!(
+        uploaded_after_restart as usize, on_b,
+        "B uploaded each cut recording exactly once"
+    );
+    let keys = s3.keys();
+    let mut distinct = keys.clone();
+    distinct.dedup();
+    assert_eq!(distinct.len(), keys.len());
+    assert_eq!(
+        keys.len(),
+        uploads_before + on_b,
+        "one object per cut recording"
+    );
+    wait_until(Duration::from_secs(30), "node B up again", || {
+        edge.node(nodes[victim].sip).is_up().then_some(())
+    });
+    eprintln!(
+        "node B back in the dispatcher {:?} after its restart",
+        restarted_at.elapsed()
+    );
+    carrier_calls(&edge, 9, 9, 300, false).run().assert_ok(9);
+    wait_until(Duration::from_secs(20), "a new CDR on B", || {
+        (nodes[victim].cdrs().len() > before_b).then_some(())
+    });
+
+    // (6) Any node's API serves a recording made on another node (from the bucket).
+    let recordings = all_recordings(&api_a);
+    let from_b = recordings
+        .iter()
+        .find(|r| r["node_id"] == "node-b" && r["upload"]["state"] != "recording")
+        .or_else(|| recordings.iter().find(|r| r["node_id"] == "node-b"))
+        .expect("a recording made on B");
+    let id = from_b["id"].as_str().expect("recording id");
+    for (i, node) in nodes.iter().enumerate().filter(|(i, _)| *i != victim) {
+        let api = Api::login(node);
+        let (status, body) =
+            api.get_bytes(&format!("/v2/accounts/demo/recordings/{id}"), "audio/wav");
+        assert_eq!(status, 200, "{} serving B's recording {id}", NODE_IDS[i]);
+        assert!(body.starts_with(b"RIFF"), "WAV audio from {}", NODE_IDS[i]);
+    }
+
+    // (7) The figures.
+    let calls_per_node: Vec<(String, usize)> = count_by_node(&all_cdrs(&api_a));
+    eprintln!("FIGURES cdr legs per node: {calls_per_node:?}");
+    eprintln!("FIGURES failover (kill -9 -> marked down): {failover_time:?}");
+    eprintln!("FIGURES lost calls (B): {lost}");
+    for (i, n) in nodes.iter().enumerate() {
+        eprintln!(
+            "FIGURES {}: uploads_stored {} uploads_retried {} calls_lost {}",
+            NODE_IDS[i],
+            metric(n, "callrec_uploads_stored_total"),
+            metric(n, "callrec_uploads_retried_total"),
+            metric(n, "callrec_calls_lost_total"),
+        );
+    }
+    eprintln!("FIGURES edge counters: {:?}", edge.counters());
+    eprintln!("FIGURES edge tm: {}", edge.tm_stats().replace('\n', " "));
+    eprintln!("FIGURES bucket objects: {}", s3.keys().len());
+    for n in &mut nodes {
+        n.assert_running();
+    }
+    drop((edge, nodes, s3));
 }
