@@ -660,11 +660,13 @@ fn three_nodes_behind_kamailio_share_calls_survive_a_kill_and_serve_each_others_
     });
     // let a little audio reach the file (the flush interval is 1 s)
     std::thread::sleep(Duration::from_secs(2));
-    let on_b: usize = nodes[victim]
+    let cut: Vec<String> = nodes[victim]
         .spool_records()
         .iter()
         .filter(|r| r["state"] == "recording")
-        .count();
+        .filter_map(|r| r["id"].as_str().map(str::to_owned))
+        .collect();
+    let on_b = cut.len();
     let killed_at = Instant::now();
     let status = std::process::Command::new("kill")
         .args(["-9", &nodes[victim].pid().to_string()])
@@ -730,6 +732,45 @@ fn three_nodes_behind_kamailio_share_calls_survive_a_kill_and_serve_each_others_
         uploads_before + on_b,
         "one object per cut recording"
     );
+    // At most the last second (the flush interval) of audio is lost: each cut recording was
+    // recording for at least 2 s before the kill.
+    for id in &cut {
+        // the restarted node rewrites the row with the repaired file's measured metadata
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let v = loop {
+            let (status, v) =
+                api_a.send("GET", &format!("/v2/accounts/demo/recordings/{id}"), None);
+            assert_eq!(status, 200, "{v}");
+            if v["data"]["state"] != "recording" && v["data"]["duration_ms"].as_u64() > Some(0) {
+                break v;
+            }
+            if Instant::now() >= deadline {
+                let sidecar: Vec<Value> = nodes[victim]
+                    .spool_records()
+                    .into_iter()
+                    .filter(|r| r["id"] == id.as_str())
+                    .collect();
+                let log: Vec<String> = nodes[victim]
+                    .log_text()
+                    .lines()
+                    .filter(|l| {
+                        l.contains(id.as_str()) || l.contains("WARN") || l.contains("ERROR")
+                    })
+                    .map(str::to_owned)
+                    .collect();
+                panic!(
+                    "the row of cut recording {id} was not rewritten: {v}\nsidecar: {sidecar:?}\nB's log: {log:#?}"
+                );
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        let ms = v["data"]["duration_ms"].as_u64().unwrap_or(0);
+        eprintln!(
+            "cut recording {id}: {ms} ms kept, row state {}",
+            v["data"]["state"]
+        );
+        assert!(ms >= 1000, "cut recording {id} kept {ms} ms: {v}");
+    }
     wait_until(Duration::from_secs(30), "node B up again", || {
         edge.node(nodes[victim].sip).is_up().then_some(())
     });
@@ -757,6 +798,39 @@ fn three_nodes_behind_kamailio_share_calls_survive_a_kill_and_serve_each_others_
         assert_eq!(status, 200, "{} serving B's recording {id}", NODE_IDS[i]);
         assert!(body.starts_with(b"RIFF"), "WAV audio from {}", NODE_IDS[i]);
     }
+
+    // The edge's failure_route: a node that answers the probes but not INVITEs (SIPp on
+    // 127.0.0.6) joins the list; the call sent to it times out, the node is marked down and the
+    // call moves on: none of the calls fails.
+    let silent_ip = std::net::Ipv4Addr::new(127, 0, 0, 6);
+    let silent = net::addr(silent_ip, net::free_port(silent_ip));
+    let _silent_node = Sipp::new("silent-node", "silent_node_uas.xml", edge.dir.path())
+        .local(silent_ip, silent.port())
+        .calls(100_000)
+        .no_message_trace()
+        .timeout_s(120)
+        .spawn();
+    let mut with_silent = listed.clone();
+    with_silent.push(Node {
+        sip: silent,
+        id: "silent".into(),
+    });
+    edge.set_nodes(&with_silent);
+    edge.reload_nodes();
+    wait_until(Duration::from_secs(20), "all four nodes up", || {
+        let n = edge.nodes();
+        (n.len() == 4 && n.iter().all(|n| n.is_up())).then_some(())
+    });
+    let (failovers, marked) = (
+        edge.counter("node_failovers"),
+        edge.counter("nodes_marked_down"),
+    );
+    // Round robin over four nodes that are up: one of four consecutive calls goes to it.
+    carrier_calls(&edge, 4, 4, 300, false).run().assert_ok(4);
+    let failovers_silent = edge.counter("node_failovers") - failovers;
+    let marked_silent = edge.counter("nodes_marked_down") - marked;
+    eprintln!("silent node: {failovers_silent} failovers, marked down {marked_silent} times");
+    assert!(failovers_silent >= 1 && marked_silent >= 1);
 
     // (7) The figures.
     let calls_per_node: Vec<(String, usize)> = count_by_node(&all_cdrs(&api_a));
