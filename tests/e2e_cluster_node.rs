@@ -407,6 +407,11 @@ fn nodes_behind_an_edge_share_recordings_through_the_cluster_bucket() {
         Some(1)
     );
     assert_eq!(
+        sample(&page, "callrec_calls_total{node_id=\"node-a\"}"),
+        Some(1),
+        "calls per node"
+    );
+    assert_eq!(
         sample(&page, "callrec_calls_lost_total{node_id=\"node-a\"}"),
         Some(0)
     );
@@ -436,9 +441,16 @@ fn nodes_behind_an_edge_share_recordings_through_the_cluster_bucket() {
     });
     assert!(key.contains(&rec_id), "the key names the recording id");
     let one_url = format!("{list_url}/{rec_id}");
-    let (status, body) = http("GET", &one_url, Some(&token), None, None);
-    assert_eq!(status, 200);
-    let view: Value = serde_json::from_slice(&body).expect("json");
+    // The state node A's uploader reached reads the same on node B (the shared row).
+    let view: Value = wait_until(
+        Duration::from_secs(10),
+        "the stored state on node B",
+        || {
+            let (status, body) = http("GET", &one_url, Some(&token), None, None);
+            let v: Value = serde_json::from_slice(&body).ok()?;
+            (status == 200 && v["data"]["state"] == json!("stored")).then_some(v)
+        },
+    );
     assert_eq!(view["data"]["node_id"], json!("node-a"), "{view}");
     assert_eq!(view["data"]["storage"]["key"], json!(key), "{view}");
     assert!(
