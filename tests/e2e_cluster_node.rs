@@ -7,7 +7,9 @@
 //! key; `node_id` is on the CDRs, the recording's metadata and `/metrics`; node B's API serves
 //! the audio node A recorded; a second process on node A's spool is refused naming
 //! `spool.dir`; `kill -9` of node A during a recorded call, then its restart: the call is
-//! counted lost (`callrec_calls_lost_total`) and its recording is uploaded exactly once.
+//! counted lost (`callrec_calls_lost_total`) and its recording is uploaded exactly once; on
+//! node B, a device named by the edge (`X-AUTH-Device-ID`) calls the PSTN without a challenge,
+//! and the same headers from an address that is not the edge get 403.
 //! The real Kamailio in front of three nodes is `tests/e2e_cluster.rs`.
 //!
 //! Needs sipp, s3s-fs and PostgreSQL's server binaries; `tests/run.sh` installs them.
@@ -27,6 +29,7 @@ use object_store::{ObjectStore, ObjectStoreExt};
 use serde_json::{json, Value};
 use support::callrec::{Callrec, Options};
 use support::net::{free_port, free_port_pair, CARRIER_IP, PHONES_IP};
+use support::phones::Carrier;
 use support::sipp::{Sipp, SippProcess};
 
 const ACCESS_KEY: &str = "cluster-test-key";
@@ -407,6 +410,11 @@ fn nodes_behind_an_edge_share_recordings_through_the_cluster_bucket() {
         Some(1)
     );
     assert_eq!(
+        sample(&page, "callrec_calls_total{node_id=\"node-a\"}"),
+        Some(1),
+        "calls per node"
+    );
+    assert_eq!(
         sample(&page, "callrec_calls_lost_total{node_id=\"node-a\"}"),
         Some(0)
     );
@@ -436,9 +444,16 @@ fn nodes_behind_an_edge_share_recordings_through_the_cluster_bucket() {
     });
     assert!(key.contains(&rec_id), "the key names the recording id");
     let one_url = format!("{list_url}/{rec_id}");
-    let (status, body) = http("GET", &one_url, Some(&token), None, None);
-    assert_eq!(status, 200);
-    let view: Value = serde_json::from_slice(&body).expect("json");
+    // The state node A's uploader reached reads the same on node B (the shared row).
+    let view: Value = wait_until(
+        Duration::from_secs(10),
+        "the stored state on node B",
+        || {
+            let (status, body) = http("GET", &one_url, Some(&token), None, None);
+            let v: Value = serde_json::from_slice(&body).ok()?;
+            (status == 200 && v["data"]["state"] == json!("stored")).then_some(v)
+        },
+    );
     assert_eq!(view["data"]["node_id"], json!("node-a"), "{view}");
     assert_eq!(view["data"]["storage"]["key"], json!(key), "{view}");
     assert!(
@@ -504,4 +519,51 @@ fn nodes_behind_an_edge_share_recordings_through_the_cluster_bucket() {
     assert!(keys.contains(&new_key));
     let audio = s3.object(&new_key);
     assert_eq!(&audio[..4], b"RIFF", "the repaired WAV");
+
+    // 7. Node B: the edge names the calling device (no challenge), which calls the PSTN; the
+    // same headers from an address that is not the edge are refused.
+    let carrier = Carrier::of(&a);
+    let answering = carrier.answer(&b, 1);
+    edge_relays_device_call(&b, edge.to_nodes, "+15559990000")
+        .run()
+        .assert_ok(1);
+    answering.wait().assert_ok(1);
+    let cdrs = b.wait_cdrs(2, Duration::from_secs(10));
+    assert!(
+        cdrs.iter().all(|c| c.0["node_id"] == json!("node-b")),
+        "node B's CDRs carry its node_id"
+    );
+    let a_leg = cdrs
+        .iter()
+        .find(|c| c.call_direction() == Some("inbound"))
+        .expect("the caller's leg");
+    assert_eq!(a_leg.authorizing_id(), Some(b.ids.device_1001.as_str()));
+    let rogue = edge_relays_device_call(&b, free_port(PHONES_IP), "+15559990000")
+        .timeout_s(10)
+        .run();
+    assert!(
+        rogue.messages.contains("SIP/2.0 403"),
+        "X-AUTH-* from a source that is not the edge is refused:\n{}",
+        support::callrec::tail(&rogue.messages, 30)
+    );
+    assert!(
+        !rogue.messages.contains("SIP/2.0 407"),
+        "and not challenged"
+    );
+}
+
+/// The edge relaying phone 1001's call to `number` on `node`, from `port` on 127.0.0.1 (the
+/// edge's when it is `edge.to_nodes`), naming the device and its account.
+fn edge_relays_device_call(node: &Callrec, port: u16, number: &str) -> Sipp {
+    Sipp::new(
+        &format!("edge-device-{port}"),
+        "edge_uac.xml",
+        node.dir.path(),
+    )
+    .csv(&[&["1001", number, &node.ids.device_1001, &node.ids.account, ""]])
+    .local(PHONES_IP, port)
+    .media_port(free_port_pair(PHONES_IP))
+    .target(node.sip)
+    .hold_ms(1000)
+    .timeout_s(30)
 }

@@ -207,6 +207,8 @@ impl std::fmt::Display for SpoolRefusal {
 pub struct EngineStats {
     /// Calls in the B2BUA.
     pub calls: usize,
+    /// Calls admitted since start (INVITEs that became calls).
+    pub calls_started: u64,
     /// Calls with media open.
     pub media_calls: usize,
     /// Relay port pairs in use.
@@ -544,6 +546,7 @@ impl Engine {
     pub fn stats(&self) -> EngineStats {
         EngineStats {
             calls: self.core.call_count(),
+            calls_started: self.core.calls_started(),
             media_calls: self.media.open_calls(),
             ports_in_use: self.media.ports_in_use(),
             recordings: self.coordinator.open_recordings().len(),

@@ -134,6 +134,47 @@ mod tests {
     }
 
     #[test]
+    fn the_cluster_bucket_takes_what_no_url_and_no_plan_claims() {
+        let cluster = callrec_kazoo::storage::S3Settings {
+            bucket: "cluster".into(),
+            host: Some("127.0.0.1".into()),
+            port: Some(9000),
+            scheme: callrec_kazoo::storage::Scheme::Http,
+            region: "us-east-1".into(),
+            key: "k".into(),
+            secret: "s".into(),
+            path: String::new(),
+            object_name: callrec_kazoo::storage::DEFAULT_OBJECT_NAME.into(),
+            vhost: false,
+        };
+        // No plan for the account: the cluster bucket, under the plan's default key.
+        let mut only_cluster = StoragePlans::new();
+        only_cluster.set_cluster(Some(cluster.clone()));
+        let mut m = meta(None);
+        plan_storage(&mut m, &only_cluster);
+        let object = m.storage.clone().expect("cluster object");
+        assert_eq!(object.handler, callrec_kazoo::storage::CLUSTER_HANDLER);
+        assert_eq!(
+            object.key,
+            "acc/1970/01/01/call_recording_c 1@h_0123456789abcdef0123456789abcdef.wav"
+        );
+        assert_eq!(only_cluster.handler("acc", &object.handler), Some(&cluster));
+        let Disposition::Upload(req) = disposition(&m) else {
+            panic!("uploaded")
+        };
+        assert!(req.url.starts_with("s3://cluster/acc/"), "{}", req.url);
+        // The account's plan wins over the cluster bucket; a url wins over both.
+        let mut both = plans();
+        both.set_cluster(Some(cluster));
+        let mut m = meta(None);
+        plan_storage(&mut m, &both);
+        assert_eq!(m.storage.expect("plan").bucket, "rec");
+        let mut m = meta(Some("http://receiver.test/r"));
+        plan_storage(&mut m, &both);
+        assert_eq!(m.storage, None);
+    }
+
+    #[test]
     fn a_url_in_the_rule_wins_over_the_plan_and_no_plan_keeps_it_local() {
         let mut m = meta(Some("http://receiver.test/r"));
         plan_storage(&mut m, &plans());

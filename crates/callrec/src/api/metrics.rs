@@ -22,6 +22,8 @@ use crate::upload::UploaderHandle;
 pub struct Metrics {
     /// Calls in the B2BUA.
     pub calls: AtomicU64,
+    /// Calls admitted since start.
+    pub calls_started: AtomicU64,
     /// Calls with media open.
     pub media_calls: AtomicU64,
     /// Recordings started and not yet finished.
@@ -120,6 +122,13 @@ pub(super) async fn render(st: &ApiState) -> Response {
         "gauge",
         "Calls in the B2BUA.",
         m.calls.load(Ordering::Relaxed),
+    );
+    line(
+        &mut out,
+        "callrec_calls_total",
+        "counter",
+        "Calls admitted since start.",
+        m.calls_started.load(Ordering::Relaxed),
     );
     line(
         &mut out,

@@ -318,6 +318,37 @@ async fn server_main(config: Config) -> anyhow::Result<()> {
             records.write(row);
         }
     }
+    // Each upload that is over updates the recording's row (stored / failed), so that the
+    // state reads the same from every node sharing the database.
+    let row_updates = {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        uploader.set_on_done(tx);
+        let spool = spool.clone();
+        let records = records.clone();
+        tokio::spawn(async move {
+            while let Some(id) = rx.recv().await {
+                let spool = spool.clone();
+                let Ok(Ok(record)) = tokio::task::spawn_blocking(move || spool.get(&id)).await
+                else {
+                    continue;
+                };
+                let state = match record.state {
+                    callrec::spool::SpoolState::Stored => "stored",
+                    callrec::spool::SpoolState::Failed => "failed",
+                    _ => continue,
+                };
+                let Ok(metadata) = serde_json::from_value(record.metadata.clone()) else {
+                    continue;
+                };
+                if let Some(mut row) = callrec::server::recording_row(&metadata, state) {
+                    if let callrec::store_writer::Row::Recording { last_error, .. } = &mut row {
+                        *last_error = record.last_error.clone();
+                    }
+                    records.write(row);
+                }
+            }
+        })
+    };
     let metrics = Arc::new(Metrics::default());
     metrics.set_node(config.cluster.node_id(), recovered.lost_calls as u64);
     let (api_stop_tx, api_stop) = tokio::sync::watch::channel(false);
@@ -387,6 +418,7 @@ async fn server_main(config: Config) -> anyhow::Result<()> {
     }
     pruner.abort();
     uploader.shutdown().await;
+    row_updates.abort();
     drop(cdrs);
     cdr_writer.finish().await;
     result

@@ -704,6 +704,7 @@ impl Server {
             .recordings_cut_short
             .store(e.recordings_cut_short, Relaxed);
         self.metrics.calls.store(e.calls as u64, Relaxed);
+        self.metrics.calls_started.store(e.calls_started, Relaxed);
         self.metrics
             .media_calls
             .store(e.media_calls as u64, Relaxed);

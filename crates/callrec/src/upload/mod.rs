@@ -172,6 +172,7 @@ pub struct UploaderHandle {
     tx: mpsc::UnboundedSender<Command>,
     counters: Arc<Counters>,
     storage: Storage,
+    done: Done,
     task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
@@ -205,8 +206,10 @@ impl Uploader {
         let (tx, rx) = mpsc::unbounded_channel();
         let counters = Arc::new(Counters::default());
         let storage = Storage::default();
+        let done = Done::default();
         let worker = Worker {
             storage: storage.clone(),
+            done: done.clone(),
             spool,
             client,
             semaphore: Arc::new(Semaphore::new(cfg.concurrency.max(1))),
@@ -219,6 +222,7 @@ impl Uploader {
             tx,
             counters,
             storage,
+            done,
             task: std::sync::Mutex::new(Some(task)),
         })
     }
@@ -235,6 +239,13 @@ impl UploaderHandle {
     /// endpoint and credentials from the plans set last.
     pub fn set_storage(&self, plans: Arc<StoragePlans>) {
         *self.storage.write().unwrap_or_else(|p| p.into_inner()) = plans;
+    }
+
+    /// Where to report each recording whose upload is over (stored, given up, or not
+    /// uploadable): its id, for the database row to say the spool's final state (another node's
+    /// API reads the state there).
+    pub fn set_on_done(&self, tx: mpsc::UnboundedSender<String>) {
+        *self.done.lock().unwrap_or_else(|p| p.into_inner()) = Some(tx);
     }
 
     /// A snapshot of the counters.
@@ -263,8 +274,12 @@ impl UploaderHandle {
 /// The storage plans shared between the handle (which sets them) and the attempts.
 type Storage = Arc<std::sync::RwLock<Arc<StoragePlans>>>;
 
+/// Where finished uploads are reported, once set.
+type Done = Arc<std::sync::Mutex<Option<mpsc::UnboundedSender<String>>>>;
+
 struct Worker {
     storage: Storage,
+    done: Done,
     spool: Arc<Spool>,
     client: Client,
     semaphore: Arc<Semaphore>,
@@ -318,7 +333,12 @@ impl Worker {
                     }
                 },
                 Some(res) = running.join_next(), if !running.is_empty() => match res {
-                    Ok(Outcome::Done(id)) => { known.remove(&id); }
+                    Ok(Outcome::Done(id)) => {
+                        known.remove(&id);
+                        if let Some(tx) = self.done.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+                            let _ = tx.send(id);
+                        }
+                    }
                     Ok(Outcome::Retry(id, delay)) => queue.push(Reverse((Instant::now() + delay, id))),
                     Err(e) => tracing::error!(error = %e, "upload task panicked"),
                 },

@@ -111,6 +111,11 @@ impl Core {
         self.calls.len()
     }
 
+    /// Calls admitted since the core was made.
+    pub fn calls_started(&self) -> u64 {
+        self.next_call.saturating_sub(1)
+    }
+
     /// The next event for the engine, in order.
     pub fn poll_event(&mut self) -> Option<CallEvent> {
         self.events.pop_front()
