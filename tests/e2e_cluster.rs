@@ -483,7 +483,7 @@ fn carrier_calls(edge: &Kamailio, calls: u64, rate: u64, hold_ms: u64, audio: bo
     let scenario = if audio {
         "carrier_rec_uac.xml"
     } else {
-        "carrier_uac.xml"
+        "edge_carrier_uac.xml"
     };
     Sipp::new(&format!("carrier-{}", unique()), scenario, edge.dir.path())
         .csv(&[&["15550123", DID]])
@@ -735,12 +735,16 @@ fn three_nodes_behind_kamailio_share_calls_survive_a_kill_and_serve_each_others_
     // At most the last second (the flush interval) of audio is lost: each cut recording was
     // recording for at least 2 s before the kill.
     for id in &cut {
-        // the restarted node rewrites the row with the repaired file's measured metadata
+        // the restarted node rewrites the row with the repaired file's measured metadata (read
+        // here through node A's API, from the database)
         let deadline = Instant::now() + Duration::from_secs(30);
         let v = loop {
             let (status, v) =
                 api_a.send("GET", &format!("/v2/accounts/demo/recordings/{id}"), None);
             assert_eq!(status, 200, "{v}");
+            // (the row should also say "stored" once the upload is over; for recordings recovered
+            // at start-up it stays "finished" for now: the uploader reports to the row writer
+            // only once set up, after the recovered uploads were queued, see the report)
             if v["data"]["state"] != "recording" && v["data"]["duration_ms"].as_u64() > Some(0) {
                 break v;
             }
@@ -839,8 +843,9 @@ fn three_nodes_behind_kamailio_share_calls_survive_a_kill_and_serve_each_others_
     eprintln!("FIGURES lost calls (B): {lost}");
     for (i, n) in nodes.iter().enumerate() {
         eprintln!(
-            "FIGURES {}: uploads_stored {} uploads_retried {} calls_lost {}",
+            "FIGURES {}: calls {} uploads_stored {} uploads_retried {} calls_lost {}",
             NODE_IDS[i],
+            metric(n, "callrec_calls_total"),
             metric(n, "callrec_uploads_stored_total"),
             metric(n, "callrec_uploads_retried_total"),
             metric(n, "callrec_calls_lost_total"),
