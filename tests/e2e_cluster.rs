@@ -627,7 +627,7 @@ fn three_nodes_behind_kamailio_share_calls_survive_a_kill_and_serve_each_others_
     eprintln!("recordings per node: {:?}", count_by_node(&recordings));
 
     // A phone calls a phone through the edge: the node takes the caller from X-AUTH-*.
-    let call = Sipp::new("1002-calls-1003", "phone_uac.xml", edge.dir.path())
+    let call = Sipp::new("1002-calls-1003", "edge_phone_uac.xml", edge.dir.path())
         .csv(&[&["1002", &credentials("1002", "demo-1002"), "1003"]])
         .auth_uri("1003", edge.sip)
         .local(PHONES_IP, p1002.port)
