@@ -42,6 +42,8 @@ impl NodeState {
 /// A running Kamailio edge.
 pub struct Kamailio {
     child: Option<Child>,
+    /// Stops Kamailio if the test process dies without dropping this (a killed test run).
+    watchdog: Option<Child>,
     /// Its temporary directory (config, dispatcher list, pid file, control socket, log).
     pub dir: tempfile::TempDir,
     /// Its SIP address (UDP and TCP).
@@ -80,6 +82,7 @@ impl Kamailio {
             .expect("temp dir");
         let mut k = Kamailio {
             child: None,
+            watchdog: None,
             sip,
             db_url: db_url.to_owned(),
             log: dir.path().join("kamailio.log"),
@@ -161,6 +164,19 @@ impl Kamailio {
             .stderr(log)
             .spawn()
             .expect("spawn kamailio");
+        let script = format!(
+            "while kill -0 {test} 2>/dev/null; do sleep 0.5; done; kill -TERM {k}; sleep 3; \
+             kill -KILL {k}",
+            test = std::process::id(),
+            k = child.id()
+        );
+        self.watchdog = Command::new("/bin/sh")
+            .args(["-c", &script])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok();
         self.child = Some(child);
         self.wait_ready(Duration::from_secs(20));
     }
@@ -209,8 +225,12 @@ impl Kamailio {
 
     /// Stops Kamailio (SIGTERM, then SIGKILL after a bounded wait).
     pub fn stop(&mut self) {
+        if let Some(mut w) = self.watchdog.take() {
+            let _ = w.kill();
+            let _ = w.wait();
+        }
         if let Some(mut child) = self.child.take() {
-            // SAFETY-free: kill(1) by pid, the process is ours.
+            // TERM lets the main process stop its children (kill(1) by pid: it is ours).
             let _ = Command::new("kill")
                 .arg("-TERM")
                 .arg(child.id().to_string())
