@@ -228,15 +228,12 @@ async fn server_main(config: Config) -> anyhow::Result<()> {
         .context("spool recovery task")??
     };
     let uploader = Uploader::spawn(spool.clone(), config.upload_config())?;
-    // The cluster bucket is known before the documents are: recovered recordings bound for it
-    // go at once (the accounts' plans are added when the documents are loaded).
+    // The cluster bucket is known before the documents are (the accounts' plans are added when
+    // the documents are loaded); recovered recordings are enqueued below, once their rows are.
     uploader.set_storage(callrec::server::with_cluster_storage(
         &Arc::default(),
         &config,
     ));
-    for id in &recovered.upload {
-        uploader.enqueue(id.clone());
-    }
     tracing::info!(
         pending = recovered.upload.len(),
         kept_local = recovered.kept_local.len(),
@@ -349,6 +346,12 @@ async fn server_main(config: Config) -> anyhow::Result<()> {
             }
         })
     };
+    // Only now are recovered recordings handed to the uploader: their rows ("finished") were
+    // queued above and the done-callback is set, so a fast upload's "stored" is written after
+    // them, never overwritten by them, and never missed.
+    for id in &recovered.upload {
+        uploader.enqueue(id.clone());
+    }
     let metrics = Arc::new(Metrics::default());
     metrics.set_node(config.cluster.node_id(), recovered.lost_calls as u64);
     let (api_stop_tx, api_stop) = tokio::sync::watch::channel(false);
