@@ -6,13 +6,15 @@
 # left) and uploads it to a `callrec receive` receiver. Then every received recording is
 # measured with soxi.
 #
-#     ./sipp-scenarios/load-rec.sh [-f wav|mp3] [-b CALLREC_BINARY] [-s] [-k] [CPS CALLS HOLD_S]
+#     ./sipp-scenarios/load-rec.sh [-f wav|mp3] [-b CALLREC_BINARY] [-s] [-k] [-p] [CPS CALLS HOLD_S]
 #
 #   CPS CALLS HOLD_S  default 50 1000 20 (about 1000 calls up at once)
 #   -f wav|mp3        recording format (default wav)
 #   -b BINARY         the callrec binary (default $CARGO_TARGET_DIR or target, release/callrec)
 #   -s                skip `cargo build --release -p callrec` (done otherwise)
 #   -k                keep the work directory (logs, spool, received recordings)
+#   -p                also count callrec's context switches and task-clock with `perf stat`
+#                     over the same window (needs perf; printed per 1000 relayed packets)
 #
 # callrec runs on a copy of config/ in a temporary directory, SIP on a free port of 127.0.0.1,
 # the carrier on 127.0.0.2 (trusted by the example documents), relay ports 10000-19999 (away from the default range other
@@ -31,10 +33,10 @@ set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/.." && pwd)"
-FORMAT=wav BIN="" BUILD=1 KEEP=""
-while getopts "f:b:skh" opt; do
+FORMAT=wav BIN="" BUILD=1 KEEP="" PERF=""
+while getopts "f:b:skph" opt; do
   case "$opt" in
-    f) FORMAT="$OPTARG" ;; b) BIN="$OPTARG" ;; s) BUILD="" ;; k) KEEP=1 ;;
+    f) FORMAT="$OPTARG" ;; b) BIN="$OPTARG" ;; s) BUILD="" ;; k) KEEP=1 ;; p) PERF=1 ;;
     *) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 2 ;;
   esac
 done
@@ -52,9 +54,9 @@ fi
 [ -x "$BIN" ] || { echo "callrec binary $BIN not found" >&2; exit 2; }
 
 work="$(mktemp -d -t callrec-loadrec.XXXXXX)"
-callrec_pid="" recv_pid="" uas_pid="" uac_pid=""
+callrec_pid="" recv_pid="" uas_pid="" uac_pid="" perf_pid=""
 cleanup() {
-  for p in $uac_pid $uas_pid $callrec_pid $recv_pid; do kill "$p" 2>/dev/null || true; done
+  for p in $perf_pid $uac_pid $uas_pid $callrec_pid $recv_pid; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   if [ -z "$KEEP" ]; then rm -rf "$work"; else echo "kept $work" >&2; fi
 }
@@ -64,11 +66,13 @@ ulimit -n 65536 2>/dev/null || ulimit -n 8192
 free_port() { python3 -c 'import socket,sys;s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);s.bind((sys.argv[1],0));print(s.getsockname()[1])' "$1"; }
 free_tcp_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 sip_port=$(free_port 127.0.0.1) carrier_port=$(free_port 127.0.0.2) uas_port=$(free_port 127.0.0.1)
-recv_port=$(free_tcp_port)
+recv_port=$(free_tcp_port) api_port=$(free_tcp_port)
 
 cp -r "$root/config" "$work/config"
 mkdir -p "$work/data" "$work/received"
-sed -i -e "s/^listen = .*/listen = [\"127.0.0.1:$sip_port\"]/" -e 's/^tcp = true/tcp = false/' \
+# `listen` is in [sip] and in [api] (the API on a free port: another callrec may hold 8000).
+sed -i -e "/^\[sip\]/,/^\[/ s/^listen = .*/listen = [\"127.0.0.1:$sip_port\"]/" \
+       -e "/^\[api\]/,/^\[/ s/^listen = .*/listen = \"127.0.0.1:$api_port\"/" -e 's/^tcp = true/tcp = false/' \
        -e 's/^port_min = .*/port_min = 10000/' -e 's/^port_max = .*/port_max = 19999/' \
        -e 's/^min_free_mb = .*/min_free_mb = 10/' "$work/config/callrec.toml"
 python3 - "$work/config/documents" "$carrier_port" "$FORMAT" "http://127.0.0.1:$recv_port/recordings/" <<'PY'
@@ -132,6 +136,10 @@ sleep 0.5
 tck=$(getconf CLK_TCK)
 ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
 machine_busy() { awk '/^cpu /{print $2+$3+$4+$7+$8+$9}' /proc/stat; }  # user nice system irq softirq steal
+if [ -n "$PERF" ]; then
+  perf stat -e task-clock,context-switches -x, -o "$work/perf.csv" -p "$callrec_pid" 2>/dev/null &
+  perf_pid=$!
+fi
 c0=$(ticks "$callrec_pid"); r0=$(ticks "$recv_pid"); s0=$(ticks "$uas_pid"); m0=$(machine_busy)
 t0=$(date +%s.%N)
 (cd "$work" && exec timeout -k 10 "$(( uac_timeout + 30 ))" sipp -sf "$here/carrier_rec_uac.xml" \
@@ -170,6 +178,9 @@ sleep 1
 c1=$(ticks "$callrec_pid"); r1=$(ticks "$recv_pid"); s1=$(ticks "$uas_pid"); m1=$(machine_busy)
 t1=$(date +%s.%N)
 hwm_kb=$(awk '/^VmHWM/{print $2}' "/proc/$callrec_pid/status")
+if [ -n "$perf_pid" ]; then
+  kill -INT "$perf_pid" 2>/dev/null || true; wait "$perf_pid" 2>/dev/null || true; perf_pid=""
+fi
 
 n=$(find "$work/received" -type f -name "*.$ext" | wc -l)
 durations="$work/durations.txt"
@@ -186,9 +197,18 @@ other=$(echo "scale=1; ($m1 - $m0 - ($c1 - $c0) - ($r1 - $r0) - ($s1 - $s0) - $u
 kill -TERM "$callrec_pid" 2>/dev/null || true
 for _ in $(seq 1 40); do kill -0 "$callrec_pid" 2>/dev/null || break; sleep 0.25; done
 dropped=$(grep ' stats ' "$work/callrec.log" | tail -n 1 | grep -o 'recorder_frames_dropped=[0-9]*' | cut -d= -f2 || true)
+relayed=$(grep ' stats ' "$work/callrec.log" | tail -n 1 | grep -o 'rtp_relayed=[0-9]*' | cut -d= -f2 || true)
+perf_out=""
+if [ -n "$PERF" ] && [ -s "$work/perf.csv" ]; then
+  cswch=$(awk -F, '$3=="context-switches"{print $1}' "$work/perf.csv")
+  tclock=$(awk -F, '$3=="task-clock"{printf "%.2f", $1/1000}' "$work/perf.csv")
+  per_k=n/a; [ -n "$relayed" ] && [ "${relayed:-0}" -gt 0 ] && per_k=$(echo "scale=2; $cswch * 1000 / $relayed" | bc -l)
+  perf_out="perf_task_clock_s=$tclock perf_context_switches=$cswch context_switches_per_1000_packets=$per_k"
+fi
 echo "format=$FORMAT cps=$CPS calls=$CALLS hold_s=$HOLD_S calls_ok=$ok failed=$failed uac_rc=$uac_rc" \
   "sipp_mean_call_s=$call_len recordings=$n measured=$measured wrong_length=$bad channels=$chans min_duration_s=$dmin mean_duration_s=$dmean max_duration_s=$dmax" \
   "cpu_s_callrec=$cpu_callrec rss_mb_callrec=$(echo "scale=1; $hwm_kb / 1024" | bc -l) cpu_s_receiver=$cpu_recv" \
   "cpu_s_sipp_uac=$cpu_uac cpu_s_sipp_uas=$cpu_uas cpu_s_other_procs=$other recorder_frames_dropped=${dropped:-n/a}" \
+  "rtp_relayed=${relayed:-n/a} $perf_out" \
   "uac_wall_s=$(echo "scale=1; ($t_uac - $t0)/1" | bc -l) window_s=$(echo "scale=1; ($t1 - $t0)/1" | bc -l)"
 [ "$uac_rc" = 0 ] && [ "$failed" = 0 ] && [ "$ok" = "$CALLS" ] && [ "$n" = "$CALLS" ] && [ "$bad" = 0 ]

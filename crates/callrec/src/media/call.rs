@@ -6,12 +6,12 @@ use callrec_media::record::{frame_queue, CodecMap, RecordingSpec};
 use callrec_media::session::SessionCommand;
 use callrec_media::Counters;
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 
 use super::error::MediaError;
 use super::event::MediaEvent;
 use super::recording::{RecorderPool, RecordingHandle, RecordingId};
 use super::relay_task::Command;
+use super::shard::CallLink;
 
 /// The relay of one call: leg A (the caller, who sent callrec the INVITE) and leg B (the
 /// callee). The SDP decisions are the engine's (`MediaSession`); this handle carries them out.
@@ -20,9 +20,9 @@ pub struct CallMedia {
     queue_capacity: usize,
     counters: Arc<Counters>,
     recorders: Arc<RecorderPool>,
-    commands: mpsc::UnboundedSender<Command>,
+    /// The call on its relay shard; dropping it closes the call.
+    link: CallLink,
     events: mpsc::UnboundedReceiver<MediaEvent>,
-    task: JoinHandle<()>,
     next_recording: u64,
 }
 
@@ -35,17 +35,15 @@ impl CallMedia {
         queue_capacity: usize,
         counters: Arc<Counters>,
         recorders: Arc<RecorderPool>,
-        commands: mpsc::UnboundedSender<Command>,
+        link: CallLink,
         events: mpsc::UnboundedReceiver<MediaEvent>,
-        task: JoinHandle<()>,
     ) -> Self {
         CallMedia {
             queue_capacity,
             counters,
             recorders,
-            commands,
+            link,
             events,
-            task,
             next_recording: 1,
         }
     }
@@ -56,7 +54,7 @@ impl CallMedia {
     }
 
     fn send(&self, command: Command) -> Result<(), MediaError> {
-        self.commands.send(command).map_err(|_| MediaError::Closed)
+        self.link.send(command)
     }
 
     /// Starts a recording now: a recorder worker creates `<spec.path>.part` and is fed every
@@ -100,12 +98,17 @@ impl CallMedia {
     }
 
     /// Ends the call's media: recordings still running are stopped now (their handles'
-    /// [`RecordingHandle::wait`] returns the files) and the sockets close.
+    /// [`RecordingHandle::wait`] returns the files) and the sockets close. Returns once both
+    /// are done. Dropping the handle closes the call the same way without waiting.
     pub async fn close(self) {
-        let CallMedia { commands, task, .. } = self;
-        drop(commands);
-        if let Err(e) = task.await {
-            tracing::warn!(error = %e, "media relay task ended abnormally");
+        if self.link.close().await.is_err() {
+            tracing::warn!("media relay shard ended abnormally");
         }
+    }
+
+    /// The call's link to its shard (tests send commands after the call is closed).
+    #[cfg(test)]
+    pub(crate) fn link(&self) -> &CallLink {
+        &self.link
     }
 }

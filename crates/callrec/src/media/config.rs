@@ -23,6 +23,8 @@ pub struct MediaDriverConfig {
     /// How often each recording's file is `fdatasync`ed (a power loss loses at most about
     /// this much); `None` (default): the kernel writes it back in its own time.
     pub fsync_interval: Option<Duration>,
+    /// Relay shard threads (each relays many calls); 0 (default): one per core, at most 8.
+    pub relay_threads: usize,
 }
 
 impl Default for MediaDriverConfig {
@@ -34,6 +36,7 @@ impl Default for MediaDriverConfig {
             recorder_queue: 1000,
             flush_interval: Duration::from_secs(1),
             fsync_interval: None,
+            relay_threads: 0,
         }
     }
 }

@@ -1,5 +1,5 @@
 //! The recorder pool: a few threads (one per core) that each own many recordings. Each
-//! recording's `Recorder` (sequencer, decoder, timeline, encoder) is fed by the relay task
+//! recording's `Recorder` (sequencer, decoder, timeline, encoder) is fed by the relay shard
 //! through a bounded batch queue; a worker wakes every [`BATCH_INTERVAL`], takes each of its
 //! recordings' batch at once, and every `flush_interval` hands each file's audio to the OS
 //! (silence included when nothing was heard), so a crash loses at most that much; every
@@ -187,7 +187,7 @@ impl Active {
             return Some(End::Failed(e));
         }
         if let Some(at) = stopped {
-            // Dropped without a stop (the relay task is gone): it ended about now.
+            // Dropped without a stop (the call's relay is gone): it ended about now.
             return Some(End::Stopped(at.unwrap_or(now.max(self.last))));
         }
         if now >= self.next_sync {

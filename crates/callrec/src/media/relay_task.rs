@@ -1,34 +1,47 @@
-//! The per-call relay task: four UDP sockets (RTP and RTCP of legs A and B), the sans-IO
-//! `CallRelay` deciding each datagram (and noticing DTMF, the media timeout and recordings'
-//! time limits), and the recorder queues fed with recordable RTP. The task only does I/O.
+//! One call's relay on its shard ([`super::shard`]): four non-blocking UDP sockets (RTP and
+//! RTCP of legs A and B), the sans-IO `CallRelay` deciding each datagram (and noticing DTMF,
+//! the media timeout and recordings' time limits), and the recorder queues fed with recordable
+//! RTP. This only does I/O; the shard's loop says when.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use callrec_media::record::FrameSender;
 use callrec_media::relay::{CallRelay, Channel, Decision, Leg, RelayEvent};
 use callrec_media::session::SessionCommand;
-use tokio::net::UdpSocket;
+use mio::net::UdpSocket;
 use tokio::sync::mpsc;
 
 use super::event::MediaEvent;
 use super::recording::RecordingId;
 
 /// Largest datagram read; RTP for audio is far smaller.
-const MAX_DATAGRAM: usize = 2048;
+pub(crate) const MAX_DATAGRAM: usize = 2048;
 
-/// Most datagrams read from one socket per wake-up.
-const MAX_BURST: usize = 32;
+/// Sockets per call: A RTP, A RTCP, B RTP, B RTCP (see [`socket_index`]).
+pub(crate) const SOCKETS: usize = 4;
 
-/// A leg's two relay sockets.
-#[derive(Debug)]
-pub(crate) struct LegSockets {
-    pub(crate) rtp: UdpSocket,
-    pub(crate) rtcp: UdpSocket,
+/// The index of a leg's channel socket in a call's sockets.
+pub(crate) fn socket_index(leg: Leg, channel: Channel) -> usize {
+    leg.index() * 2
+        + match channel {
+            Channel::Rtp => 0,
+            Channel::Rtcp => 1,
+        }
 }
 
-/// Commands from the call handle to its relay task.
+/// The leg and channel of a socket index (the inverse of [`socket_index`]).
+fn socket_of(index: usize) -> (Leg, Channel) {
+    let leg = if index < 2 { Leg::A } else { Leg::B };
+    let channel = if index % 2 == 0 {
+        Channel::Rtp
+    } else {
+        Channel::Rtcp
+    };
+    (leg, channel)
+}
+
+/// Commands from the call handle to its relay.
 #[derive(Debug)]
 pub(crate) enum Command {
     /// A session change decided by the engine.
@@ -43,103 +56,72 @@ pub(crate) enum Command {
     StopRecorder { id: RecordingId, at: Instant },
 }
 
-/// The relay task's state.
-pub(crate) struct RelayTask {
-    pub(crate) legs: [LegSockets; 2],
-    pub(crate) relay: CallRelay,
-    pub(crate) commands: mpsc::UnboundedReceiver<Command>,
-    pub(crate) events: mpsc::UnboundedSender<MediaEvent>,
-    recorders: HashMap<RecordingId, FrameSender>,
+/// A call's relay state, owned by one shard.
+pub(crate) struct RelayCall {
+    /// Indexed by [`socket_index`].
+    sockets: [UdpSocket; SOCKETS],
+    relay: CallRelay,
+    events: mpsc::UnboundedSender<MediaEvent>,
+    /// The recordings fed (usually none or one).
+    recorders: Vec<(RecordingId, FrameSender)>,
+    /// `media` with the call's name, entered while the shard works on this call.
+    span: tracing::Span,
 }
 
-fn now() -> Instant {
-    tokio::time::Instant::now().into_std()
-}
-
-impl RelayTask {
+impl RelayCall {
     pub(crate) fn new(
-        legs: [LegSockets; 2],
+        sockets: [UdpSocket; SOCKETS],
         relay: CallRelay,
-        commands: mpsc::UnboundedReceiver<Command>,
         events: mpsc::UnboundedSender<MediaEvent>,
+        span: tracing::Span,
     ) -> Self {
-        RelayTask {
-            legs,
+        RelayCall {
+            sockets,
             relay,
-            commands,
             events,
-            recorders: HashMap::new(),
+            recorders: Vec::new(),
+            span,
         }
     }
 
-    /// Runs until the call handle closes or is dropped; then stops every recording still fed.
-    /// The caller instruments it with a span carrying the call id.
-    ///
-    /// Per wake-up it reads every datagram waiting on the socket that woke it (not one), and
-    /// its timer is one `Sleep` moved only when the relay's deadline changes (not a new timer
-    /// per packet).
-    pub(crate) async fn run(mut self) {
-        let mut buf = [0u8; MAX_DATAGRAM];
-        let sleep = tokio::time::sleep(Duration::from_secs(3600));
-        tokio::pin!(sleep);
-        let mut armed: Option<Instant> = None;
-        loop {
-            let wake = self.relay.poll_timeout();
-            if wake != armed {
-                if let Some(at) = wake {
-                    sleep.as_mut().reset(tokio::time::Instant::from_std(at));
-                }
-                armed = wake;
-            }
-            let [a, b] = &self.legs;
-            let ready = tokio::select! {
-                r = a.rtp.readable() => Ready::Socket(Leg::A, Channel::Rtp, r),
-                r = a.rtcp.readable() => Ready::Socket(Leg::A, Channel::Rtcp, r),
-                r = b.rtp.readable() => Ready::Socket(Leg::B, Channel::Rtp, r),
-                r = b.rtcp.readable() => Ready::Socket(Leg::B, Channel::Rtcp, r),
-                command = self.commands.recv() => Ready::Command(command),
-                () = &mut sleep, if armed.is_some() => Ready::Timer,
-            };
-            match ready {
-                Ready::Socket(leg, channel, Ok(())) => self.drain_socket(leg, channel, &mut buf),
-                Ready::Socket(leg, _, Err(e)) => {
-                    tracing::debug!(leg = leg.as_str(), error = %e, "relay socket error");
-                }
-                Ready::Command(Some(command)) => self.command(command),
-                Ready::Command(None) => break,
-                Ready::Timer => {
-                    armed = None;
-                    self.relay.handle_timeout(now());
-                }
-            }
-            self.drain_relay_events();
-        }
-        let at = now();
-        for (_, sender) in self.recorders.drain() {
-            sender.stop(at);
-        }
+    /// The sockets, to register with (and deregister from) the shard's poll.
+    pub(crate) fn sockets_mut(&mut self) -> &mut [UdpSocket; SOCKETS] {
+        &mut self.sockets
     }
 
-    /// Reads what is waiting on one socket (at most [`MAX_BURST`] datagrams, so that one busy
-    /// socket cannot starve the others).
-    fn drain_socket(&mut self, leg: Leg, channel: Channel, buf: &mut [u8]) {
-        for _ in 0..MAX_BURST {
-            let Some(sockets) = self.legs.get(leg.index()) else {
-                return;
+    /// When [`handle_timeout`](Self::handle_timeout) is next due, if ever.
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        self.relay.poll_timeout()
+    }
+
+    /// Reads at most `budget` datagrams waiting on socket `index` and relays them. Returns
+    /// `true` when the budget ran out before the socket was empty (read it again soon: the
+    /// poll is edge-triggered and will not say so again).
+    pub(crate) fn drain_socket(&mut self, index: usize, buf: &mut [u8], budget: usize) -> bool {
+        let (leg, channel) = socket_of(index);
+        let span = self.span.clone();
+        let _entered = span.enter();
+        let mut exhausted = true;
+        for _ in 0..budget {
+            let Some(socket) = self.sockets.get(index) else {
+                exhausted = false;
+                break;
             };
-            let socket = match channel {
-                Channel::Rtp => &sockets.rtp,
-                Channel::Rtcp => &sockets.rtcp,
-            };
-            match socket.try_recv_from(buf) {
+            match socket.recv_from(buf) {
                 Ok(received) => self.received(leg, channel, received, buf),
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    exhausted = false;
+                    break;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     // ICMP port unreachable and the like surface here on some systems; not fatal.
                     tracing::debug!(leg = leg.as_str(), error = %e, "relay socket receive error");
                 }
             }
         }
+        self.drain_relay_events();
+        exhausted
     }
 
     fn received(
@@ -152,10 +134,10 @@ impl RelayTask {
         let Some(bytes) = buf.get(..len) else {
             return;
         };
-        let at = now();
+        let at = Instant::now();
         let decision = self.relay.on_packet(at, leg, channel, src, bytes);
         if decision.is_recordable() {
-            for sender in self.recorders.values() {
+            for (_, sender) in &self.recorders {
                 sender.push(leg, at, bytes);
             }
         }
@@ -163,20 +145,19 @@ impl RelayTask {
             to, via, channel, ..
         } = decision
         {
-            let Some(out) = self.legs.get(via.index()) else {
+            let Some(socket) = self.sockets.get(socket_index(via, channel)) else {
                 return;
             };
-            let socket = match channel {
-                Channel::Rtp => &out.rtp,
-                Channel::Rtcp => &out.rtcp,
-            };
-            if let Err(e) = socket.try_send_to(bytes, to) {
+            if let Err(e) = socket.send_to(bytes, to) {
                 tracing::debug!(leg = via.as_str(), error = %e, "relay send failed");
             }
         }
     }
 
-    fn command(&mut self, command: Command) {
+    /// Carries out a command from the call's handle.
+    pub(crate) fn command(&mut self, now: Instant, command: Command) {
+        let span = self.span.clone();
+        let _entered = span.enter();
         match command {
             Command::Session(SessionCommand::Remote {
                 leg,
@@ -189,25 +170,45 @@ impl RelayTask {
                 }
                 self.relay.set_telephone_event(leg, telephone_event_pt);
             }
-            Command::Session(SessionCommand::Hold(on_hold)) => self.relay.set_hold(now(), on_hold),
-            Command::Session(SessionCommand::ArmTimeout) => {
-                self.relay.set_timeout_armed(now(), true)
-            }
+            Command::Session(SessionCommand::Hold(on_hold)) => self.relay.set_hold(now, on_hold),
+            Command::Session(SessionCommand::ArmTimeout) => self.relay.set_timeout_armed(now, true),
             Command::AddRecorder {
                 id,
                 sender,
                 deadline,
             } => {
                 self.relay.add_recording(id.0, deadline);
-                self.recorders.insert(id, sender);
+                self.recorders.push((id, sender));
             }
             Command::StopRecorder { id, at } => {
                 self.relay.remove_recording(id.0);
-                if let Some(sender) = self.recorders.remove(&id) {
+                if let Some(sender) = self.take_recorder(id) {
                     sender.stop(at);
                 }
             }
         }
+        self.drain_relay_events();
+    }
+
+    /// The relay's timers at `now` (media timeout, recordings' time limits).
+    pub(crate) fn handle_timeout(&mut self, now: Instant) {
+        let span = self.span.clone();
+        let _entered = span.enter();
+        self.relay.handle_timeout(now);
+        self.drain_relay_events();
+    }
+
+    /// The call is closed: every recording still fed stops at `at`; the sockets close and the
+    /// handle's event stream ends when this is dropped.
+    pub(crate) fn finish(mut self, at: Instant) {
+        for (_, sender) in self.recorders.drain(..) {
+            sender.stop(at);
+        }
+    }
+
+    fn take_recorder(&mut self, id: RecordingId) -> Option<FrameSender> {
+        let i = self.recorders.iter().position(|(r, _)| *r == id)?;
+        Some(self.recorders.swap_remove(i).1)
     }
 
     fn drain_relay_events(&mut self) {
@@ -225,7 +226,7 @@ impl RelayTask {
                     recording,
                     deadline,
                 } => {
-                    if let Some(sender) = self.recorders.remove(&RecordingId(recording)) {
+                    if let Some(sender) = self.take_recorder(RecordingId(recording)) {
                         sender.stop(deadline);
                     }
                 }
@@ -239,11 +240,4 @@ impl RelayTask {
             }
         }
     }
-}
-
-/// What woke the relay task.
-enum Ready {
-    Socket(Leg, Channel, std::io::Result<()>),
-    Command(Option<Command>),
-    Timer,
 }

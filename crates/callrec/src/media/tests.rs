@@ -99,6 +99,30 @@ fn fixture(base: u16) -> Fixture {
     fixture_with(base, MediaDriverConfig::default())
 }
 
+/// A call opened on an existing driver (its shards shared with other calls).
+fn fixture_on(driver: &MediaDriver, base: u16) -> Fixture {
+    let [a, b] = ports(base);
+    let call = driver.open_call(
+        "test",
+        [driver.bind_pair(a).unwrap(), driver.bind_pair(b).unwrap()],
+    );
+    Fixture {
+        driver: driver.clone(),
+        call,
+        session: MediaSession::new(driver.config().relay_ip, ports(base), true),
+    }
+}
+
+/// A driver with one relay shard: every call it opens shares that shard's thread.
+fn one_shard_driver() -> MediaDriver {
+    let driver = MediaDriver::new(MediaDriverConfig {
+        relay_threads: 1,
+        ..MediaDriverConfig::default()
+    });
+    assert_eq!(driver.shards().len(), 1);
+    driver
+}
+
 impl Fixture {
     fn apply(&mut self) {
         while let Some(c) = self.session.poll_command() {
@@ -337,4 +361,231 @@ async fn a_new_sdp_version_from_a_moved_phone_relatches_its_leg() {
     );
     assert_eq!(f.driver.counters().dropped_wrong_source, 1);
     f.call.close().await;
+}
+
+/// Two phones that have offered and answered through the fixture's call; (A, B).
+async fn connect(f: &mut Fixture) -> (UdpSocket, UdpSocket) {
+    let phone_a = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let phone_b = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    f.offer(Leg::A, &offer(phone_a.local_addr().unwrap().port()));
+    f.answer(Leg::B, &offer(phone_b.local_addr().unwrap().port()));
+    (phone_a, phone_b)
+}
+
+#[tokio::test]
+async fn many_calls_on_one_shard_relay_each_to_its_own_phones_and_close() {
+    let driver = one_shard_driver();
+    const CALLS: u16 = 24;
+    let mut calls = Vec::new();
+    for i in 0..CALLS {
+        let mut f = fixture_on(&driver, 44_000 + 4 * i);
+        let phones = connect(&mut f).await;
+        calls.push((f, phones));
+    }
+    // Every call's packets, tagged with the call's number, reach that call's other phone only
+    // (a phone receiving another call's packet would see the wrong tag).
+    for round in 0..3u16 {
+        for (i, (f, (a, b))) in calls.iter().enumerate() {
+            let tag = [i as u8; 160];
+            let from_a = rtp(0, round, u32::from(round) * 160, 0xa00 + i as u32, &tag);
+            a.send_to(&from_a, f.session.relay_address(Leg::A))
+                .await
+                .unwrap();
+            let from_b = rtp(0, round, u32::from(round) * 160, 0xb00 + i as u32, &tag);
+            b.send_to(&from_b, f.session.relay_address(Leg::B))
+                .await
+                .unwrap();
+        }
+        for (i, (_, (a, b))) in calls.iter().enumerate() {
+            let got_b = recv(b).await;
+            let got_a = recv(a).await;
+            assert_eq!(
+                got_b[2..4],
+                round.to_be_bytes(),
+                "call {i}: this round's packet"
+            );
+            assert_eq!(
+                got_b[12..],
+                [i as u8; 160],
+                "call {i}: B got A's packet of this call"
+            );
+            assert_eq!(
+                got_a[12..],
+                [i as u8; 160],
+                "call {i}: A got B's packet of this call"
+            );
+        }
+    }
+    for (i, (_, (a, b))) in calls.iter().enumerate() {
+        // Nothing from another call is waiting.
+        let mut buf = [0u8; 2048];
+        assert!(a.try_recv_from(&mut buf).is_err(), "call {i}: stray packet");
+        assert!(b.try_recv_from(&mut buf).is_err(), "call {i}: stray packet");
+    }
+    assert_eq!(driver.counters().relayed, u64::from(CALLS) * 2 * 3);
+    assert_eq!(driver.counters().dropped_wrong_source, 0);
+    for (f, _) in calls {
+        f.call.close().await;
+    }
+    for i in 0..CALLS {
+        assert_ports_free(44_000 + 4 * i);
+    }
+}
+
+#[tokio::test]
+async fn a_call_closed_while_its_packets_arrive_ends_its_recording_and_the_shard_goes_on() {
+    let driver = one_shard_driver();
+    let mut busy = fixture_on(&driver, 44_200);
+    let mut other = fixture_on(&driver, 44_204);
+    let (busy_a, _busy_b) = connect(&mut busy).await;
+    let (other_a, other_b) = connect(&mut other).await;
+    let dir = temp_dir("closed-busy");
+    let path = dir.join("busy.wav");
+    let mut spec = RecordingSpec::new(&path);
+    spec.format = Format::Wav;
+    let handle = busy.start_recording(spec);
+
+    // A phone keeps sending to the busy call while it is closed (and after).
+    let target = busy.session.relay_address(Leg::A);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flood = {
+        let stop = stop.clone();
+        let socket = busy_a.into_std().unwrap();
+        socket.set_nonblocking(false).unwrap();
+        std::thread::spawn(move || {
+            let mut seq = 0u16;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let p = rtp(0, seq, u32::from(seq) * 160, 0xa, &[0x10; 160]);
+                let _ = socket.send_to(&p, target);
+                seq = seq.wrapping_add(1);
+                if seq % 16 == 0 {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    timeout(Duration::from_secs(5), busy.call.close())
+        .await
+        .expect("close returns while packets arrive");
+    let done = timeout(Duration::from_secs(5), handle.wait())
+        .await
+        .expect("closing stopped the recording")
+        .unwrap();
+    assert!(
+        done.frames > 0,
+        "the recording got the packets before the close"
+    );
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    flood.join().unwrap();
+    assert_ports_free(44_200);
+
+    // The shard still relays its other call.
+    let p = rtp(0, 1, 160, 0xa, &[0x10; 160]);
+    other_a
+        .send_to(&p, other.session.relay_address(Leg::A))
+        .await
+        .unwrap();
+    assert_eq!(recv(&other_b).await, p);
+    other.call.close().await;
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn commands_after_close_are_ignored_and_a_recorder_queue_sent_then_ends() {
+    let driver = one_shard_driver();
+    let closed = fixture_on(&driver, 44_300);
+    let mut other = fixture_on(&driver, 44_304);
+    let (other_a, other_b) = connect(&mut other).await;
+    let link = closed.call.link().detached();
+    closed.call.close().await;
+    assert_ports_free(44_300);
+
+    // The handle is gone; its link still reaches the shard, which ignores the call's commands.
+    link.send(relay_task::Command::Session(
+        callrec_media::session::SessionCommand::ArmTimeout,
+    ))
+    .unwrap();
+    link.send(relay_task::Command::Session(
+        callrec_media::session::SessionCommand::Hold(true),
+    ))
+    .unwrap();
+    let counters = std::sync::Arc::new(callrec_media::Counters::default());
+    let (sender, mut receiver) = callrec_media::record::frame_queue(10, counters);
+    link.send(relay_task::Command::AddRecorder {
+        id: RecordingId(7),
+        sender,
+        deadline: std::time::Instant::now() + Duration::from_secs(60),
+    })
+    .unwrap();
+    // The recorder's queue was dropped by the shard: its recording ends (without a stop
+    // time) instead of waiting for frames that never come.
+    let mut ended = None;
+    for _ in 0..500 {
+        if let Some(stop) = receiver.drain(|_, _, _| panic!("no frames for a closed call")) {
+            ended = Some(stop);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(ended, Some(None), "the queue ended without a stop time");
+
+    // The shard goes on relaying the other call, and no event came for the closed one.
+    let p = rtp(0, 1, 160, 0xa, &[0x10; 160]);
+    other_a
+        .send_to(&p, other.session.relay_address(Leg::A))
+        .await
+        .unwrap();
+    assert_eq!(recv(&other_b).await, p);
+    drop(link);
+    other.call.close().await;
+}
+
+#[tokio::test]
+async fn recording_limits_of_calls_on_one_shard_fire_each_at_its_own_deadline() {
+    let driver = one_shard_driver();
+    let dir = temp_dir("deadlines");
+    // Started longest first, so the shard's earliest deadline is the last one added.
+    let limits_ms = [300u64, 200, 100];
+    let mut calls = Vec::new();
+    for (i, ms) in limits_ms.iter().enumerate() {
+        let mut f = fixture_on(&driver, 44_400 + 4 * i as u16);
+        let path = dir.join(format!("limit-{ms}.wav"));
+        let mut spec = RecordingSpec::new(&path);
+        spec.format = Format::Wav;
+        spec.time_limit = Duration::from_millis(*ms);
+        let handle = f.start_recording(spec);
+        calls.push((f, handle, *ms));
+    }
+    for (f, handle, ms) in calls {
+        let done = timeout(Duration::from_secs(5), handle.wait())
+            .await
+            .expect("the recording stops at its time limit")
+            .unwrap();
+        // Silence for exactly its own limit (8 frames per ms), whichever fired first.
+        assert_eq!(done.frames, ms * 8, "the {ms} ms recording");
+        f.call.close().await;
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn shard_timers_come_out_earliest_first_and_only_when_due() {
+    let t0 = std::time::Instant::now();
+    let at = |ms: u64| t0 + Duration::from_millis(ms);
+    let mut timers = shard::Timers::default();
+    timers.push(at(300), 0, 1);
+    timers.push(at(100), 1, 2);
+    timers.push(at(200), 2, 3);
+    timers.push(at(100), 0, 1); // the call in slot 0 re-armed earlier; the 300 entry is stale
+    assert_eq!(timers.next(), Some(at(100)));
+    assert_eq!(timers.pop_due(at(50)), None, "nothing due yet");
+    assert_eq!(timers.pop_due(at(150)), Some((at(100), 0, 1)));
+    assert_eq!(timers.pop_due(at(150)), Some((at(100), 1, 2)));
+    assert_eq!(timers.pop_due(at(150)), None);
+    assert_eq!(timers.next(), Some(at(200)));
+    assert_eq!(timers.pop_due(at(1000)), Some((at(200), 2, 3)));
+    assert_eq!(timers.pop_due(at(1000)), Some((at(300), 0, 1)));
+    assert_eq!(timers.pop_due(at(1000)), None);
+    assert_eq!(timers.len(), 0);
 }
