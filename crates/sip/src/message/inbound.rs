@@ -88,9 +88,18 @@ fn stamped(field: &[u8], src: SocketAddr) -> Option<String> {
     // `Via::rport` reads an empty or unreadable value as no port: that one gets the source's.
     let mut fill_rport = rport.is_some_and(|v| v.parse::<u16>().is_err());
     // The top value printed as `Via`'s Display prints it after `Params::set("received", ip)`
-    // and, for an empty rport, `Params::set("rport", port)`: written straight into one string.
+    // and, for an empty or unreadable rport, `Params::set("rport", port)`: written straight
+    // into one string.
     let mut new_field = String::with_capacity(field.len() + 40);
-    for part in [via.protocol, "/", via.version, "/", via.transport, " ", via.host] {
+    for part in [
+        via.protocol,
+        "/",
+        via.version,
+        "/",
+        via.transport,
+        " ",
+        via.host,
+    ] {
         new_field.push_str(part);
     }
     if let Some(port) = via.port {

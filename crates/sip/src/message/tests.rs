@@ -280,7 +280,9 @@ Call-ID: c\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
     );
     // The copies do not change with the request they came from.
     drop(req);
-    assert!(resp.to_bytes().ends_with(b"CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"));
+    assert!(resp
+        .to_bytes()
+        .ends_with(b"CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"));
 }
 
 #[test]

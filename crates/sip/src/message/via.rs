@@ -1,8 +1,8 @@
 //! Via header values: sent-protocol, sent-by and parameters.
 
+use super::borrowed::find_param;
 use super::error::SyntaxError;
 use super::headers::is_token;
-use super::borrowed::find_param;
 use super::params::{self, Params};
 
 /// One Via value (a Via header may carry several, comma-separated).
