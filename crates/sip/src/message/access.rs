@@ -229,6 +229,31 @@ impl Message {
         Ok(v)
     }
 
+    /// Checks every Via value as [`vias`](Self::vias) does (same errors), without building
+    /// them: `top` gets the top value read in place; also returns how many values there are.
+    pub(crate) fn check_vias<R>(
+        &self,
+        top: impl FnOnce(ViaRef<'_>) -> R,
+    ) -> Result<(R, usize), HeaderError> {
+        let mut top = Some(top);
+        let mut out = None;
+        let mut count = 0;
+        for h in self.headers.iter().filter(|h| h.name == HeaderName::Via) {
+            let v = self.str_of(h, "Via")?;
+            for item in split_list(&v) {
+                let via = ViaRef::parse(item).map_err(|source| HeaderError::Syntax {
+                    header: "Via",
+                    source,
+                })?;
+                if let Some(f) = top.take() {
+                    out = Some(f(via));
+                }
+                count += 1;
+            }
+        }
+        out.map(|r| (r, count)).ok_or(HeaderError::Missing("Via"))
+    }
+
     /// The top Via value (parses only that one).
     pub fn top_via(&self) -> Result<Via, HeaderError> {
         let h = self

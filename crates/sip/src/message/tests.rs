@@ -501,3 +501,26 @@ fn top_via_branch_reads_only_the_first_via_value() {
     assert_eq!(m.top_via().unwrap().branch(), None);
     assert_eq!(m.top_via_branch(), None);
 }
+
+#[test]
+fn checking_the_vias_in_place_agrees_with_building_them() {
+    for vias in [
+        "Via: SIP/2.0/UDP h;branch=z9hG4bK1\r\n",
+        "Via: SIP/2.0/UDP h;branch=z9hG4bK\r\nVia: SIP/2.0/TCP g\r\n",
+        "Via: SIP/2.0/UDP h;branch=z9hG4bK1, SIP/2.0/UDP g,SIP/2.0/UDP f\r\n",
+        "Via: SIP/2.0/UDP h;branch=z9hG4bK1,\r\n",
+        "Via: SIP/2.0/UDP h\r\nVia: SIP/2.0/UDP g;;x\r\n",
+        "Via: nonsense\r\n",
+        "",
+    ] {
+        let m = parse(&format!(
+            "OPTIONS sip:a@b SIP/2.0\r\n{vias}From: <sip:x@y>;tag=1\r\nTo: <sip:a@b>\r\n\
+Call-ID: c\r\nCSeq: 1 OPTIONS\r\n\r\n"
+        ));
+        let built = m
+            .vias()
+            .map(|v| (v[0].branch().map(str::to_owned), v.len()));
+        let checked = m.check_vias(|top| top.branch().map(str::to_owned));
+        assert_eq!(checked, built, "{vias}");
+    }
+}
