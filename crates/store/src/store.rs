@@ -108,6 +108,10 @@ impl Store {
                 probe(Probe::Sqlite(&opts), options.connect_timeout, &redacted).await?;
                 let pool = SqlitePoolOptions::new()
                     .max_connections(max)
+                    // An SQLite connection is a file handle served by its own thread: the
+                    // pool's default ping before every acquire is a round trip to that thread
+                    // that can find nothing wrong.
+                    .test_before_acquire(false)
                     .acquire_timeout(options.connect_timeout)
                     .connect_with(opts)
                     .await
@@ -122,6 +126,7 @@ impl Store {
                 let pool = SqlitePoolOptions::new()
                     .max_connections(1)
                     .min_connections(1)
+                    .test_before_acquire(false)
                     .idle_timeout(None)
                     .max_lifetime(None)
                     .acquire_timeout(options.connect_timeout)

@@ -13,7 +13,7 @@ use super::name_addr::{Contact, NameAddr};
 use super::parse::Message;
 use super::start_line::{StartLine, Version};
 use super::uri::Uri;
-use super::via::Via;
+use super::via::{Via, ViaRef};
 
 /// The first comma-separated element of a list value (commas in quotes/brackets skipped).
 pub(crate) fn first_element(v: &str) -> &str {
@@ -229,6 +229,31 @@ impl Message {
         Ok(v)
     }
 
+    /// Checks every Via value as [`vias`](Self::vias) does (same errors), without building
+    /// them: `top` gets the top value read in place; also returns how many values there are.
+    pub(crate) fn check_vias<R>(
+        &self,
+        top: impl FnOnce(ViaRef<'_>) -> R,
+    ) -> Result<(R, usize), HeaderError> {
+        let mut top = Some(top);
+        let mut out = None;
+        let mut count = 0;
+        for h in self.headers.iter().filter(|h| h.name == HeaderName::Via) {
+            let v = self.str_of(h, "Via")?;
+            for item in split_list(&v) {
+                let via = ViaRef::parse(item).map_err(|source| HeaderError::Syntax {
+                    header: "Via",
+                    source,
+                })?;
+                if let Some(f) = top.take() {
+                    out = Some(f(via));
+                }
+                count += 1;
+            }
+        }
+        out.map(|r| (r, count)).ok_or(HeaderError::Missing("Via"))
+    }
+
     /// The top Via value (parses only that one).
     pub fn top_via(&self) -> Result<Via, HeaderError> {
         let h = self
@@ -242,6 +267,26 @@ impl Message {
             header: "Via",
             source,
         })
+    }
+
+    /// `f` applied to the top Via read in place (no allocation unless the field was folded);
+    /// the same errors as [`top_via`](Self::top_via).
+    pub(crate) fn with_top_via<R>(
+        &self,
+        f: impl FnOnce(ViaRef<'_>) -> R,
+    ) -> Result<R, HeaderError> {
+        let h = self
+            .headers
+            .iter()
+            .find(|h| h.name == HeaderName::Via)
+            .ok_or(HeaderError::Missing("Via"))?;
+        let v = self.str_of(h, "Via")?;
+        let first = first_element(&v);
+        let via = ViaRef::parse(first).map_err(|source| HeaderError::Syntax {
+            header: "Via",
+            source,
+        })?;
+        Ok(f(via))
     }
 
     /// The From header.

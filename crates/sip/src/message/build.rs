@@ -12,15 +12,54 @@ use super::start_line::{StartLine, Version};
 use super::uri::Uri;
 use super::via::Via;
 
-fn owned_header(name: HeaderName, value: &str) -> Header {
-    let name_text = Text::Owned(Bytes::copy_from_slice(name.as_str().as_bytes()));
+pub(crate) fn owned_header(name: HeaderName, value: &str) -> Header {
+    let name_text = name_text(&name);
     Header {
         name,
         name_text,
         value: Text::Owned(Bytes::copy_from_slice(value.trim().as_bytes())),
         line: None,
-        folded: value.contains(['\r', '\n']),
+        // Bytes, not chars: a char-set `contains` decodes UTF-8 one char at a time.
+        folded: value.bytes().any(|b| b == b'\r' || b == b'\n'),
     }
+}
+
+/// The canonical name of a field as its printed text (shared, not copied, for known names).
+fn name_text(name: &HeaderName) -> Text {
+    match name {
+        HeaderName::Other(n) => Text::Owned(Bytes::copy_from_slice(n.as_bytes())),
+        known => Text::Owned(Bytes::from_static(known.static_name().as_bytes())),
+    }
+}
+
+/// `owned_header(h.name, <h's value unfolded, invalid UTF-8 replaced>)` for a field `h` of
+/// `src`. An unfolded, trimmed UTF-8 value (every field a phone sends, in practice) is shared
+/// with `src`'s buffer instead of copied: responses copy five fields from each request.
+fn copied_header(src: &Message, h: &Header) -> Header {
+    if !h.folded {
+        let shared = match &h.value {
+            Text::Raw(span) => {
+                let (start, end) = (span.start as usize, span.end as usize);
+                (start <= end && end <= src.raw.len()).then(|| src.raw.slice(start..end))
+            }
+            Text::Owned(b) => Some(b.clone()),
+        };
+        if let Some(value) = shared {
+            let clean = !value.iter().any(|&b| b == b'\r' || b == b'\n')
+                && std::str::from_utf8(&value).is_ok_and(|v| v.trim().len() == v.len());
+            if clean {
+                return Header {
+                    name_text: name_text(&h.name),
+                    name: h.name.clone(),
+                    value: Text::Owned(value),
+                    line: None,
+                    folded: false,
+                };
+            }
+        }
+    }
+    let v = super::headers::unfold(src.value_bytes(h));
+    owned_header(h.name.clone(), &String::from_utf8_lossy(&v))
 }
 
 impl Message {
@@ -67,9 +106,7 @@ impl Message {
                     | HeaderName::CallId
                     | HeaderName::CSeq
             ) {
-                let v = super::headers::unfold(req.value_bytes(h));
-                let v = String::from_utf8_lossy(&v);
-                resp.headers.push(owned_header(h.name.clone(), &v));
+                resp.headers.push(copied_header(req, h));
             }
         }
         if let Some(tag) = to_tag {
@@ -84,9 +121,7 @@ impl Message {
     pub fn copy_headers(&mut self, src: &Message, name: impl Into<HeaderName>) {
         let name = name.into();
         for h in src.find(&name) {
-            let v = super::headers::unfold(src.value_bytes(h));
-            let v = String::from_utf8_lossy(&v);
-            self.headers.push(owned_header(h.name.clone(), &v));
+            self.headers.push(copied_header(src, h));
         }
     }
 

@@ -70,57 +70,70 @@ impl Params {
     /// (IPv6 references in brackets, `:`).
     pub fn parse(s: &str) -> Result<Params, SyntaxError> {
         let mut out = Vec::new();
-        let bytes = s.as_bytes();
-        let mut i = 0;
-        let skip_ws = |i: &mut usize| {
-            while bytes.get(*i).is_some_and(|b| *b == b' ' || *b == b'\t') {
-                *i += 1;
-            }
-        };
-        skip_ws(&mut i);
-        while i < bytes.len() {
-            if bytes.get(i) != Some(&b';') {
-                return Err(SyntaxError("expected ';' before parameter"));
-            }
-            i += 1;
-            skip_ws(&mut i);
-            let ns = i;
-            while bytes.get(i).is_some_and(|b| is_token_char(*b)) {
-                i += 1;
-            }
-            let name = s.get(ns..i).unwrap_or_default();
-            if name.is_empty() {
-                return Err(SyntaxError("empty parameter name"));
-            }
-            skip_ws(&mut i);
-            let mut value = None;
-            if bytes.get(i) == Some(&b'=') {
-                i += 1;
-                skip_ws(&mut i);
-                let vs = i;
-                if bytes.get(i) == Some(&b'"') {
-                    i = quoted_end(bytes, i).ok_or(SyntaxError("unterminated quoted string"))?;
-                } else {
-                    while bytes.get(i).is_some_and(|b| {
-                        is_token_char(*b) || matches!(b, b'[' | b']' | b':' | b'/' | b'@' | b'?')
-                    }) {
-                        i += 1;
-                    }
-                }
-                let v = s.get(vs..i).unwrap_or_default();
-                if v.is_empty() {
-                    return Err(SyntaxError("empty parameter value"));
-                }
-                value = Some(v.to_owned());
-                skip_ws(&mut i);
-            }
+        scan(s, |name, value| {
             out.push(Param {
                 name: name.to_owned(),
-                value,
+                value: value.map(str::to_owned),
             });
-        }
+        })?;
         Ok(Params(out))
     }
+}
+
+/// Reads a parameter list as [`Params::parse`] does, without allocating: `f` gets each
+/// parameter's name and value (as written, quotes kept; `None` for a flag) in order. Fails
+/// exactly where `Params::parse` fails (it is built on this).
+pub(crate) fn scan<'a>(
+    s: &'a str,
+    mut f: impl FnMut(&'a str, Option<&'a str>),
+) -> Result<(), SyntaxError> {
+    let bytes = s.as_bytes();
+    let mut i = 0;
+    let skip_ws = |i: &mut usize| {
+        while bytes.get(*i).is_some_and(|b| *b == b' ' || *b == b'\t') {
+            *i += 1;
+        }
+    };
+    skip_ws(&mut i);
+    while i < bytes.len() {
+        if bytes.get(i) != Some(&b';') {
+            return Err(SyntaxError("expected ';' before parameter"));
+        }
+        i += 1;
+        skip_ws(&mut i);
+        let ns = i;
+        while bytes.get(i).is_some_and(|b| is_token_char(*b)) {
+            i += 1;
+        }
+        let name = s.get(ns..i).unwrap_or_default();
+        if name.is_empty() {
+            return Err(SyntaxError("empty parameter name"));
+        }
+        skip_ws(&mut i);
+        let mut value = None;
+        if bytes.get(i) == Some(&b'=') {
+            i += 1;
+            skip_ws(&mut i);
+            let vs = i;
+            if bytes.get(i) == Some(&b'"') {
+                i = quoted_end(bytes, i).ok_or(SyntaxError("unterminated quoted string"))?;
+            } else {
+                while bytes.get(i).is_some_and(|b| {
+                    is_token_char(*b) || matches!(b, b'[' | b']' | b':' | b'/' | b'@' | b'?')
+                }) {
+                    i += 1;
+                }
+            }
+            let v = s.get(vs..i).unwrap_or_default();
+            if v.is_empty() {
+                return Err(SyntaxError("empty parameter value"));
+            }
+            value = Some(v);
+            skip_ws(&mut i);
+        }
+        f(name, value);
+    }
+    Ok(())
 }
 
 impl std::fmt::Display for Params {

@@ -254,6 +254,38 @@ fn responses_copy_the_transaction_headers_and_add_a_to_tag() {
 }
 
 #[test]
+fn responses_print_copied_fields_under_their_long_names_unfolded_and_as_utf8() {
+    let mut raw = b"OPTIONS sip:a@b SIP/2.0\r\nv: SIP/2.0/UDP h;branch=z9hG4bK1\r\n\
+Via: SIP/2.0/UDP g\r\n ;branch=z9hG4bK2\r\nf: <sip:x@y>;tag=1\r\nTo: <sip:a@b>  \r\n\
+Call-ID: c\r\nCSeq: 1 OPTIONS\r\nRoute: <sip:p1;lr>\r\nRoute: <sip:p2;lr>\r\n\
+Content-Length: 0\r\n\r\n"
+        .to_vec();
+    // A From display name that is not UTF-8.
+    let at = raw.windows(3).position(|w| w == b"f: ").unwrap() + 3;
+    raw.splice(at..at, b"\xff ".iter().copied());
+    let req = Message::parse_slice(&raw).unwrap();
+    let resp = Message::response_to(&req, 200, "OK", None);
+    assert_eq!(
+        &resp.to_bytes()[..],
+        "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n\
+Via: SIP/2.0/UDP g ;branch=z9hG4bK2\r\nFrom: \u{fffd} <sip:x@y>;tag=1\r\nTo: <sip:a@b>\r\n\
+Call-ID: c\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+            .as_bytes()
+    );
+    let mut cancel = Message::request(Method::Cancel, Uri::parse("sip:a@b").unwrap());
+    cancel.copy_headers(&req, "Route");
+    assert_eq!(
+        cancel.header_values("Route"),
+        ["<sip:p1;lr>", "<sip:p2;lr>"]
+    );
+    // The copies do not change with the request they came from.
+    drop(req);
+    assert!(resp
+        .to_bytes()
+        .ends_with(b"CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"));
+}
+
+#[test]
 fn built_requests_carry_body_and_matching_content_length() {
     let uri = Uri::sip(Some("bob"), "192.0.2.4", Some(5062)).unwrap();
     let mut m = Message::request(Method::Invite, uri);
@@ -468,4 +500,27 @@ fn top_via_branch_reads_only_the_first_via_value() {
     let m = parse("OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP 192.0,2.15;branch=z9hG4bKx\r\n\r\n");
     assert_eq!(m.top_via().unwrap().branch(), None);
     assert_eq!(m.top_via_branch(), None);
+}
+
+#[test]
+fn checking_the_vias_in_place_agrees_with_building_them() {
+    for vias in [
+        "Via: SIP/2.0/UDP h;branch=z9hG4bK1\r\n",
+        "Via: SIP/2.0/UDP h;branch=z9hG4bK\r\nVia: SIP/2.0/TCP g\r\n",
+        "Via: SIP/2.0/UDP h;branch=z9hG4bK1, SIP/2.0/UDP g,SIP/2.0/UDP f\r\n",
+        "Via: SIP/2.0/UDP h;branch=z9hG4bK1,\r\n",
+        "Via: SIP/2.0/UDP h\r\nVia: SIP/2.0/UDP g;;x\r\n",
+        "Via: nonsense\r\n",
+        "",
+    ] {
+        let m = parse(&format!(
+            "OPTIONS sip:a@b SIP/2.0\r\n{vias}From: <sip:x@y>;tag=1\r\nTo: <sip:a@b>\r\n\
+Call-ID: c\r\nCSeq: 1 OPTIONS\r\n\r\n"
+        ));
+        let built = m
+            .vias()
+            .map(|v| (v[0].branch().map(str::to_owned), v.len()));
+        let checked = m.check_vias(|top| top.branch().map(str::to_owned));
+        assert_eq!(checked, built, "{vias}");
+    }
 }

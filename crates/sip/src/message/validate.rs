@@ -123,7 +123,7 @@ pub fn check_response(msg: &Message) -> Result<(), DropReason> {
     if msg.version() != super::Version::SIP_2_0 {
         return Err(DropReason::Version);
     }
-    if msg.vias().map_err(DropReason::Header)?.len() > 1 {
+    if msg.check_vias(|_| ()).map_err(DropReason::Header)?.1 > 1 {
         return Err(DropReason::MultipleVias);
     }
     msg.from().map_err(DropReason::Header)?;
@@ -147,8 +147,11 @@ pub fn check_request(msg: &Message, policy: &Policy) -> Result<(), Rejection> {
     if msg.version() != super::Version::SIP_2_0 {
         return Err(Rejection::new(505, "Version Not Supported"));
     }
-    let vias = msg.vias().map_err(|e| Rejection::bad(&e))?;
-    if vias.first().and_then(|v| v.branch()) == Some("z9hG4bK") {
+    // Every Via checked, none built.
+    let (bare_cookie, _) = msg
+        .check_vias(|top| top.branch() == Some("z9hG4bK"))
+        .map_err(|e| Rejection::bad(&e))?;
+    if bare_cookie {
         return Err(Rejection::new(400, "Bad Via Branch"));
     }
     msg.from().map_err(|e| Rejection::bad(&e))?;

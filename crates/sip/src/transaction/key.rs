@@ -41,31 +41,27 @@ pub(crate) struct ClientKey {
 impl ClientKey {
     /// The key a response matches (top Via branch, CSeq method).
     pub(crate) fn of_response(resp: &Message) -> Result<ClientKey, KeyError> {
-        let via = resp.top_via().map_err(|_| KeyError::Via)?;
-        let branch = via
-            .branch()
-            .filter(|b| !b.is_empty())
-            .ok_or(KeyError::Branch)?;
+        let branch = top_branch(resp)?;
         let cseq = resp.cseq().map_err(|_| KeyError::CSeq)?;
         Ok(ClientKey {
-            branch: branch.to_owned(),
+            branch,
             method: cseq.method,
         })
     }
 
     /// The key of a request we send (top Via branch, method).
     pub(crate) fn of_request(req: &Message) -> Result<ClientKey, KeyError> {
-        let via = req.top_via().map_err(|_| KeyError::Via)?;
-        let branch = via
-            .branch()
-            .filter(|b| !b.is_empty())
-            .ok_or(KeyError::Branch)?;
+        let branch = top_branch(req)?;
         let method = req.method().cloned().ok_or(KeyError::CSeq)?;
-        Ok(ClientKey {
-            branch: branch.to_owned(),
-            method,
-        })
+        Ok(ClientKey { branch, method })
     }
+}
+
+/// The non-empty branch of a readable top Via (read in place: only the branch is copied).
+fn top_branch(msg: &Message) -> Result<String, KeyError> {
+    msg.with_top_via(|via| via.branch().filter(|b| !b.is_empty()).map(str::to_owned))
+        .map_err(|_| KeyError::Via)?
+        .ok_or(KeyError::Branch)
 }
 
 /// The key of a server transaction.
@@ -87,10 +83,20 @@ impl ServerKey {
         if cseq.method != method {
             return Err(KeyError::MethodMismatch);
         }
-        let via = req.top_via().map_err(|_| KeyError::Via)?;
-        let branch = match via.branch() {
-            Some(b) if b.starts_with(MAGIC_COOKIE) && b.len() > MAGIC_COOKIE.len() => b.to_owned(),
-            _ => {
+        // The branch and sent-by read in place; the whole Via only for an RFC 2543 request.
+        let (branch, sent_by) = req
+            .with_top_via(|via| {
+                let branch = via
+                    .branch()
+                    .filter(|b| b.starts_with(MAGIC_COOKIE) && b.len() > MAGIC_COOKIE.len())
+                    .map(str::to_owned);
+                (branch, (via.host.to_ascii_lowercase(), via.port))
+            })
+            .map_err(|_| KeyError::Via)?;
+        let branch = match branch {
+            Some(b) => b,
+            None => {
+                let via = req.top_via().map_err(|_| KeyError::Via)?;
                 let call_id = req.call_id().map_err(|_| KeyError::Branch)?;
                 let from = req.from().map_err(|_| KeyError::Branch)?;
                 let ruri = req.request_uri().ok_or(KeyError::Branch)?;
@@ -111,7 +117,7 @@ impl ServerKey {
         };
         Ok(ServerKey {
             branch,
-            sent_by: (via.host.to_ascii_lowercase(), via.port),
+            sent_by,
             method,
         })
     }
