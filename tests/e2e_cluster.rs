@@ -17,6 +17,7 @@ use support::callrec::{Callrec, Options};
 use support::kamailio::{Kamailio, Node};
 use support::net::{self, PHONES_IP, STRANGER_IP};
 use support::phones::received_invite_call_ids;
+use support::s3::{S3Credentials, S3Server};
 use support::sipp::{credentials, Outcome, Sipp, SippProcess};
 
 /// The example account's realm: phones' addresses of record are `<username>@<realm>`.
@@ -318,6 +319,11 @@ fn phones_register_through_kamailio_against_callrec_documents_and_survive_its_re
 const S3_KEY: &str = "callrec-cluster-key";
 const S3_SECRET: &str = "callrec-cluster-secret-7d1e";
 const BUCKET: &str = "recordings";
+const CREDS: S3Credentials = S3Credentials {
+    access_key: S3_KEY,
+    secret: S3_SECRET,
+    bucket: BUCKET,
+};
 /// The carrier of this test: an address that is neither the edge, a node nor a phone.
 const CARRIER: std::net::Ipv4Addr = std::net::Ipv4Addr::new(127, 0, 0, 5);
 const NODE_IPS: [std::net::Ipv4Addr; 3] = [
@@ -328,94 +334,6 @@ const NODE_IPS: [std::net::Ipv4Addr; 3] = [
 const NODE_IDS: [&str; 3] = ["node-a", "node-b", "node-c"];
 /// The DID of the example account (a callflow to user 1001, whose phone answers).
 const DID: &str = "+15550100";
-
-/// `s3s-fs`: on PATH, else where `cargo install` puts it.
-fn s3s_fs_binary() -> std::path::PathBuf {
-    let on_path = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join("s3s-fs"))
-            .find(|p| p.is_file())
-    });
-    let p = on_path.unwrap_or_else(|| {
-        std::env::var_os("CARGO_HOME")
-            .map(std::path::PathBuf::from)
-            .or_else(|| {
-                std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cargo"))
-            })
-            .unwrap_or_default()
-            .join("bin/s3s-fs")
-    });
-    assert!(
-        p.is_file(),
-        "`s3s-fs` is not installed (tests/run.sh installs it: cargo install s3s-fs --locked \
-         --features binary)"
-    );
-    p
-}
-
-/// The cluster bucket: s3s-fs serving a temporary directory; killed on drop.
-struct S3 {
-    child: std::process::Child,
-    root: tempfile::TempDir,
-    endpoint: String,
-}
-
-impl S3 {
-    fn start() -> S3 {
-        let root = tempfile::tempdir().expect("s3 root");
-        std::fs::create_dir_all(root.path().join(BUCKET)).expect("bucket");
-        let port = net::free_port(PHONES_IP);
-        let child = std::process::Command::new(s3s_fs_binary())
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--access-key", S3_KEY, "--secret-key", S3_SECRET])
-            .arg(root.path())
-            .env("RUST_LOG", "warn")
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("spawn s3s-fs");
-        wait_until(Duration::from_secs(10), "s3s-fs to listen", || {
-            std::net::TcpStream::connect((PHONES_IP, port)).ok()
-        });
-        S3 {
-            child,
-            root,
-            endpoint: format!("http://127.0.0.1:{port}"),
-        }
-    }
-
-    /// Object keys in the bucket (audio files only; s3s-fs keeps metadata beside them).
-    fn keys(&self) -> Vec<String> {
-        let base = self.root.path().join(BUCKET);
-        let mut out = Vec::new();
-        let mut stack = vec![base.clone()];
-        while let Some(d) = stack.pop() {
-            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-                let p = e.path();
-                if p.is_dir() {
-                    stack.push(p);
-                } else if p.extension().is_some_and(|x| x == "wav" || x == "mp3") {
-                    out.push(
-                        p.strip_prefix(&base)
-                            .expect("under the bucket")
-                            .to_string_lossy()
-                            .into_owned(),
-                    );
-                }
-            }
-        }
-        out.sort();
-        out
-    }
-}
-
-impl Drop for S3 {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn wait_until<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + limit;
@@ -433,7 +351,7 @@ fn wait_until<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Option<T>) 
 
 /// Options of node `i`: SIP and media on its own address, `[cluster]` trusting the edge, the
 /// shared database and the cluster bucket, short upload retries.
-fn node_options(i: usize, url: &str, edge: SocketAddr, s3: &S3) -> Options {
+fn node_options(i: usize, url: &str, edge: SocketAddr, s3: &S3Server) -> Options {
     let ip = NODE_IPS[i];
     let mut cluster = toml::Table::new();
     cluster.insert("node_id".into(), NODE_IDS[i].into());
@@ -442,7 +360,7 @@ fn node_options(i: usize, url: &str, edge: SocketAddr, s3: &S3) -> Options {
         toml::Value::Array(vec![edge.to_string().into()]),
     );
     let mut storage = toml::Table::new();
-    storage.insert("endpoint".into(), s3.endpoint.clone().into());
+    storage.insert("endpoint".into(), s3.endpoint().into());
     storage.insert("bucket".into(), BUCKET.into());
     storage.insert("region".into(), "us-east-1".into());
     storage.insert("access_key".into(), S3_KEY.into());
@@ -566,7 +484,7 @@ fn three_nodes_behind_kamailio_share_calls_survive_a_kill_and_serve_each_others_
     let cluster = callrec_store::testing::shared_cluster()
         .unwrap_or_else(|e| panic!("PostgreSQL for the cluster tests: {e}"));
     let url = cluster.create_database().expect("database");
-    let s3 = S3::start();
+    let s3 = S3Server::start(CREDS);
     let edge_addr = net::addr(PHONES_IP, net::free_port(PHONES_IP));
     let mut nodes: Vec<Callrec> = (0..3)
         .map(|i| Callrec::start(node_options(i, &url, edge_addr, &s3)))

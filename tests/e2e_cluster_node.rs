@@ -16,146 +16,26 @@
 
 mod support;
 
-use std::fs;
 use std::io::Read;
-use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use object_store::aws::{AmazonS3, AmazonS3Builder};
-use object_store::path::Path as ObjectPath;
-use object_store::{ObjectStore, ObjectStoreExt};
 use serde_json::{json, Value};
 use support::callrec::{Callrec, Options};
 use support::net::{free_port, free_port_pair, CARRIER_IP, PHONES_IP};
 use support::phones::Carrier;
+use support::s3::{S3Credentials, S3Server};
 use support::sipp::{Sipp, SippProcess};
 
 const ACCESS_KEY: &str = "cluster-test-key";
 const SECRET: &str = "cluster-test-secret-5e4d3c2b";
 const BUCKET: &str = "cluster-recordings";
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
-
-/// The `s3s-fs` binary: on PATH, else where `cargo install` puts it.
-fn s3s_fs_binary() -> PathBuf {
-    if let Some(paths) = std::env::var_os("PATH") {
-        for dir in std::env::split_paths(&paths) {
-            let p = dir.join("s3s-fs");
-            if p.is_file() {
-                return p;
-            }
-        }
-    }
-    let home = std::env::var_os("CARGO_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
-        .unwrap_or_default();
-    let p = home.join("bin/s3s-fs");
-    assert!(
-        p.is_file(),
-        "`s3s-fs` is not installed (cargo install s3s-fs --version 0.14.1 --locked --features \
-         binary; tests/run.sh installs it)"
-    );
-    p
-}
-
-/// A real S3 server (s3s-fs) on 127.0.0.1; killed on drop.
-struct S3Server {
-    child: Child,
-    _root: tempfile::TempDir,
-    port: u16,
-}
-
-impl S3Server {
-    fn start() -> S3Server {
-        let root = tempfile::Builder::new()
-            .prefix("callrec-s3.")
-            .tempdir()
-            .expect("s3 root");
-        fs::create_dir_all(root.path().join(BUCKET)).expect("bucket directory");
-        let port = free_port(PHONES_IP);
-        let child = Command::new(s3s_fs_binary())
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET])
-            .arg(root.path())
-            .env("RUST_LOG", "warn")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn s3s-fs");
-        let mut s = S3Server {
-            child,
-            _root: root,
-            port,
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(status)) = s.child.try_wait() {
-                panic!("s3s-fs exited ({status})");
-            }
-            assert!(Instant::now() < deadline, "s3s-fs did not listen");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        s
-    }
-
-    fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    fn client(&self) -> AmazonS3 {
-        AmazonS3Builder::new()
-            .with_endpoint(self.endpoint())
-            .with_allow_http(true)
-            .with_region("us-east-1")
-            .with_bucket_name(BUCKET)
-            .with_access_key_id(ACCESS_KEY)
-            .with_secret_access_key(SECRET)
-            .build()
-            .expect("s3 client")
-    }
-
-    fn keys(&self) -> Vec<String> {
-        let store = self.client();
-        rt().block_on(async {
-            use futures_util::StreamExt;
-            let mut keys = Vec::new();
-            let mut list = store.list(None);
-            while let Some(item) = list.next().await {
-                keys.push(item.expect("list").location.to_string());
-            }
-            keys.sort();
-            keys
-        })
-    }
-
-    fn object(&self, key: &str) -> Vec<u8> {
-        let store = self.client();
-        rt().block_on(async {
-            let got = store
-                .get(&ObjectPath::parse(key).expect("key"))
-                .await
-                .expect("object");
-            got.bytes().await.expect("bytes").to_vec()
-        })
-    }
-}
-
-impl Drop for S3Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+const CREDS: S3Credentials = S3Credentials {
+    access_key: ACCESS_KEY,
+    secret: SECRET,
+    bucket: BUCKET,
+};
 
 /// The two SIP addresses of the edge played by SIPp: the first takes the node's calls to
 /// phones (the node sends them to its first edge), the second relays calls to the node.
@@ -351,7 +231,7 @@ fn nodes_behind_an_edge_share_recordings_through_the_cluster_bucket() {
     let pg = callrec_store::testing::shared_cluster()
         .unwrap_or_else(|e| panic!("PostgreSQL for the cluster test: {e}"));
     let url = pg.create_database().expect("database");
-    let s3 = S3Server::start();
+    let s3 = S3Server::start(CREDS);
     let edge = Edge {
         to_phones: free_port(PHONES_IP),
         to_nodes: free_port(PHONES_IP),

@@ -12,139 +12,29 @@ mod support;
 
 use std::fs;
 use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use md5::{Digest, Md5};
-use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as ObjectPath;
-use object_store::{Attribute, ObjectStore, ObjectStoreExt};
+use object_store::{Attribute, ObjectStoreExt};
 use serde_json::{json, Value};
 use support::callrec::{Callrec, Options};
 use support::net::free_port;
 use support::nginx::Nginx;
 use support::phones::{first_call_id, phone_1001, Carrier};
+use support::s3::{rt, S3Credentials, S3Server};
 
 const ACCESS_KEY: &str = "callrec-test-key";
 const SECRET: &str = "callrec-test-secret-0f9a8b7c";
 const BUCKET: &str = "recordings";
 const HANDLER: &str = "5f1c0b7e9d2a4c6e8f0a1b2c3d4e5f60";
 const LOOPBACK: std::net::Ipv4Addr = std::net::Ipv4Addr::LOCALHOST;
-
-/// The `s3s-fs` binary: on PATH, else where `cargo install` puts it.
-fn s3s_fs_binary() -> PathBuf {
-    if let Some(paths) = std::env::var_os("PATH") {
-        for dir in std::env::split_paths(&paths) {
-            let p = dir.join("s3s-fs");
-            if p.is_file() {
-                return p;
-            }
-        }
-    }
-    let home = std::env::var_os("CARGO_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
-        .unwrap_or_default();
-    let p = home.join("bin/s3s-fs");
-    assert!(
-        p.is_file(),
-        "`s3s-fs` is not installed: the S3 tests need it (cargo install s3s-fs --version 0.14.1 \
-         --locked --features binary; tests/run.sh installs it)"
-    );
-    p
-}
-
-/// A real S3 server (s3s-fs) on 127.0.0.1:`port` serving `root` (one directory per bucket);
-/// killed on drop.
-struct S3Server {
-    child: Child,
-    root: PathBuf,
-    log: PathBuf,
-    port: u16,
-}
-
-impl S3Server {
-    fn start(root: &Path, port: u16) -> S3Server {
-        fs::create_dir_all(root.join(BUCKET)).expect("bucket directory");
-        let log = root.with_extension("log");
-        let out = fs::File::create(&log).expect("s3 log");
-        let child = Command::new(s3s_fs_binary())
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET])
-            .arg(root)
-            .env("RUST_LOG", "warn")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().expect("fd"))
-            .stderr(out)
-            .spawn()
-            .expect("spawn s3s-fs");
-        let mut s = S3Server {
-            child,
-            root: root.to_path_buf(),
-            log,
-            port,
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect((LOOPBACK, port)).is_err() {
-            if let Ok(Some(status)) = s.child.try_wait() {
-                panic!(
-                    "s3s-fs exited ({status}): {}",
-                    fs::read_to_string(&s.log).unwrap_or_default()
-                );
-            }
-            assert!(Instant::now() < deadline, "s3s-fs did not listen");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        s
-    }
-
-    /// An S3 client of this server (the test's own view of the bucket).
-    fn client(&self) -> AmazonS3 {
-        AmazonS3Builder::new()
-            .with_endpoint(format!("http://127.0.0.1:{}", self.port))
-            .with_allow_http(true)
-            .with_region("us-east-1")
-            .with_bucket_name(BUCKET)
-            .with_access_key_id(ACCESS_KEY)
-            .with_secret_access_key(SECRET)
-            .build()
-            .expect("s3 client")
-    }
-
-    /// Keys in the bucket.
-    fn keys(&self) -> Vec<String> {
-        let store = self.client();
-        rt().block_on(async {
-            use futures_util::StreamExt;
-            let mut keys = Vec::new();
-            let mut list = store.list(None);
-            while let Some(item) = list.next().await {
-                keys.push(item.expect("list").location.to_string());
-            }
-            keys.sort();
-            keys
-        })
-    }
-}
-
-impl Drop for S3Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = fs::remove_dir_all(&self.root);
-        let _ = fs::remove_file(&self.log);
-    }
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
+const CREDS: S3Credentials = S3Credentials {
+    access_key: ACCESS_KEY,
+    secret: SECRET,
+    bucket: BUCKET,
+};
 
 /// An object read back: its bytes' md5 and length, content type and metadata.
 struct Object {
@@ -329,7 +219,7 @@ fn s3_root(callrec: &Callrec) -> PathBuf {
 fn a_recording_lands_under_its_key_with_its_metadata_and_the_api_shows_bucket_and_key() {
     let _serial = support::serial();
     let callrec = start_callrec(None);
-    let s3 = S3Server::start(&s3_root(&callrec), free_port(LOOPBACK));
+    let s3 = S3Server::start_at(&s3_root(&callrec), free_port(LOOPBACK), CREDS);
     let api = Api::login(&callrec);
     let (status, v) = api.send(
         "PUT",
@@ -454,7 +344,7 @@ fn with_the_store_down_the_recording_is_retried_and_arrives_once_when_it_is_up()
         "{v}"
     );
 
-    let s3 = S3Server::start(&s3_root(&callrec), port);
+    let s3 = S3Server::start_at(&s3_root(&callrec), port, CREDS);
     let rec = wait_until(
         Duration::from_secs(30),
         "the upload once the store is up",
@@ -479,7 +369,7 @@ fn with_the_store_down_the_recording_is_retried_and_arrives_once_when_it_is_up()
 fn wrong_credentials_are_retried_reported_in_last_error_never_logged_and_fixed_through_the_api() {
     let _serial = support::serial();
     let callrec = start_callrec(None);
-    let s3 = S3Server::start(&s3_root(&callrec), free_port(LOOPBACK));
+    let s3 = S3Server::start_at(&s3_root(&callrec), free_port(LOOPBACK), CREDS);
     let wrong = "WRONG-secret-3e5d7c9b1a";
     let api = Api::login(&callrec);
     let (status, v) = api.send(
@@ -541,7 +431,7 @@ fn a_url_in_the_rule_wins_over_the_plan() {
     let _serial = support::serial();
     let nginx = Nginx::start();
     let callrec = start_callrec(Some(&nginx.base_url()));
-    let s3 = S3Server::start(&s3_root(&callrec), free_port(LOOPBACK));
+    let s3 = S3Server::start_at(&s3_root(&callrec), free_port(LOOPBACK), CREDS);
     let api = Api::login(&callrec);
     let (status, v) = api.send(
         "PUT",
@@ -656,7 +546,7 @@ fn peak_rss_kib(pid: u32) -> u64 {
 fn a_100_mb_recording_goes_up_by_multipart_streamed_from_disk() {
     let _serial = support::serial();
     let mut callrec = start_callrec(None);
-    let s3 = S3Server::start(&s3_root(&callrec), free_port(LOOPBACK));
+    let s3 = S3Server::start_at(&s3_root(&callrec), free_port(LOOPBACK), CREDS);
     let api = Api::login(&callrec);
     let (status, v) = api.send(
         "PUT",

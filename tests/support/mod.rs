@@ -15,6 +15,7 @@ pub mod kamailio;
 pub mod net;
 pub mod nginx;
 pub mod phones;
+pub mod s3;
 pub mod sipp;
 
 use std::path::PathBuf;
