@@ -8,12 +8,12 @@
 
 mod support;
 
-use std::io::Read;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use support::callrec::{Callrec, Options};
+use support::http::json as http;
 use support::kamailio::{Kamailio, Node};
 use support::net::{self, PHONES_IP, STRANGER_IP};
 use support::phones::received_invite_call_ids;
@@ -144,45 +144,14 @@ impl Api {
 
     /// GET returning the raw body (audio).
     fn get_bytes(&self, path: &str, accept: &str) -> (u16, Vec<u8>) {
-        let resp = ureq::get(&format!("{}{path}", self.base))
-            .timeout(Duration::from_secs(30))
-            .set("X-Auth-Token", &self.token)
-            .set("Accept", accept)
-            .call();
-        let resp = match resp {
-            Ok(r) => r,
-            Err(ureq::Error::Status(_, r)) => r,
-            Err(e) => panic!("GET {path}: {e}"),
-        };
-        let status = resp.status();
-        let mut body = Vec::new();
-        resp.into_reader()
-            .take(100_000_000)
-            .read_to_end(&mut body)
-            .expect("body");
-        (status, body)
+        support::http::request(
+            "GET",
+            &format!("{}{path}", self.base),
+            Some(&self.token),
+            Some(accept),
+            None,
+        )
     }
-}
-
-fn http(method: &str, url: &str, token: Option<&str>, body: Option<&Value>) -> (u16, Value) {
-    let mut req = ureq::request(method, url).timeout(Duration::from_secs(20));
-    if let Some(t) = token {
-        req = req.set("X-Auth-Token", t);
-    }
-    let result = match body {
-        Some(b) => req
-            .set("Content-Type", "application/json")
-            .send_string(&b.to_string()),
-        None => req.call(),
-    };
-    let resp = match result {
-        Ok(r) => r,
-        Err(ureq::Error::Status(_, r)) => r,
-        Err(e) => panic!("{method} {url}: {e}"),
-    };
-    let status = resp.status();
-    let text = resp.into_string().unwrap_or_default();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
 /// The contacts the edge holds for `user` (`kamcmd ul.lookup`), as printed.

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use support::callrec::{Callrec, Options};
+use support::http::request as http;
 use support::net::{free_port, free_port_pair, CARRIER_IP, PHONES_IP};
 use support::phones::Carrier;
 use support::s3::{S3Credentials, S3Server};
@@ -107,40 +108,6 @@ fn edge_relays_carrier_call(node: &Callrec, edge: &Edge, did: &str, hold_ms: u64
         .target(node.sip)
         .hold_ms(hold_ms)
         .timeout_s(60)
-}
-
-fn http(
-    method: &str,
-    url: &str,
-    token: Option<&str>,
-    accept: Option<&str>,
-    body: Option<&Value>,
-) -> (u16, Vec<u8>) {
-    let mut req = ureq::request(method, url).timeout(Duration::from_secs(20));
-    if let Some(t) = token {
-        req = req.set("X-Auth-Token", t);
-    }
-    if let Some(a) = accept {
-        req = req.set("Accept", a);
-    }
-    let result = match body {
-        Some(b) => req
-            .set("Content-Type", "application/json")
-            .send_string(&b.to_string()),
-        None => req.call(),
-    };
-    let resp = match result {
-        Ok(r) => r,
-        Err(ureq::Error::Status(_, r)) => r,
-        Err(e) => panic!("{method} {url}: {e}"),
-    };
-    let status = resp.status();
-    let mut body = Vec::new();
-    resp.into_reader()
-        .take(50_000_000)
-        .read_to_end(&mut body)
-        .expect("body");
-    (status, body)
 }
 
 fn login(node: &Callrec) -> String {

@@ -11,7 +11,7 @@
 mod support;
 
 use std::fs;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -110,30 +110,13 @@ impl Api {
     }
 
     fn send(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut req =
-            ureq::request(method, &format!("{}{path}", self.base)).timeout(Duration::from_secs(20));
-        if !self.token.is_empty() {
-            req = req.set("X-Auth-Token", &self.token);
-        }
-        let result = match body {
-            Some(b) => req
-                .set("Content-Type", "application/json")
-                .send_string(&b.to_string()),
-            None => req.call(),
-        };
-        let resp = match result {
-            Ok(r) => r,
-            Err(ureq::Error::Status(_, r)) => r,
-            Err(e) => panic!("{method} {path}: {e}"),
-        };
-        let status = resp.status();
-        let mut text = String::new();
-        resp.into_reader()
-            .take(10_000_000)
-            .read_to_string(&mut text)
-            .expect("body");
-        let v = serde_json::from_str(&text).unwrap_or(Value::Null);
-        (status, v)
+        let token = (!self.token.is_empty()).then_some(self.token.as_str());
+        support::http::json(
+            method,
+            &format!("{}{path}", self.base),
+            token,
+            body.as_ref(),
+        )
     }
 }
 

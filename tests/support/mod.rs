@@ -11,6 +11,7 @@ pub mod audio;
 pub mod browser;
 pub mod callrec;
 pub mod cdr;
+pub mod http;
 pub mod kamailio;
 pub mod net;
 pub mod nginx;
