@@ -201,18 +201,9 @@ impl ClusterSection {
     }
 }
 
-/// `"ip:port"`, `"[v6]:port"` or a bare IP address (port 5060).
+/// `"ip:port"`, `"[v6]:port"` or a bare IP address (port 5060); not the unspecified address.
 fn parse_edge(s: &str) -> Option<SocketAddr> {
-    let s = s.trim();
-    s.parse::<SocketAddr>()
-        .ok()
-        .or_else(|| {
-            s.trim_matches(['[', ']'])
-                .parse::<IpAddr>()
-                .ok()
-                .map(|ip| SocketAddr::new(ip, 5060))
-        })
-        .filter(|a| a.port() != 0 && !a.ip().is_unspecified())
+    parse_addr(s, 5060).filter(|a| !a.ip().is_unspecified())
 }
 
 /// Whether `id` is a valid `cluster.node_id`.
@@ -244,6 +235,11 @@ impl DnsSection {
 
 /// `"ip:port"`, `"[v6]:port"` or a bare IP address (port 53).
 fn parse_dns_server(s: &str) -> Option<SocketAddr> {
+    parse_addr(s, 53)
+}
+
+/// `"ip:port"`, `"[v6]:port"` or a bare IP address (`default_port`); never port 0.
+fn parse_addr(s: &str, default_port: u16) -> Option<SocketAddr> {
     let s = s.trim();
     s.parse::<SocketAddr>()
         .ok()
@@ -251,7 +247,7 @@ fn parse_dns_server(s: &str) -> Option<SocketAddr> {
             s.trim_matches(['[', ']'])
                 .parse::<IpAddr>()
                 .ok()
-                .map(|ip| SocketAddr::new(ip, 53))
+                .map(|ip| SocketAddr::new(ip, default_port))
         })
         .filter(|a| a.port() != 0)
 }
