@@ -11,7 +11,7 @@
 mod support;
 
 use std::fs;
-use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -172,42 +172,24 @@ impl Restartable {
     }
 
     fn wait_ready(&mut self, limit: Duration) {
-        let socket = UdpSocket::bind((PHONES_IP, 0)).expect("probe socket");
-        socket
-            .set_read_timeout(Some(Duration::from_millis(200)))
-            .expect("timeout");
-        let local = socket.local_addr().expect("probe addr");
-        let deadline = Instant::now() + limit;
-        let mut n = 0u32;
-        while Instant::now() < deadline {
-            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
-                panic!(
-                    "callrec exited during start-up ({status}):\n{}",
-                    self.logs()
-                );
-            }
-            n += 1;
-            let options = format!(
-                "OPTIONS sip:{sip} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK-faults-{n};rport\r\n\
-                 From: <sip:probe@{local}>;tag=faults{n}\r\nTo: <sip:{sip}>\r\n\
-                 Call-ID: faults-{n}-{port}@127.0.0.1\r\nCSeq: {n} OPTIONS\r\nMax-Forwards: 70\r\n\
-                 Content-Length: 0\r\n\r\n",
-                sip = self.sip,
-                port = local.port()
-            );
-            // a send error only means nobody listens yet
-            let _ = socket.send_to(options.as_bytes(), self.sip);
-            let mut buf = [0u8; 4096];
-            if let Ok((len, _)) = socket.recv_from(&mut buf) {
-                if buf.get(..len).is_some_and(|b| b.starts_with(b"SIP/2.0 ")) {
-                    return;
-                }
-            }
+        let child = &mut self.child;
+        let probe = support::net::probe_options(self.sip, limit, b"SIP/2.0 ", || {
+            child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+                .map(|s| s.to_string())
+        });
+        match probe {
+            support::net::Probe::Ready => {}
+            support::net::Probe::Exited(status) => panic!(
+                "callrec exited during start-up ({status}):\n{}",
+                self.logs()
+            ),
+            support::net::Probe::TimedOut => panic!(
+                "callrec did not answer OPTIONS within {limit:?}:\n{}",
+                self.logs()
+            ),
         }
-        panic!(
-            "callrec did not answer OPTIONS within {limit:?}:\n{}",
-            self.logs()
-        );
     }
 
     /// SIGKILL (std's `Child::kill` on Unix), then reaps the process.

@@ -7,7 +7,7 @@
 //! before the start. The process is killed on drop; its log is printed when a test fails.
 
 use std::fs;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -421,43 +421,22 @@ impl Callrec {
     }
 
     fn wait_ready(&mut self, limit: Duration) {
-        let socket = UdpSocket::bind((PHONES_IP, 0)).expect("probe socket");
-        socket
-            .set_read_timeout(Some(Duration::from_millis(200)))
-            .expect("timeout");
-        let local = socket.local_addr().expect("probe addr");
-        let deadline = Instant::now() + limit;
-        let mut n = 0u32;
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!(
-                    "callrec exited during start-up ({status}); log:\n{}",
-                    self.log_text()
-                );
-            }
-            n += 1;
-            let options = format!(
-                "OPTIONS sip:{sip} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK-probe-{n};rport\r\n\
-                 From: <sip:probe@{local}>;tag=probe{n}\r\nTo: <sip:{sip}>\r\n\
-                 Call-ID: probe-{n}-{port}@127.0.0.1\r\nCSeq: {n} OPTIONS\r\nMax-Forwards: 70\r\n\
-                 Content-Length: 0\r\n\r\n",
-                sip = self.sip,
-                port = local.port()
-            );
-            // A send error only means nobody listens yet.
-            let _ = socket.send_to(options.as_bytes(), self.sip);
-            let mut buf = [0u8; 4096];
-            if let Ok((len, _)) = socket.recv_from(&mut buf) {
-                if buf.get(..len).is_some_and(|b| b.starts_with(b"SIP/2.0 ")) {
-                    return;
-                }
-            }
+        let child = &mut self.child;
+        let probe = net::probe_options(self.sip, limit, b"SIP/2.0 ", || {
+            child.try_wait().ok().flatten().map(|s| s.to_string())
+        });
+        match probe {
+            net::Probe::Ready => {}
+            net::Probe::Exited(status) => panic!(
+                "callrec exited during start-up ({status}); log:\n{}",
+                self.log_text()
+            ),
+            net::Probe::TimedOut => panic!(
+                "callrec did not answer OPTIONS on {} within {limit:?}; log:\n{}",
+                self.sip,
+                self.log_text()
+            ),
         }
-        panic!(
-            "callrec did not answer OPTIONS on {} within {limit:?}; log:\n{}",
-            self.sip,
-            self.log_text()
-        );
     }
 
     /// Stops callrec (SIGKILL) and starts it again on the same configuration and data

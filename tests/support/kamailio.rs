@@ -4,7 +4,7 @@
 //! its log is printed when a test fails.
 
 use std::fs;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -182,45 +182,25 @@ impl Kamailio {
     }
 
     fn wait_ready(&mut self, limit: Duration) {
-        let socket = UdpSocket::bind((PHONES_IP, 0)).expect("probe socket");
-        socket
-            .set_read_timeout(Some(Duration::from_millis(200)))
-            .expect("timeout");
-        let local = socket.local_addr().expect("probe addr");
-        let deadline = Instant::now() + limit;
-        let mut n = 0u32;
-        while Instant::now() < deadline {
-            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
-                panic!(
-                    "kamailio exited during start-up ({status}); log:\n{}",
-                    super::callrec::tail(&self.log_text(), 80)
-                );
-            }
-            n += 1;
-            let options = format!(
-                "OPTIONS sip:{sip} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK-kprobe-{n};rport\r\n\
-                 From: <sip:probe@{local}>;tag=probe{n}\r\nTo: <sip:{sip}>\r\n\
-                 Call-ID: kprobe-{n}-{port}@127.0.0.1\r\nCSeq: {n} OPTIONS\r\nMax-Forwards: 70\r\n\
-                 Content-Length: 0\r\n\r\n",
-                sip = self.sip,
-                port = local.port()
-            );
-            let _ = socket.send_to(options.as_bytes(), self.sip);
-            let mut buf = [0u8; 4096];
-            if let Ok((len, _)) = socket.recv_from(&mut buf) {
-                if buf
-                    .get(..len)
-                    .is_some_and(|b| b.starts_with(b"SIP/2.0 200"))
-                {
-                    return;
-                }
-            }
+        let child = &mut self.child;
+        let probe = super::net::probe_options(self.sip, limit, b"SIP/2.0 200", || {
+            child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+                .map(|s| s.to_string())
+        });
+        match probe {
+            super::net::Probe::Ready => {}
+            super::net::Probe::Exited(status) => panic!(
+                "kamailio exited during start-up ({status}); log:\n{}",
+                super::callrec::tail(&self.log_text(), 80)
+            ),
+            super::net::Probe::TimedOut => panic!(
+                "kamailio did not answer OPTIONS on {} within {limit:?}; log:\n{}",
+                self.sip,
+                super::callrec::tail(&self.log_text(), 80)
+            ),
         }
-        panic!(
-            "kamailio did not answer OPTIONS on {} within {limit:?}; log:\n{}",
-            self.sip,
-            super::callrec::tail(&self.log_text(), 80)
-        );
     }
 
     /// Stops Kamailio (SIGTERM, then SIGKILL after a bounded wait).
