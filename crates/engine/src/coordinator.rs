@@ -112,6 +112,23 @@ struct Pending {
     id: Option<String>,
 }
 
+impl Pending {
+    /// A matrix plan waiting for its trigger (`b_leg`: the B leg a callee plan belongs to).
+    fn from_plan(p: policy::Plan, b_leg: Option<LegId>) -> Pending {
+        Pending {
+            b_leg,
+            leg: p.leg,
+            origin: p.origin,
+            trigger: p.trigger,
+            settings: p.settings,
+            endpoint_id: p.endpoint_id,
+            owner_id: p.owner_id,
+            file_name: None,
+            id: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Running {
     call: CallRef,
@@ -436,17 +453,7 @@ impl Coordinator {
                     .iter()
                     .any(|r| r.matrix_origin.as_ref() == Some(&p.origin));
             if !have {
-                st.pending.push(Pending {
-                    b_leg: None,
-                    leg: p.leg,
-                    origin: p.origin,
-                    trigger: p.trigger,
-                    settings: p.settings,
-                    endpoint_id: p.endpoint_id,
-                    owner_id: p.owner_id,
-                    file_name: None,
-                    id: None,
-                });
+                st.pending.push(Pending::from_plan(p, None));
             }
         }
     }
@@ -516,17 +523,7 @@ impl Coordinator {
             if !is_b && !first {
                 continue;
             }
-            st.pending.push(Pending {
-                b_leg: is_b.then_some(b),
-                leg: p.leg,
-                origin: p.origin,
-                trigger: p.trigger,
-                settings: p.settings,
-                endpoint_id: p.endpoint_id,
-                owner_id: p.owner_id,
-                file_name: None,
-                id: None,
-            });
+            st.pending.push(Pending::from_plan(p, is_b.then_some(b)));
         }
     }
 
