@@ -889,3 +889,55 @@ fn an_info_from_the_caller_reaches_the_callee_with_its_body() {
     let ok = net.expect_status(p1001.addr, 200);
     assert_eq!(ok.cseq().unwrap().method, Method::Info);
 }
+
+/// A fork that never answers at all (a registration left by a phone that went away) cannot be
+/// cancelled before it sends a provisional response, so its leg lingers until 64×T1; the
+/// conversation, its media and its recordings end at the hang-up all the same.
+#[test]
+fn a_silent_fork_does_not_keep_a_hung_up_call_going() {
+    let (mut net, mut p1001, p1002, _) = world();
+    let desk = world_second_device(&mut net);
+    let invite = p1001.call(&mut net, "1002");
+    let inv_phone = net.expect_request(p1002.addr, "INVITE");
+    let inv_desk = net.expect_request(desk.addr, "INVITE");
+    // The phone says nothing; the desk answers.
+    net.deliver(desk.addr, &desk.answer(&inv_desk, "t2"));
+    net.expect_request(desk.addr, "ACK");
+    let ok = net.expect_status(p1001.addr, 200);
+    assert!(
+        !net.has(p1002.addr, |m| m.method() == Some(&Method::Cancel)),
+        "no CANCEL before a provisional response (RFC 3261 §9.1)"
+    );
+    let mut a = Phone::uac_dialog(&invite, &ok);
+    net.deliver(p1001.addr, &p1001.in_dialog(&mut a, Method::Ack));
+    net.advance(Duration::from_secs(2));
+    let bye = p1001.in_dialog(&mut a, Method::Bye);
+    net.deliver(p1001.addr, &bye);
+    net.expect_status(p1001.addr, 200);
+    let bye_b = net.expect_request(desk.addr, "BYE");
+    net.deliver(desk.addr, &desk.respond(&bye_b, 200, "OK", "t2"));
+    assert!(
+        call_ended(&net),
+        "the call ends at the hang-up: {:?}",
+        net.events
+    );
+    let ended = |net: &Net| cdrs(net).iter().map(|(l, _)| *l).collect::<Vec<_>>();
+    assert!(ended(&net).contains(&LegId::A));
+    assert!(ended(&net).contains(&LegId(2)));
+    assert!(
+        !ended(&net).contains(&LegId(1)),
+        "the silent fork is still finishing its INVITE"
+    );
+    // It is given up on later; its CDR still comes, after the call's end.
+    net.advance(Duration::from_secs(40));
+    let silent = cdr_of(&net, LegId(1));
+    assert_eq!(silent.hangup_cause, HangupCause::LoseRace);
+    let ends = net
+        .events
+        .iter()
+        .filter(|e| matches!(e, CallEvent::CallEnded { .. }))
+        .count();
+    assert_eq!(ends, 1, "one CallEnded per call");
+    assert_eq!(net.core.call_count(), 0, "nothing left in the core");
+    let _ = inv_phone;
+}

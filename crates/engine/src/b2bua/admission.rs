@@ -217,6 +217,7 @@ impl Core {
             account_id,
             scheduled: None,
             on_no_answer: Vec::new(),
+            released: false,
         };
         self.index
             .add_server(id, tx, ServerRole::Invite { call: id });

@@ -87,6 +87,9 @@ pub(crate) struct Call {
     /// Failover call forwarding: started when the devices do not answer in time or all
     /// fail (but not busy or decline).
     pub(crate) on_no_answer: Vec<BTarget>,
+    /// The conversation is over and its media was released (`CallEnded` sent), though a
+    /// cancelled fork may still be finishing its INVITE.
+    pub(crate) released: bool,
 }
 
 /// 64 × T1: how long we retransmit a 2xx or wait for a cancelled leg to finish.
@@ -111,6 +114,16 @@ impl Call {
     /// Whether every leg has ended.
     pub(crate) fn is_over(&self) -> bool {
         self.legs.iter().all(|l| l.state == LegState::Ended)
+    }
+
+    /// Whether the conversation is over: every leg has ended but B legs that were cancelled
+    /// and still wait for their INVITE to finish. A fork that never answered at all cannot be
+    /// cancelled before it sends a provisional response (RFC 3261 §9.1), so it may take 64×T1
+    /// to give up on; the call's media and recordings must not wait for it.
+    pub(crate) fn conversation_over(&self) -> bool {
+        self.legs
+            .iter()
+            .all(|l| l.state == LegState::Ended || (!l.id.is_a() && l.cancelled && l.is_pending()))
     }
 
     /// The earliest deadline of this call.

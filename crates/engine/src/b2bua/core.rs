@@ -311,12 +311,16 @@ impl Core {
         if let Some(t) = call.scheduled.take() {
             self.timers.remove(&(t, id));
         }
-        if call.is_over() {
-            self.calls.remove(&id);
-            self.index.forget_call(id);
+        let over = call.is_over();
+        if !call.released && (over || call.conversation_over()) {
+            call.released = true;
             media.release(id);
             self.events.push_back(CallEvent::CallEnded { call: id });
             debug!("call ended");
+        }
+        if over {
+            self.calls.remove(&id);
+            self.index.forget_call(id);
             return;
         }
         if let Some(t) = call.next_deadline() {

@@ -25,7 +25,9 @@ pub struct LegInfo {
 /// Events drained with [`Core::poll_event`](super::Core::poll_event). For one call they come
 /// in this order: `LegStarted` (A), `RecordCall`* , then per B leg `LegStarted`,
 /// `LegRinging`?, and for the winner `LegAnswered` (B), `LegAnswered` (A), `Bridged`;
-/// `Hold`/`Unhold` any time after; `LegEnded` once per leg; `CallEnded` last.
+/// `Hold`/`Unhold` any time after; `LegEnded` once per leg; `CallEnded` when the
+/// conversation is over (after every other event, except the `LegEnded` of a cancelled fork
+/// still finishing its INVITE, which may come up to 64×T1 later).
 #[derive(Debug, Clone, PartialEq)]
 pub enum CallEvent {
     /// A leg began: the A leg once the caller is authorized and routing starts, a B leg when
@@ -99,7 +101,9 @@ pub enum CallEvent {
         /// What signalling knows for its CDR.
         cdr: Box<CdrFacts>,
     },
-    /// Every leg has ended; the call is gone from the core and media was released.
+    /// The conversation is over: every leg has ended, or the only legs left are cancelled
+    /// forks still finishing their INVITE (their `LegEnded` follows). Media was released and
+    /// the call's recordings stop now.
     CallEnded {
         /// The call.
         call: CallRef,
