@@ -11,11 +11,17 @@
 //!     └──discard──▶ discarded            └──give up──▶ failed
 //! ```
 //!
-//! Sidecar writes are atomic (temp file, fsync, rename, fsync of the directory), so a crash
-//! leaves either the old or the new state. [`Spool::recover`] runs at start-up and finalizes what
+//! Sidecar writes are atomic (temp file, fsync, rename), so a crash leaves either the old or
+//! the new state. A new entry's rename is made durable too (fsync of the directory) before its
+//! recording starts; a state change is not (one fsync instead of two): if the machine loses
+//! power right after one, the previous state comes back, and every state recovers to the same
+//! end (at worst a recording uploaded once more, to the same target). Journaling file systems
+//! (ext4, XFS) keep the order of a directory's changes, so an audio file deleted after its
+//! `stored` state never survives a crash that lost that state. [`Spool::recover`] runs at start-up and finalizes what
 //! a crash left behind.
 //!
-//! All methods are synchronous file I/O and serialize sidecar updates with an internal lock.
+//! All methods are synchronous file I/O and serialize updates of one entry with a lock (one of
+//! [`LOCK_STRIPES`], chosen by the id: entries in different stripes are written concurrently).
 //! Async code (the engine, the uploader) calls them from `tokio::task::spawn_blocking` or a
 //! dedicated task, never from a call's hot path.
 
@@ -175,12 +181,20 @@ pub type RepairHook<'a> = dyn Fn(&Path) -> io::Result<()> + Send + Sync + 'a;
 #[derive(Debug)]
 pub struct Spool {
     dir: PathBuf,
-    lock: Mutex<()>,
+    /// Serialize read-modify-write of one entry's sidecar; an id always takes the same one.
+    locks: [Mutex<()>; LOCK_STRIPES],
+    /// Serializes rewriting [`RESERVE_FILE`].
+    reserve: Mutex<()>,
     /// Below this many free bytes new recordings are refused (`recording.min_free_mb`).
     min_free_bytes: u64,
     /// New recordings refused for lack of space since start.
     refused_for_space: std::sync::atomic::AtomicU64,
 }
+
+/// Locks the sidecar updates are spread over (by id). One lock for all serialized every
+/// recording's fsyncs behind each other: at 50 recordings a second the uploader and the
+/// recorders queued on it.
+pub const LOCK_STRIPES: usize = 16;
 
 /// Current time as unix seconds.
 pub fn unix_now() -> u64 {
@@ -247,7 +261,8 @@ impl Spool {
         fs::remove_file(&probe).map_err(not_writable)?;
         let spool = Spool {
             dir,
-            lock: Mutex::new(()),
+            locks: std::array::from_fn(|_| Mutex::new(())),
+            reserve: Mutex::new(()),
             min_free_bytes,
             refused_for_space: std::sync::atomic::AtomicU64::new(0),
         };
@@ -259,6 +274,10 @@ impl Spool {
     /// Writes [`RESERVE_FILE`] if it is not there (best effort: without room it is left out).
     fn make_reserve(&self) {
         let path = self.dir.join(RESERVE_FILE);
+        if fs::metadata(&path).is_ok_and(|m| m.len() == RESERVE_BYTES as u64) {
+            return;
+        }
+        let _g = self.reserve.lock().unwrap_or_else(|p| p.into_inner());
         if fs::metadata(&path).is_ok_and(|m| m.len() == RESERVE_BYTES as u64) {
             return;
         }
@@ -322,7 +341,7 @@ impl Spool {
         if !valid_id(id) {
             return Err(SpoolError::InvalidId(id.to_owned()));
         }
-        let _g = self.guard();
+        let _g = self.guard(id);
         let sidecar = self.sidecar_path(id);
         if let Ok(text) = fs::read(&sidecar) {
             if let Ok(record) = serde_json::from_slice::<SpoolRecord>(&text) {
@@ -346,9 +365,15 @@ impl Spool {
         }
     }
 
-    fn guard(&self) -> std::sync::MutexGuard<'_, ()> {
+    /// The lock of entry `id`.
+    fn guard(&self, id: &str) -> std::sync::MutexGuard<'_, ()> {
+        let h = id.bytes().fold(0usize, |h, b| {
+            h.wrapping_mul(31).wrapping_add(usize::from(b))
+        });
         // A panic while holding the lock leaves no partial state (writes are atomic renames).
-        self.lock.lock().unwrap_or_else(|p| p.into_inner())
+        self.locks[h % LOCK_STRIPES]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     /// Creates an entry in state `recording` and returns where the recorder writes the audio.
@@ -375,7 +400,7 @@ impl Spool {
                 return Err(e);
             }
         }
-        let _g = self.guard();
+        let _g = self.guard(&new.id);
         let sidecar = self.sidecar_path(&new.id);
         if sidecar.exists() {
             return Err(SpoolError::AlreadyExists(new.id));
@@ -400,7 +425,7 @@ impl Spool {
             cut_short: None,
             metadata: new.metadata,
         };
-        self.write_record(&record)?;
+        self.write_record(&record, Durability::NewEntry)?;
         Ok(SpoolEntry {
             id: new.id,
             audio_path: self.dir.join(audio_file),
@@ -426,10 +451,10 @@ impl Spool {
     where
         F: FnOnce(&mut SpoolRecord) -> Result<(), SpoolError>,
     {
-        let _g = self.guard();
+        let _g = self.guard(id);
         let mut record = self.get(id)?;
         change(&mut record)?;
-        self.write_record(&record)?;
+        self.write_record(&record, Durability::StateChange)?;
         Ok(record)
     }
 
@@ -596,7 +621,7 @@ impl Spool {
             if now_unix.saturating_sub(since) < limit.as_secs() {
                 continue;
             }
-            let _g = self.guard();
+            let _g = self.guard(&record.id);
             // Audio first: a crash in between leaves a sidecar to prune next time, never an
             // audio file nobody knows about.
             remove_if_exists(&self.audio_path(&record))?;
@@ -812,22 +837,26 @@ impl Spool {
         })
     }
 
-    /// Atomic write: `<id>.json.tmp`, fsync, rename over `<id>.json`, fsync the directory. On a
-    /// full disk the reserve is given up and the write tried once more.
-    fn write_record(&self, record: &SpoolRecord) -> Result<(), SpoolError> {
-        match self.write_record_once(record) {
+    /// Atomic write: `<id>.json.tmp`, fsync, rename over `<id>.json`, and for a new entry fsync
+    /// the directory. On a full disk the reserve is given up and the write tried once more.
+    fn write_record(&self, record: &SpoolRecord, durability: Durability) -> Result<(), SpoolError> {
+        match self.write_record_once(record, durability) {
             Err(SpoolError::Io { source, .. }) if disk_full(&source) && self.release_reserve() => {
                 tracing::warn!(
                     dir = %self.dir.display(),
                     "the spool's disk is full: its reserve was released to keep recording states"
                 );
-                self.write_record_once(record)
+                self.write_record_once(record, durability)
             }
             other => other,
         }
     }
 
-    fn write_record_once(&self, record: &SpoolRecord) -> Result<(), SpoolError> {
+    fn write_record_once(
+        &self,
+        record: &SpoolRecord,
+        durability: Durability,
+    ) -> Result<(), SpoolError> {
         let path = self.sidecar_path(&record.id);
         let tmp = self.dir.join(format!("{}.json.tmp", record.id));
         let body = serde_json::to_vec_pretty(record).map_err(|source| SpoolError::Corrupt {
@@ -844,12 +873,24 @@ impl Spool {
         f.sync_all().map_err(io_err(&tmp))?;
         drop(f);
         fs::rename(&tmp, &path).map_err(io_err(&path))?;
-        // Make the rename itself durable. Opening a directory for fsync works on Unix.
-        if let Ok(d) = File::open(&self.dir) {
-            let _ = d.sync_all();
+        // Make a new entry's rename itself durable (see the module's notes for state changes).
+        // Opening a directory for fsync works on Unix.
+        if durability == Durability::NewEntry {
+            if let Ok(d) = File::open(&self.dir) {
+                let _ = d.sync_all();
+            }
         }
         Ok(())
     }
+}
+
+/// How durable a sidecar write is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Durability {
+    /// A new entry: the file and its name (the directory) are fsynced.
+    NewEntry,
+    /// A new state of an existing entry: the file is fsynced before it replaces the old one.
+    StateChange,
 }
 
 /// How long done entries stay in the spool ([`Spool::prune`]); `None` keeps them forever.
