@@ -85,8 +85,8 @@ impl RelayCall {
     }
 
     /// The sockets, to register with (and deregister from) the shard's poll.
-    pub(crate) fn sockets_mut(&mut self) -> &mut [UdpSocket; SOCKETS] {
-        &mut self.sockets
+    pub(crate) fn sockets(&self) -> &[UdpSocket; SOCKETS] {
+        &self.sockets
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) is next due, if ever.
@@ -94,34 +94,27 @@ impl RelayCall {
         self.relay.poll_timeout()
     }
 
-    /// Reads at most `budget` datagrams waiting on socket `index` and relays them. Returns
-    /// `true` when the budget ran out before the socket was empty (read it again soon: the
-    /// poll is edge-triggered and will not say so again).
-    pub(crate) fn drain_socket(&mut self, index: usize, buf: &mut [u8], budget: usize) -> bool {
+    /// Reads one datagram waiting on socket `index` (if there is one) and relays it.
+    pub(crate) fn read_socket(&mut self, index: usize, buf: &mut [u8]) {
         let (leg, channel) = socket_of(index);
         let span = self.span.clone();
         let _entered = span.enter();
-        let mut exhausted = true;
-        for _ in 0..budget {
-            let Some(socket) = self.sockets.get(index) else {
-                exhausted = false;
-                break;
-            };
-            match socket.recv_from(buf) {
-                Ok(received) => self.received(leg, channel, received, buf),
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    exhausted = false;
-                    break;
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    // ICMP port unreachable and the like surface here on some systems; not fatal.
-                    tracing::debug!(leg = leg.as_str(), error = %e, "relay socket receive error");
-                }
+        let Some(socket) = self.sockets.get(index) else {
+            return;
+        };
+        match socket.recv_from(buf) {
+            Ok(received) => self.received(leg, channel, received, buf),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+                ) => {}
+            Err(e) => {
+                // ICMP port unreachable and the like surface here on some systems; not fatal.
+                tracing::debug!(leg = leg.as_str(), error = %e, "relay socket receive error");
             }
         }
         self.drain_relay_events();
-        exhausted
     }
 
     fn received(
