@@ -13,7 +13,6 @@
 //! one tiny iteration so the target stays built and working. Figures: wall clock and the thread's
 //! CPU time (`/proc/thread-self/schedstat`, Linux), so a loaded machine's waiting is separated.
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::f64::consts::PI;
 use std::net::SocketAddr;
 use std::sync::Arc;
