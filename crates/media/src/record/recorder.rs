@@ -115,19 +115,25 @@ impl Output {
         }
     }
 
-    fn write(&mut self, a: &[i16], b: &[i16]) -> Result<(), RecordError> {
+    /// Writes `a`/`b`; their first `unchanged` frames are what the last sync showed (written
+    /// provisionally by a sink that can).
+    fn write(&mut self, a: &[i16], b: &[i16], unchanged: usize) -> Result<(), RecordError> {
         SCRATCH.with_borrow_mut(|scratch| {
             Self::interleave(self.channels, a, b, &mut scratch.interleaved);
-            let out = match self.resampler.as_mut() {
+            let (out, unchanged) = match self.resampler.as_mut() {
                 Some(r) => {
                     scratch.resampled.clear();
                     r.process(&scratch.interleaved, &mut scratch.resampled);
-                    &scratch.resampled
+                    (&scratch.resampled, 0)
                 }
-                None => &scratch.interleaved,
+                None => (&scratch.interleaved, unchanged),
             };
             self.frames += (out.len() / usize::from(self.channels.count())) as u64;
-            self.sink.write(out)
+            if unchanged > 0 {
+                self.sink.write_shown(out, unchanged)
+            } else {
+                self.sink.write(out)
+            }
         })
     }
 
@@ -372,9 +378,9 @@ impl Recorder {
     fn release(&mut self, until: u64) -> Result<(), RecordError> {
         let output = &mut self.output;
         let mut result = Ok(());
-        self.timeline.release_until(until, |a, b| {
+        self.timeline.release_until_shown(until, |a, b, unchanged| {
             if result.is_ok() {
-                result = output.write(a, b);
+                result = output.write(a, b, unchanged);
             }
         });
         result

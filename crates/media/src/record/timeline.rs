@@ -91,6 +91,11 @@ pub struct Timeline {
     newest_arrival: u64,
     tracks: [Track; 2],
     stats: TimelineStats,
+    /// End of what the last [`pending`](Timeline::pending) showed.
+    shown_until: u64,
+    /// Lowest position changed since then (`u64::MAX`: none): what was shown before it is
+    /// what will be released there.
+    changed_from: u64,
 }
 
 thread_local! {
@@ -133,6 +138,8 @@ impl Timeline {
             newest_arrival: 0,
             tracks: [Track::default(), Track::default()],
             stats: TimelineStats::default(),
+            shown_until: 0,
+            changed_from: u64::MAX,
         };
         timeline.limit = timeline.samples(limit);
         timeline
@@ -206,6 +213,7 @@ impl Timeline {
                             track.anchor = Some((anchor_ts, anchor_pos - shift));
                             track.end = track.end.saturating_sub(shift).max(track.floor);
                             self.stats.anchor_advance_samples += shift;
+                            self.changed_from = self.changed_from.min(self.released + from as u64);
                             p - shift
                         } else {
                             p
@@ -235,6 +243,7 @@ impl Timeline {
         if kept == 0 {
             return;
         }
+        self.changed_from = self.changed_from.min(first);
         let skip = (first - pos) as usize;
         let offset = (first - self.released) as usize;
         let needed = offset + kept as usize;
@@ -266,6 +275,14 @@ impl Timeline {
     /// Hands out both legs from the released position up to `until` (clamped to the limit),
     /// silence where nothing was placed: `emit(a_samples, b_samples)` with equal lengths.
     pub fn release_until(&mut self, until: u64, mut emit: impl FnMut(&[i16], &[i16])) {
+        self.release_until_shown(until, |a, b, _| emit(a, b));
+    }
+
+    /// Like [`release_until`](Self::release_until), also telling `emit(a, b, unchanged)` how
+    /// many samples at the start of `a`/`b` are what the last [`pending`](Self::pending)
+    /// showed for that place (nothing was placed there since), so a sink that wrote them
+    /// provisionally need not write them again.
+    pub fn release_until_shown(&mut self, until: u64, mut emit: impl FnMut(&[i16], &[i16], usize)) {
         const CHUNK: usize = 4096;
         let until = until.min(self.limit);
         if self.released >= until {
@@ -281,7 +298,9 @@ impl Timeline {
                     track.buffer.drain(..available);
                     out.resize(n, 0);
                 }
-                emit(a, b);
+                let unchanged = self.shown_until.min(self.changed_from);
+                let unchanged = unchanged.saturating_sub(self.released).min(n as u64) as usize;
+                emit(a, b, unchanged);
                 self.released += n as u64;
             }
         });
@@ -301,6 +320,8 @@ impl Timeline {
             }
             emit(a, b);
         });
+        self.shown_until = until.max(self.released);
+        self.changed_from = u64::MAX;
     }
 
     /// Gives back what the tracks' buffers grew to beyond what they hold now (after a

@@ -61,6 +61,9 @@ pub struct WavSink {
     pending: Vec<u8>,
     /// Bytes written provisionally past `written` at the last sync.
     provisional: u64,
+    /// Data bytes from 0 up to here are on disk as final or as provisional audio that is
+    /// still what was shown (see [`AudioSink::write_shown`]).
+    on_disk: u64,
     /// Data size the header on disk declares.
     declared: u64,
 }
@@ -100,6 +103,7 @@ impl WavSink {
             written: 0,
             pending: Vec::new(),
             provisional: 0,
+            on_disk: 0,
             declared: 0,
         })
     }
@@ -183,6 +187,21 @@ impl AudioSink for WavSink {
         Ok(())
     }
 
+    fn write_shown(&mut self, interleaved: &[i16], unchanged: usize) -> Result<(), RecordError> {
+        let frame = usize::from(self.channels) * 2;
+        let next = self.written + self.pending.len() as u64;
+        let skip = (unchanged as u64 * frame as u64).min(self.on_disk.saturating_sub(next));
+        let skip = (skip - skip % frame as u64) as usize;
+        if skip == 0 {
+            return self.write(interleaved);
+        }
+        // These bytes are on disk already, written provisionally at the last sync with the
+        // same samples: the final audio before them goes out, then they count as written.
+        self.write_pending()?;
+        self.written += skip as u64;
+        self.write(interleaved.get(skip / 2..).unwrap_or_default())
+    }
+
     fn sync(&mut self, provisional: &[i16]) -> Result<(), RecordError> {
         self.write_pending()?;
         let room = MAX_DATA.saturating_sub(self.written);
@@ -199,6 +218,7 @@ impl AudioSink for WavSink {
         });
         let n = result.map_err(|e| self.io_error(e))?;
         self.provisional = n as u64;
+        self.on_disk = self.written + self.provisional;
         self.declare(self.written + self.provisional)
     }
 
