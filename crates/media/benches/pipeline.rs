@@ -3,6 +3,12 @@
 //! - recorder packets per second and the real-time factor of one recording (60 s of 20 ms
 //!   G.711 from both legs) for WAV 8 kHz, MP3 8 kHz and MP3 16 kHz (resampled) stereo.
 //!
+//! - the recorder pool's load: N recordings (1000 in full) on one thread, fed 20 s of 20 ms
+//!   G.711 from both legs in 100 ms batches, each synced every second, as a recorder worker
+//!   does: CPU per recording-second and resident memory per recording (the growth of the
+//!   process's VmRSS from before the recorders are created to the end of the 20 s, over N:
+//!   what the recordings' buffers hold, malloc's overhead and fragmentation included).
+//!
 //! `cargo bench -p callrec-media --bench pipeline` runs it in full; under `cargo test` it runs
 //! one tiny iteration so the target stays built and working. Figures: wall clock and the thread's
 //! CPU time (`/proc/thread-self/schedstat`, Linux), so a loaded machine's waiting is separated.
@@ -15,6 +21,20 @@ use std::time::{Duration, Instant};
 use callrec_media::record::{g711, CodecMap, Format, Recorder, RecorderConfig, RecordingSpec};
 use callrec_media::relay::{CallRelay, Channel, Leg, RelayConfig};
 use callrec_media::Counters;
+
+/// VmRSS and VmHWM of the process, in bytes.
+fn rss() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .unwrap_or(0)
+            * 1024
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
 
 fn cpu_time() -> Option<Duration> {
     let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
@@ -105,6 +125,82 @@ fn bench_recorder(name: &str, format: Format, rate: Option<u32>, seconds: u32) {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// `n` recordings on this thread, as a recorder worker runs them (see the module doc).
+fn bench_pool(name: &str, format: Format, n: usize, seconds: u32) {
+    let dir = std::env::temp_dir().join(format!("callrec-media-pool-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let t0 = Instant::now();
+    let frames = seconds * 50;
+    let packets: Vec<(Leg, u32, Vec<u8>)> = (0..frames)
+        .flat_map(|k| {
+            let at = k * 20 + 40;
+            [
+                (Leg::A, at, packet(k as u16, k * 160, 1, 440.0)),
+                (Leg::B, at + 7, packet(k as u16, k * 160, 2, 1000.0)),
+            ]
+        })
+        .collect();
+    let (rss0, _) = rss();
+    let ((rss_end, finished), wall, cpu) = measure(|| {
+        let mut recorders: Vec<Recorder> = (0..n)
+            .map(|i| {
+                let mut spec = RecordingSpec::new(dir.join(format!("{i}.{}", format.extension())));
+                spec.format = format;
+                Recorder::new(
+                    spec,
+                    t0,
+                    [CodecMap::default(), CodecMap::default()],
+                    RecorderConfig::default(),
+                )
+                .unwrap()
+            })
+            .collect();
+        let mut next = 0;
+        for tick in 1..=(seconds * 10) {
+            let until = tick * 100;
+            let from = next;
+            while packets.get(next).is_some_and(|p| p.1 <= until) {
+                next += 1;
+            }
+            let batch = &packets[from..next];
+            let now = t0 + Duration::from_millis(u64::from(until));
+            for rec in &mut recorders {
+                for (leg, at, p) in batch {
+                    rec.push(*leg, t0 + Duration::from_millis(u64::from(*at)), p)
+                        .unwrap();
+                }
+                if until % 1000 == 0 {
+                    rec.sync(now).unwrap();
+                }
+            }
+        }
+        let (rss_end, _) = rss();
+        let stop = t0 + Duration::from_secs(u64::from(seconds));
+        let finished = recorders
+            .into_iter()
+            .map(|r| r.finish(stop).unwrap().frames)
+            .sum::<u64>();
+        (rss_end, finished)
+    });
+    let (_, hwm) = rss();
+    let rec_seconds = f64::from(seconds) * n as f64;
+    std::hint::black_box(finished);
+    let mut line = format!(
+        "{name:<28} {n:>5} recordings x {seconds} s  resident {:>6.1} KiB/recording (VmHWM {} MiB)  wall {:>5.1} us/recording-s",
+        rss_end.saturating_sub(rss0) as f64 / n as f64 / 1024.0,
+        hwm >> 20,
+        wall.as_secs_f64() * 1e6 / rec_seconds,
+    );
+    if let Some(cpu) = cpu {
+        line += &format!(
+            "  cpu {:>5.1} us/recording-s",
+            cpu.as_secs_f64() * 1e6 / rec_seconds
+        );
+    }
+    println!("{line}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 fn report(name: &str, n: u32, wall: Duration, cpu: Option<Duration>, audio: Option<Duration>) {
     let per = |d: Duration| d.as_secs_f64() * 1e9 / f64::from(n);
     let mut line = format!(
@@ -121,8 +217,18 @@ fn report(name: &str, n: u32, wall: Duration, cpu: Option<Duration>, audio: Opti
     println!("{line}");
 }
 
+/// The pool runs each in a process of its own (this program again), so that one's freed
+/// memory does not hide the next one's growth.
+const POOL_ENV: &str = "CALLREC_BENCH_POOL";
+
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
+    let (n, pool_seconds) = if full { (1000, 20) } else { (3, 2) };
+    match std::env::var(POOL_ENV).as_deref() {
+        Ok("wav") => return bench_pool("pool wav 8k stereo", Format::Wav, n, pool_seconds),
+        Ok("mp3") => return bench_pool("pool mp3 8k stereo", Format::Mp3, n, pool_seconds),
+        _ => {}
+    }
     let (relay_packets, seconds) = if full { (2_000_000, 60) } else { (1000, 1) };
     bench_relay(relay_packets);
     bench_recorder("recorder wav 8k stereo", Format::Wav, None, seconds);
@@ -133,4 +239,15 @@ fn main() {
         Some(16_000),
         seconds,
     );
+    for format in ["wav", "mp3"] {
+        let status = std::env::current_exe()
+            .and_then(|exe| {
+                std::process::Command::new(exe)
+                    .args(std::env::args().skip(1))
+                    .env(POOL_ENV, format)
+                    .status()
+            })
+            .unwrap();
+        assert!(status.success(), "pool bench {format}: {status}");
+    }
 }

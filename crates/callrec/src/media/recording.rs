@@ -150,8 +150,8 @@ struct Intervals {
 
 /// One recording on a worker.
 struct Active {
-    /// The directory of the file (where the worker's heartbeat goes).
-    dir: PathBuf,
+    /// The worker's heartbeat slot of the file's directory ([`Heartbeats::join`]).
+    dir: usize,
     recorder: Recorder,
     frames: FrameReceiver,
     done: Done,
@@ -208,7 +208,8 @@ impl Active {
     }
 
     /// Finishes the file (at a stop) and tells the recording's owner.
-    fn end(self, end: End) {
+    fn end(self, end: End, heartbeats: &mut Heartbeats) {
+        heartbeats.leave(self.dir);
         let result = match end {
             End::Failed(e) => cut_short(self.recorder, e),
             End::Stopped(at) => finish(self.recorder, at),
@@ -217,30 +218,76 @@ impl Active {
     }
 }
 
-/// The worker's heartbeat files, one per directory it records into.
+/// A directory the worker records into.
+struct HeartbeatDir {
+    dir: PathBuf,
+    /// The heartbeat file, once it could be created.
+    file: Option<File>,
+    /// Running recordings in the directory (0: a free slot).
+    recordings: usize,
+}
+
+/// The worker's heartbeat files, one per directory it records into. A recording joins its
+/// directory's slot once, at its start (the only path comparison), and leaves it at its end;
+/// a tick touches the slots in use without looking at the recordings.
 #[derive(Default)]
-struct Heartbeats(Vec<(PathBuf, File)>);
+struct Heartbeats(Vec<HeartbeatDir>);
 
 impl Heartbeats {
+    /// The slot of `dir`, counting one more recording in it.
+    fn join(&mut self, dir: PathBuf) -> usize {
+        if let Some(i) = self.0.iter().position(|d| d.recordings > 0 && d.dir == dir) {
+            if let Some(d) = self.0.get_mut(i) {
+                d.recordings += 1;
+            }
+            return i;
+        }
+        let slot = HeartbeatDir {
+            dir,
+            file: None,
+            recordings: 1,
+        };
+        match self.0.iter().position(|d| d.recordings == 0) {
+            Some(i) => {
+                if let Some(free) = self.0.get_mut(i) {
+                    *free = slot;
+                }
+                i
+            }
+            None => {
+                self.0.push(slot);
+                self.0.len() - 1
+            }
+        }
+    }
+
+    /// A recording in slot `i` ended; the slot's file is closed with its last recording.
+    fn leave(&mut self, i: usize) {
+        if let Some(d) = self.0.get_mut(i) {
+            d.recordings = d.recordings.saturating_sub(1);
+            if d.recordings == 0 {
+                d.file = None;
+            }
+        }
+    }
+
     /// Touches the heartbeat of every directory with a running recording (one system call per
-    /// directory, usually one); forgets the others.
-    fn beat(&mut self, active: &[Active]) {
-        self.0
-            .retain(|(dir, _)| active.iter().any(|a| &a.dir == dir));
-        for a in active {
-            if !self.0.iter().any(|(dir, _)| dir == &a.dir) {
-                match File::create(a.dir.join(RECORDERS_ALIVE_FILE)) {
-                    Ok(file) => self.0.push((a.dir.clone(), file)),
+    /// directory, usually one).
+    fn beat(&mut self) {
+        let now = std::time::SystemTime::now();
+        for d in self.0.iter_mut().filter(|d| d.recordings > 0) {
+            if d.file.is_none() {
+                match File::create(d.dir.join(RECORDERS_ALIVE_FILE)) {
+                    Ok(file) => d.file = Some(file),
                     Err(e) => {
-                        tracing::debug!(dir = %a.dir.display(), error = %e, "recorder heartbeat");
+                        tracing::debug!(dir = %d.dir.display(), error = %e, "recorder heartbeat");
                         continue;
                     }
                 }
             }
-        }
-        let now = std::time::SystemTime::now();
-        for (_, file) in &self.0 {
-            let _ = file.set_modified(now);
+            if let Some(file) = &d.file {
+                let _ = file.set_modified(now);
+            }
         }
     }
 }
@@ -255,7 +302,7 @@ fn worker(jobs: mpsc::Receiver<Job>, intervals: Intervals) {
         if open {
             match jobs.recv_timeout(wait) {
                 Ok(job) => {
-                    if let Some(a) = begin(job, intervals) {
+                    if let Some(a) = begin(job, intervals, &mut heartbeats) {
                         active.push(a);
                     }
                     continue;
@@ -270,11 +317,11 @@ fn worker(jobs: mpsc::Receiver<Job>, intervals: Intervals) {
         }
         let now = Instant::now();
         next_tick = now + BATCH_INTERVAL;
-        heartbeats.beat(&active);
+        heartbeats.beat();
         let mut i = 0;
         while i < active.len() {
             match active.get_mut(i).and_then(|a| a.step(now, intervals)) {
-                Some(end) => active.swap_remove(i).end(end),
+                Some(end) => active.swap_remove(i).end(end, &mut heartbeats),
                 None => i += 1,
             }
         }
@@ -282,7 +329,7 @@ fn worker(jobs: mpsc::Receiver<Job>, intervals: Intervals) {
 }
 
 /// Creates the recording's file; a failure is reported to its owner at once.
-fn begin(job: Job, intervals: Intervals) -> Option<Active> {
+fn begin(job: Job, intervals: Intervals, heartbeats: &mut Heartbeats) -> Option<Active> {
     let Job {
         spec,
         start,
@@ -293,7 +340,7 @@ fn begin(job: Job, intervals: Intervals) -> Option<Active> {
     let dir = spec.path.parent().map(PathBuf::from).unwrap_or_default();
     match Recorder::new(spec, start, codecs, RecorderConfig::default()) {
         Ok(recorder) => Some(Active {
-            dir,
+            dir: heartbeats.join(dir),
             recorder,
             frames,
             done,

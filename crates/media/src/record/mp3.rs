@@ -1,6 +1,7 @@
 //! The MP3 sink (LAME via `mp3lame-encoder`): constant bit rate, no Xing/VBR tag frame (so the
 //! file is a plain sequence of frames that any player measures correctly), no ID3 tag.
 
+use std::cell::RefCell;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -19,7 +20,12 @@ pub struct Mp3Sink {
     encoder: mp3lame_encoder::Encoder,
     file: BufWriter<File>,
     channels: u16,
-    buffer: Vec<u8>,
+}
+
+thread_local! {
+    /// Encoded bytes on their way to a file (LAME wants room for a whole chunk's worth
+    /// reserved), shared by every MP3 sink of a thread so that no recording keeps that much.
+    static ENCODED: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
 impl std::fmt::Debug for Mp3Sink {
@@ -157,17 +163,16 @@ impl Mp3Sink {
             encoder,
             file: BufWriter::new(file),
             channels: channels.clamp(1, 2),
-            buffer: Vec::new(),
         })
     }
 
-    fn write_buffer(&mut self) -> Result<(), RecordError> {
-        let result = self.file.write_all(&self.buffer);
-        self.buffer.clear();
-        result.map_err(|source| RecordError::Io {
-            path: self.path.clone(),
-            source,
-        })
+    fn write_buffer(&mut self, buffer: &[u8]) -> Result<(), RecordError> {
+        self.file
+            .write_all(buffer)
+            .map_err(|source| RecordError::Io {
+                path: self.path.clone(),
+                source,
+            })
     }
 }
 
@@ -176,22 +181,22 @@ impl AudioSink for Mp3Sink {
         if interleaved.is_empty() {
             return Ok(());
         }
-        self.buffer.clear();
-        // LAME writes into spare capacity: it must be reserved first.
-        self.buffer
-            .reserve(max_required_buffer_size(interleaved.len()));
-        let result = if self.channels == 2 {
-            self.encoder
-                .encode_to_vec(InterleavedPcm(interleaved), &mut self.buffer)
-        } else {
-            self.encoder
-                .encode_to_vec(MonoPcm(interleaved), &mut self.buffer)
-        };
-        result.map_err(|source| RecordError::Mp3Encode {
-            path: self.path.clone(),
-            source,
-        })?;
-        self.write_buffer()
+        ENCODED.with_borrow_mut(|buffer| {
+            buffer.clear();
+            // LAME writes into spare capacity: it must be reserved first.
+            buffer.reserve(max_required_buffer_size(interleaved.len()));
+            let result = if self.channels == 2 {
+                self.encoder
+                    .encode_to_vec(InterleavedPcm(interleaved), buffer)
+            } else {
+                self.encoder.encode_to_vec(MonoPcm(interleaved), buffer)
+            };
+            result.map_err(|source| RecordError::Mp3Encode {
+                path: self.path.clone(),
+                source,
+            })?;
+            self.write_buffer(buffer)
+        })
     }
 
     fn sync(&mut self, _provisional: &[i16]) -> Result<(), RecordError> {
@@ -203,15 +208,14 @@ impl AudioSink for Mp3Sink {
     }
 
     fn finish(mut self: Box<Self>) -> Result<PathBuf, RecordError> {
-        self.buffer.clear();
-        self.buffer.reserve(max_required_buffer_size(0));
+        let mut buffer = Vec::with_capacity(max_required_buffer_size(0));
         self.encoder
-            .flush_to_vec::<FlushGap>(&mut self.buffer)
+            .flush_to_vec::<FlushGap>(&mut buffer)
             .map_err(|source| RecordError::Mp3Encode {
                 path: self.path.clone(),
                 source,
             })?;
-        self.write_buffer()?;
+        self.write_buffer(&buffer)?;
         self.file.flush().map_err(|source| RecordError::Io {
             path: self.path.clone(),
             source,

@@ -3,6 +3,7 @@
 //! It is fed [`Frame`](super::Frame)s (raw RTP packets with leg and arrival time) and never reads
 //! the clock: arrival times and the stop time come from the caller.
 
+use std::cell::RefCell;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -81,41 +82,59 @@ struct Output {
     channels: Channels,
     resampler: Option<Resampler>,
     sink: Box<dyn AudioSink>,
-    interleaved: Vec<i16>,
-    resampled: Vec<i16>,
     frames: u64,
 }
 
+/// The output stage's working buffers (interleaved, resampled), shared by every recording of
+/// a thread: audio only passes through them, so a recording keeps none of it between calls.
+#[derive(Default)]
+struct Scratch {
+    interleaved: Vec<i16>,
+    resampled: Vec<i16>,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
 impl Output {
-    fn interleave(&mut self, a: &[i16], b: &[i16]) {
-        self.interleaved.clear();
-        match self.channels {
+    fn interleave(channels: Channels, a: &[i16], b: &[i16], interleaved: &mut Vec<i16>) {
+        interleaved.clear();
+        match channels {
             Channels::Stereo => {
                 // Sized once, then filled in place (no per-sample capacity check).
-                self.interleaved.resize(a.len().min(b.len()) * 2, 0);
-                for ((frame, &l), &r) in self.interleaved.chunks_exact_mut(2).zip(a).zip(b) {
+                interleaved.resize(a.len().min(b.len()) * 2, 0);
+                for ((frame, &l), &r) in interleaved.chunks_exact_mut(2).zip(a).zip(b) {
                     frame.copy_from_slice(&[l, r]);
                 }
             }
-            Channels::Mono => self
-                .interleaved
-                .extend(a.iter().zip(b).map(|(&l, &r)| l.saturating_add(r))),
-            Channels::CallerOnly => self.interleaved.extend_from_slice(a),
+            Channels::Mono => {
+                interleaved.extend(a.iter().zip(b).map(|(&l, &r)| l.saturating_add(r)))
+            }
+            Channels::CallerOnly => interleaved.extend_from_slice(a),
         }
     }
 
-    fn write(&mut self, a: &[i16], b: &[i16]) -> Result<(), RecordError> {
-        self.interleave(a, b);
-        let out = match self.resampler.as_mut() {
-            Some(r) => {
-                self.resampled.clear();
-                r.process(&self.interleaved, &mut self.resampled);
-                &self.resampled
+    /// Writes `a`/`b`; their first `unchanged` frames are what the last sync showed (written
+    /// provisionally by a sink that can).
+    fn write(&mut self, a: &[i16], b: &[i16], unchanged: usize) -> Result<(), RecordError> {
+        SCRATCH.with_borrow_mut(|scratch| {
+            Self::interleave(self.channels, a, b, &mut scratch.interleaved);
+            let (out, unchanged) = match self.resampler.as_mut() {
+                Some(r) => {
+                    scratch.resampled.clear();
+                    r.process(&scratch.interleaved, &mut scratch.resampled);
+                    (&scratch.resampled, 0)
+                }
+                None => (&scratch.interleaved, unchanged),
+            };
+            self.frames += (out.len() / usize::from(self.channels.count())) as u64;
+            if unchanged > 0 {
+                self.sink.write_shown(out, unchanged)
+            } else {
+                self.sink.write(out)
             }
-            None => &self.interleaved,
-        };
-        self.frames += (out.len() / usize::from(self.channels.count())) as u64;
-        self.sink.write(out)
+        })
     }
 
     /// Hands the file's audio to the OS; `a`/`b` is the audio not final yet (written
@@ -125,16 +144,18 @@ impl Output {
         if self.resampler.is_some() {
             return self.sink.sync(&[]);
         }
-        self.interleave(a, b);
-        self.sink.sync(&self.interleaved)
+        SCRATCH.with_borrow_mut(|scratch| {
+            Self::interleave(self.channels, a, b, &mut scratch.interleaved);
+            self.sink.sync(&scratch.interleaved)
+        })
     }
 
     fn finish(mut self) -> Result<(PathBuf, u64), RecordError> {
         if let Some(r) = self.resampler.as_mut() {
-            self.resampled.clear();
-            r.finish(&mut self.resampled);
-            self.frames += (self.resampled.len() / usize::from(self.channels.count())) as u64;
-            self.sink.write(&self.resampled)?;
+            let mut resampled = Vec::new();
+            r.finish(&mut resampled);
+            self.frames += (resampled.len() / usize::from(self.channels.count())) as u64;
+            self.sink.write(&resampled)?;
         }
         let path = self.sink.finish()?;
         Ok((path, self.frames))
@@ -231,8 +252,6 @@ impl Recorder {
                 channels: spec.channels,
                 resampler,
                 sink,
-                interleaved: Vec::new(),
-                resampled: Vec::new(),
                 frames: 0,
             },
             spec,
@@ -279,10 +298,11 @@ impl Recorder {
             self.stats.not_rtp += 1;
             return Ok(());
         };
-        let payload = header.payload(packet).to_vec();
         let mut released = std::mem::take(&mut self.released);
         released.clear();
         if let Some(state) = self.legs.get_mut(leg.index()) {
+            let mut payload = state.sequencer.payload_buffer();
+            payload.extend_from_slice(header.payload(packet));
             state.sequencer.push(at, header, payload, &mut released);
         }
         self.place(leg, &mut released);
@@ -321,10 +341,8 @@ impl Recorder {
         let mut result = Ok(());
         self.timeline
             .pending(until, |a, b| result = output.sync(a, b));
-        // Many recordings share a worker: keep only small scratch buffers between syncs.
+        // Many recordings share a worker: keep no more than they need between syncs.
         self.timeline.shrink_buffers();
-        self.output.interleaved.clear();
-        self.output.interleaved.shrink_to(8192);
         result
     }
 
@@ -353,15 +371,16 @@ impl Recorder {
                 }
                 _ => self.stats.undecodable += 1,
             }
+            state.sequencer.recycle(packet.payload);
         }
     }
 
     fn release(&mut self, until: u64) -> Result<(), RecordError> {
         let output = &mut self.output;
         let mut result = Ok(());
-        self.timeline.release_until(until, |a, b| {
+        self.timeline.release_until_shown(until, |a, b, unchanged| {
             if result.is_ok() {
-                result = output.write(a, b);
+                result = output.write(a, b, unchanged);
             }
         });
         result

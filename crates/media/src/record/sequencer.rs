@@ -6,7 +6,6 @@
 //! [`SequencerConfig::window`] packets, or until it has waited [`SequencerConfig::max_wait`]
 //! (judged on the arrival times passed in); then the missing packets count as lost.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use crate::relay::RtpHeader;
@@ -84,7 +83,9 @@ struct Stream {
     next_out: u64,
     last_timestamp: Option<u64>,
     discontinuity: bool,
-    pending: BTreeMap<u64, Pending>,
+    /// Waiting packets by extended sequence number, ascending (at most `window + 1`: a small
+    /// sorted vector, kept from stream to stream, no allocation per packet).
+    pending: Vec<(u64, Pending)>,
 }
 
 /// Sequencer for one direction.
@@ -94,7 +95,12 @@ pub struct Sequencer {
     stream: Option<Stream>,
     retired_ssrc: Option<u32>,
     stats: SequencerStats,
+    /// Payload buffers given back by the consumer, for the next packets.
+    spare: Vec<Vec<u8>>,
 }
+
+/// Payload buffers [`Sequencer::recycle`] keeps (the in-order case needs one).
+const SPARE_PAYLOADS: usize = 2;
 
 /// Sequence numbers start at this offset so a packet slightly older than the first still has a
 /// non-negative extended number.
@@ -114,6 +120,21 @@ impl Sequencer {
     /// Counters so far.
     pub fn stats(&self) -> SequencerStats {
         self.stats
+    }
+
+    /// An empty buffer for the next packet's payload: one given back by
+    /// [`recycle`](Self::recycle) when there is one, so a recording does not allocate per
+    /// packet.
+    pub fn payload_buffer(&mut self) -> Vec<u8> {
+        self.spare.pop().unwrap_or_default()
+    }
+
+    /// Gives back a released packet's payload buffer for [`payload_buffer`](Self::payload_buffer).
+    pub fn recycle(&mut self, mut payload: Vec<u8>) {
+        if self.spare.len() < SPARE_PAYLOADS && payload.capacity() <= 2048 {
+            payload.clear();
+            self.spare.push(payload);
+        }
     }
 
     /// Takes one RTP packet (parsed `header`, its `payload`) that arrived at `at`; appends the
@@ -158,18 +179,25 @@ impl Sequencer {
             }
             return;
         }
-        if stream.pending.contains_key(&extended) {
-            self.stats.duplicates += 1;
-            return;
-        }
+        let slot = match stream.pending.binary_search_by_key(&extended, |(k, _)| *k) {
+            Ok(_) => {
+                self.stats.duplicates += 1;
+                self.recycle(payload);
+                return;
+            }
+            Err(slot) => slot,
+        };
         stream.highest = stream.highest.max(extended);
         stream.pending.insert(
-            extended,
-            Pending {
-                header,
-                at,
-                payload,
-            },
+            slot,
+            (
+                extended,
+                Pending {
+                    header,
+                    at,
+                    payload,
+                },
+            ),
         );
         self.release(Some(at), out);
     }
@@ -193,13 +221,14 @@ impl Sequencer {
         }
         self.release(None, out);
         let first = SEQ_BASE + u64::from(header.sequence);
+        let pending = self.stream.take().map(|s| s.pending).unwrap_or_default();
         self.stream = Some(Stream {
             ssrc: header.ssrc,
             highest: first,
             next_out: first,
             last_timestamp: None,
             discontinuity: true,
-            pending: BTreeMap::new(),
+            pending,
         });
     }
 
@@ -209,7 +238,7 @@ impl Sequencer {
         let Some(stream) = self.stream.as_mut() else {
             return;
         };
-        while let Some((&first, pending)) = stream.pending.first_key_value() {
+        while let Some(&(first, ref pending)) = stream.pending.first() {
             let give_up = match now {
                 None => true,
                 Some(now) => {
@@ -220,9 +249,7 @@ impl Sequencer {
             if first != stream.next_out && !give_up {
                 break;
             }
-            let Some(pending) = stream.pending.remove(&first) else {
-                break;
-            };
+            let (_, pending) = stream.pending.remove(0);
             self.stats.lost += first.saturating_sub(stream.next_out);
             stream.next_out = first + 1;
             let timestamp = match stream.last_timestamp {

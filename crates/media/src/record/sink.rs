@@ -10,6 +10,14 @@ pub trait AudioSink: Send {
     /// until the next [`sync`](Self::sync).
     fn write(&mut self, interleaved: &[i16]) -> Result<(), RecordError>;
 
+    /// Like [`write`](Self::write), where the first `unchanged` frames are the audio that
+    /// followed the final audio at the last [`sync`](Self::sync) as it was shown then (its
+    /// `provisional` audio): a sink that wrote that provisionally need not write it again.
+    fn write_shown(&mut self, interleaved: &[i16], unchanged: usize) -> Result<(), RecordError> {
+        let _ = unchanged;
+        self.write(interleaved)
+    }
+
     /// Hands everything written so far to the operating system, so that a crash of the process
     /// keeps it, and leaves the file readable as it is (sizes in the header). `provisional`
     /// is audio after what was written that is not final yet: a sink that can overwrite it

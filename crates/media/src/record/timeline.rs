@@ -22,6 +22,7 @@
 //! [`TimelineConfig::latency`], and at the end up to the stop time. Audio that arrives for a place
 //! already released is dropped and counted.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
@@ -90,8 +91,40 @@ pub struct Timeline {
     newest_arrival: u64,
     tracks: [Track; 2],
     stats: TimelineStats,
-    /// Reused output buffers of `release_until` / `pending`.
-    out: [Vec<i16>; 2],
+    /// End of what the last [`pending`](Timeline::pending) showed.
+    shown_until: u64,
+    /// Lowest position changed since then (`u64::MAX`: none): what was shown before it is
+    /// what will be released there.
+    changed_from: u64,
+}
+
+thread_local! {
+    /// The output buffers of `release_until` / `pending`, shared by every timeline of a thread
+    /// (a recorder worker runs many recordings: their audio only passes through these).
+    static OUT: RefCell<[Vec<i16>; 2]> = const { RefCell::new([Vec::new(), Vec::new()]) };
+}
+
+/// A track's buffer grows in steps of this many samples (64 ms at 8 kHz) to what it needs,
+/// not by doubling: it holds about the latency (a second) plus a packet, and doubling would
+/// make that two seconds of memory per leg.
+const GROW: usize = 512;
+
+/// Writes `src` into `deque` from `offset` on, appending what goes past its end (`offset` is
+/// at most its length).
+fn write_into_deque(deque: &mut VecDeque<i16>, offset: usize, src: &[i16]) {
+    let overlap = deque.len().saturating_sub(offset).min(src.len());
+    let (front, back) = deque.as_mut_slices();
+    let (inside, beyond) = src.split_at(overlap);
+    let in_front = front.len().saturating_sub(offset).min(inside.len());
+    let (to_front, to_back) = inside.split_at(in_front);
+    if let Some(dst) = front.get_mut(offset..offset + in_front) {
+        dst.copy_from_slice(to_front);
+    }
+    let back_offset = (offset + in_front).saturating_sub(front.len());
+    if let Some(dst) = back.get_mut(back_offset..back_offset + to_back.len()) {
+        dst.copy_from_slice(to_back);
+    }
+    deque.extend(beyond.iter().copied());
 }
 
 impl Timeline {
@@ -105,7 +138,8 @@ impl Timeline {
             newest_arrival: 0,
             tracks: [Track::default(), Track::default()],
             stats: TimelineStats::default(),
-            out: [Vec::new(), Vec::new()],
+            shown_until: 0,
+            changed_from: u64::MAX,
         };
         timeline.limit = timeline.samples(limit);
         timeline
@@ -179,6 +213,7 @@ impl Timeline {
                             track.anchor = Some((anchor_ts, anchor_pos - shift));
                             track.end = track.end.saturating_sub(shift).max(track.floor);
                             self.stats.anchor_advance_samples += shift;
+                            self.changed_from = self.changed_from.min(self.released + from as u64);
                             p - shift
                         } else {
                             p
@@ -208,17 +243,20 @@ impl Timeline {
         if kept == 0 {
             return;
         }
+        self.changed_from = self.changed_from.min(first);
         let skip = (first - pos) as usize;
         let offset = (first - self.released) as usize;
         let needed = offset + kept as usize;
-        if track.buffer.len() < needed {
-            track.buffer.resize(needed, 0);
+        if track.buffer.capacity() < needed {
+            let target = needed.next_multiple_of(GROW);
+            track.buffer.reserve_exact(target - track.buffer.len());
         }
-        for (i, &s) in samples.iter().skip(skip).take(kept as usize).enumerate() {
-            if let Some(slot) = track.buffer.get_mut(offset + i) {
-                *slot = s;
-            }
+        if track.buffer.len() < offset {
+            // Silence up to this audio (nothing was placed there).
+            track.buffer.resize(offset, 0);
         }
+        let kept_samples = samples.get(skip..skip + kept as usize).unwrap_or_default();
+        write_into_deque(&mut track.buffer, offset, kept_samples);
     }
 
     /// The position up to which audio can be released now (newest arrival minus latency).
@@ -237,21 +275,35 @@ impl Timeline {
     /// Hands out both legs from the released position up to `until` (clamped to the limit),
     /// silence where nothing was placed: `emit(a_samples, b_samples)` with equal lengths.
     pub fn release_until(&mut self, until: u64, mut emit: impl FnMut(&[i16], &[i16])) {
+        self.release_until_shown(until, |a, b, _| emit(a, b));
+    }
+
+    /// Like [`release_until`](Self::release_until), also telling `emit(a, b, unchanged)` how
+    /// many samples at the start of `a`/`b` are what the last [`pending`](Self::pending)
+    /// showed for that place (nothing was placed there since), so a sink that wrote them
+    /// provisionally need not write them again.
+    pub fn release_until_shown(&mut self, until: u64, mut emit: impl FnMut(&[i16], &[i16], usize)) {
         const CHUNK: usize = 4096;
         let until = until.min(self.limit);
-        let [a, b] = &mut self.out;
-        while self.released < until {
-            let n = (until - self.released).min(CHUNK as u64) as usize;
-            for (track, out) in self.tracks.iter_mut().zip([&mut *a, &mut *b]) {
-                out.clear();
-                let available = track.buffer.len().min(n);
-                extend_from_deque(out, &track.buffer, available);
-                track.buffer.drain(..available);
-                out.resize(n, 0);
-            }
-            emit(a, b);
-            self.released += n as u64;
+        if self.released >= until {
+            return;
         }
+        OUT.with_borrow_mut(|[a, b]| {
+            while self.released < until {
+                let n = (until - self.released).min(CHUNK as u64) as usize;
+                for (track, out) in self.tracks.iter_mut().zip([&mut *a, &mut *b]) {
+                    out.clear();
+                    let available = track.buffer.len().min(n);
+                    extend_from_deque(out, &track.buffer, available);
+                    track.buffer.drain(..available);
+                    out.resize(n, 0);
+                }
+                let unchanged = self.shown_until.min(self.changed_from);
+                let unchanged = unchanged.saturating_sub(self.released).min(n as u64) as usize;
+                emit(a, b, unchanged);
+                self.released += n as u64;
+            }
+        });
     }
 
     /// Shows both legs from the released position up to `until` (clamped to the limit) without
@@ -260,21 +312,27 @@ impl Timeline {
     pub fn pending(&mut self, until: u64, emit: impl FnOnce(&[i16], &[i16])) {
         let until = until.min(self.limit);
         let n = until.saturating_sub(self.released) as usize;
-        let [a, b] = &mut self.out;
-        for (track, out) in self.tracks.iter().zip([&mut *a, &mut *b]) {
-            out.clear();
-            extend_from_deque(out, &track.buffer, n);
-            out.resize(n, 0);
-        }
-        emit(a, b);
+        OUT.with_borrow_mut(|[a, b]| {
+            for (track, out) in self.tracks.iter().zip([&mut *a, &mut *b]) {
+                out.clear();
+                extend_from_deque(out, &track.buffer, n);
+                out.resize(n, 0);
+            }
+            emit(a, b);
+        });
+        self.shown_until = until.max(self.released);
+        self.changed_from = u64::MAX;
     }
 
-    /// Gives back the memory of the output buffers beyond one release chunk (after `pending`
-    /// showed up to a second of audio), so an idle recording holds little.
+    /// Gives back what the tracks' buffers grew to beyond what they hold now (after a
+    /// timestamp jump placed audio far ahead, or a stream went quiet), so an idle recording
+    /// holds little. The output buffers are the thread's, not the timeline's.
     pub fn shrink_buffers(&mut self) {
-        for out in &mut self.out {
-            out.clear();
-            out.shrink_to(4096);
+        for track in &mut self.tracks {
+            let keep = (track.buffer.len() + GROW).next_multiple_of(GROW);
+            if track.buffer.capacity() > keep + 4 * GROW {
+                track.buffer.shrink_to(keep);
+            }
         }
     }
 }

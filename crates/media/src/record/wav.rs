@@ -5,6 +5,7 @@
 //! sync: past the final audio, overwritten by the final audio later (`pwrite` at fixed offsets),
 //! so what reached the disk covers the recording up to the sync.
 
+use std::cell::RefCell;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -39,6 +40,12 @@ pub fn wav_header(sample_rate: u32, channels: u16, data_bytes: u32) -> [u8; 44] 
 /// Final audio held in memory before it is written (like a `BufWriter`'s buffer).
 const PENDING_BYTES: usize = 8 * 1024;
 
+thread_local! {
+    /// Bytes of audio on their way to a file in one piece (the provisional audio of a sync, a
+    /// large chunk), shared by every WAV sink of a thread so that no recording keeps that much.
+    static BYTES: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
 /// Largest data chunk a RIFF file can declare (whole 4-byte frames).
 const MAX_DATA: u64 = (u32::MAX as u64 - 36) & !3;
 
@@ -54,6 +61,9 @@ pub struct WavSink {
     pending: Vec<u8>,
     /// Bytes written provisionally past `written` at the last sync.
     provisional: u64,
+    /// Data bytes from 0 up to here are on disk as final or as provisional audio that is
+    /// still what was shown (see [`AudioSink::write_shown`]).
+    on_disk: u64,
     /// Data size the header on disk declares.
     declared: u64,
 }
@@ -93,6 +103,7 @@ impl WavSink {
             written: 0,
             pending: Vec::new(),
             provisional: 0,
+            on_disk: 0,
             declared: 0,
         })
     }
@@ -108,11 +119,22 @@ impl WavSink {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let room = MAX_DATA.saturating_sub(self.written);
-        let n = (self.pending.len() as u64).min(room) as usize;
-        let at = WAV_HEADER_LEN + self.written;
-        let result = self.file.write_all_at(&self.pending[..n], at);
+        let pending = std::mem::take(&mut self.pending);
+        let result = self.write_final(&pending);
+        self.pending = pending;
         self.pending.clear();
+        result
+    }
+
+    /// Writes final audio `bytes` after the final audio on disk (as much as the RIFF sizes
+    /// allow).
+    fn write_final(&mut self, bytes: &[u8]) -> Result<(), RecordError> {
+        let room = MAX_DATA.saturating_sub(self.written);
+        let n = (bytes.len() as u64).min(room) as usize;
+        let at = WAV_HEADER_LEN + self.written;
+        let result = self
+            .file
+            .write_all_at(bytes.get(..n).unwrap_or_default(), at);
         result.map_err(|e| self.io_error(e))?;
         self.written += n as u64;
         Ok(())
@@ -140,30 +162,63 @@ impl WavSink {
 
 impl AudioSink for WavSink {
     fn write(&mut self, interleaved: &[i16]) -> Result<(), RecordError> {
+        // Few system calls (one per ~250 ms of 8 kHz stereo), little memory per recording:
+        // the buffer is sized once to `PENDING_BYTES` and written out before it would grow.
+        let bytes = interleaved.len() * 2;
+        if self.pending.len() + bytes > PENDING_BYTES {
+            self.write_pending()?;
+        }
+        if bytes >= PENDING_BYTES {
+            // A large chunk (after a gap) goes out in one piece through the thread's buffer.
+            return BYTES.with_borrow_mut(|buffer| {
+                buffer.clear();
+                extend_le(buffer, interleaved);
+                self.write_final(buffer)
+            });
+        }
+        if self.pending.capacity() < PENDING_BYTES {
+            self.pending
+                .reserve_exact(PENDING_BYTES - self.pending.len());
+        }
         extend_le(&mut self.pending, interleaved);
-        // Few system calls (one per ~250 ms of 8 kHz stereo), little memory per recording.
         if self.pending.len() >= PENDING_BYTES {
             self.write_pending()?;
         }
         Ok(())
     }
 
+    fn write_shown(&mut self, interleaved: &[i16], unchanged: usize) -> Result<(), RecordError> {
+        let frame = usize::from(self.channels) * 2;
+        let next = self.written + self.pending.len() as u64;
+        let skip = (unchanged as u64 * frame as u64).min(self.on_disk.saturating_sub(next));
+        let skip = (skip - skip % frame as u64) as usize;
+        if skip == 0 {
+            return self.write(interleaved);
+        }
+        // These bytes are on disk already, written provisionally at the last sync with the
+        // same samples: the final audio before them goes out, then they count as written.
+        self.write_pending()?;
+        self.written += skip as u64;
+        self.write(interleaved.get(skip / 2..).unwrap_or_default())
+    }
+
     fn sync(&mut self, provisional: &[i16]) -> Result<(), RecordError> {
         self.write_pending()?;
-        let mut bytes = std::mem::take(&mut self.pending);
-        extend_le(&mut bytes, provisional);
         let room = MAX_DATA.saturating_sub(self.written);
-        let n = (bytes.len() as u64).min(room) as usize;
-        let result = self
-            .file
-            .write_all_at(&bytes[..n], WAV_HEADER_LEN + self.written);
-        bytes.clear();
-        // The provisional audio (up to a second) made the buffer grow: do not keep that much
-        // per recording between syncs.
-        bytes.shrink_to(PENDING_BYTES);
-        self.pending = bytes;
-        result.map_err(|e| self.io_error(e))?;
+        let result = BYTES.with_borrow_mut(|bytes| {
+            bytes.clear();
+            extend_le(bytes, provisional);
+            let n = (bytes.len() as u64).min(room) as usize;
+            self.file
+                .write_all_at(
+                    bytes.get(..n).unwrap_or_default(),
+                    WAV_HEADER_LEN + self.written,
+                )
+                .map(|()| n)
+        });
+        let n = result.map_err(|e| self.io_error(e))?;
         self.provisional = n as u64;
+        self.on_disk = self.written + self.provisional;
         self.declare(self.written + self.provisional)
     }
 
