@@ -7,6 +7,8 @@
 //! off or empty are cut to whole frames and padded with encoded silence.
 //! Fake clock throughout: no test here depends on timing.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -17,6 +19,7 @@ use callrec_media::record::{
     WavSink,
 };
 use callrec_media::relay::Leg;
+use support::rtp;
 
 /// A fresh directory under the system's temp dir, removed on drop.
 struct TempDir(PathBuf);
@@ -42,15 +45,6 @@ fn tempdir() -> TempDir {
     ));
     std::fs::create_dir_all(&dir).unwrap();
     TempDir(dir)
-}
-
-fn rtp(pt: u8, seq: u16, ts: u32, ssrc: u32, payload: &[u8]) -> Vec<u8> {
-    let mut p = vec![0x80, pt];
-    p.extend_from_slice(&seq.to_be_bytes());
-    p.extend_from_slice(&ts.to_be_bytes());
-    p.extend_from_slice(&ssrc.to_be_bytes());
-    p.extend_from_slice(payload);
-    p
 }
 
 /// 20 ms of a loud PCMU square wave.

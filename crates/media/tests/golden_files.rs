@@ -8,6 +8,8 @@
 //! was before the recorder's buffers were reworked (issue 12). A change of these hashes is a
 //! change of what callrec records: it needs a reason, not a new hash.
 
+mod support;
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -16,6 +18,7 @@ use callrec_media::record::{
 };
 use callrec_media::relay::Leg;
 use sha2::{Digest, Sha256};
+use support::rtp;
 
 /// A small deterministic generator (no dependency on a crate's RNG algorithm staying put).
 struct Lcg(u64);
@@ -32,15 +35,6 @@ impl Lcg {
     fn below(&mut self, n: u32) -> u32 {
         self.next() % n
     }
-}
-
-fn rtp(pt: u8, seq: u16, ts: u32, ssrc: u32, payload: &[u8]) -> Vec<u8> {
-    let mut p = vec![0x80, pt];
-    p.extend_from_slice(&seq.to_be_bytes());
-    p.extend_from_slice(&ts.to_be_bytes());
-    p.extend_from_slice(&ssrc.to_be_bytes());
-    p.extend_from_slice(payload);
-    p
 }
 
 /// 160 samples of a two-tone signal (integer-only synthesis, so it is the same everywhere).

@@ -11,6 +11,8 @@
 //! - the file lasts as long as the call, first packet to stop, within 1 % (MP3: plus the encoder's
 //!   delay and padding, at most 2 frames).
 
+mod support;
+
 use std::f64::consts::PI;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -26,6 +28,7 @@ use callrec_media::sdp::SessionDescription;
 use callrec_media::Counters;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use support::rtp;
 
 const CALL_MS: u64 = 25_000;
 const HOLD_START_MS: u64 = 15_000;
@@ -45,15 +48,6 @@ struct Arrival {
     at: Instant,
     leg: Leg,
     packet: Vec<u8>,
-}
-
-fn rtp(pt: u8, seq: u16, ts: u32, ssrc: u32, payload: &[u8]) -> Vec<u8> {
-    let mut p = vec![0x80, pt];
-    p.extend_from_slice(&seq.to_be_bytes());
-    p.extend_from_slice(&ts.to_be_bytes());
-    p.extend_from_slice(&ssrc.to_be_bytes());
-    p.extend_from_slice(payload);
-    p
 }
 
 /// Every packet both parties send, with its arrival time at the relay.
