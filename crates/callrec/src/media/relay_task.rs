@@ -6,13 +6,14 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
+use callrec_media::record::FrameSender;
 use callrec_media::relay::{CallRelay, Channel, Decision, Leg, RelayEvent};
 use callrec_media::session::SessionCommand;
 use mio::net::UdpSocket;
 use tokio::sync::mpsc;
 
 use super::event::MediaEvent;
-use super::recording::{RecorderFeed, RecorderOutbox, RecordingId};
+use super::recording::RecordingId;
 
 /// Largest datagram read; RTP for audio is far smaller.
 pub(crate) const MAX_DATAGRAM: usize = 2048;
@@ -48,7 +49,7 @@ pub(crate) enum Command {
     /// Feed this recording from now on, until `deadline`.
     AddRecorder {
         id: RecordingId,
-        feed: RecorderFeed,
+        sender: FrameSender,
         deadline: Instant,
     },
     /// Stop feeding this recording; it ends at `at`.
@@ -62,7 +63,7 @@ pub(crate) struct RelayCall {
     relay: CallRelay,
     events: mpsc::UnboundedSender<MediaEvent>,
     /// The recordings fed (usually none or one).
-    recorders: Vec<(RecordingId, RecorderFeed)>,
+    recorders: Vec<(RecordingId, FrameSender)>,
     /// `media` with the call's name, entered while the shard works on this call.
     span: tracing::Span,
 }
@@ -93,9 +94,8 @@ impl RelayCall {
         self.relay.poll_timeout()
     }
 
-    /// Reads one datagram waiting on socket `index` (if there is one) and relays it; a
-    /// recordable packet goes to `out` for each recording.
-    pub(crate) fn read_socket(&mut self, index: usize, buf: &mut [u8], out: &mut RecorderOutbox) {
+    /// Reads one datagram waiting on socket `index` (if there is one) and relays it.
+    pub(crate) fn read_socket(&mut self, index: usize, buf: &mut [u8]) {
         let (leg, channel) = socket_of(index);
         let span = self.span.clone();
         let _entered = span.enter();
@@ -103,7 +103,7 @@ impl RelayCall {
             return;
         };
         match socket.recv_from(buf) {
-            Ok(received) => self.received(leg, channel, received, buf, out),
+            Ok(received) => self.received(leg, channel, received, buf),
             Err(e)
                 if matches!(
                     e.kind(),
@@ -114,7 +114,7 @@ impl RelayCall {
                 tracing::debug!(leg = leg.as_str(), error = %e, "relay socket receive error");
             }
         }
-        self.drain_relay_events(out);
+        self.drain_relay_events();
     }
 
     fn received(
@@ -123,7 +123,6 @@ impl RelayCall {
         channel: Channel,
         (len, src): (usize, SocketAddr),
         buf: &[u8],
-        out: &mut RecorderOutbox,
     ) {
         let Some(bytes) = buf.get(..len) else {
             return;
@@ -131,8 +130,8 @@ impl RelayCall {
         let at = Instant::now();
         let decision = self.relay.on_packet(at, leg, channel, src, bytes);
         if decision.is_recordable() {
-            for (_, feed) in &self.recorders {
-                out.push(feed, leg, at, bytes);
+            for (_, sender) in &self.recorders {
+                sender.push(leg, at, bytes);
             }
         }
         if let Decision::Forward {
@@ -149,7 +148,7 @@ impl RelayCall {
     }
 
     /// Carries out a command from the call's handle.
-    pub(crate) fn command(&mut self, now: Instant, command: Command, out: &mut RecorderOutbox) {
+    pub(crate) fn command(&mut self, now: Instant, command: Command) {
         let span = self.span.clone();
         let _entered = span.enter();
         match command {
@@ -166,42 +165,46 @@ impl RelayCall {
             }
             Command::Session(SessionCommand::Hold(on_hold)) => self.relay.set_hold(now, on_hold),
             Command::Session(SessionCommand::ArmTimeout) => self.relay.set_timeout_armed(now, true),
-            Command::AddRecorder { id, feed, deadline } => {
+            Command::AddRecorder {
+                id,
+                sender,
+                deadline,
+            } => {
                 self.relay.add_recording(id.0, deadline);
-                self.recorders.push((id, feed));
+                self.recorders.push((id, sender));
             }
             Command::StopRecorder { id, at } => {
                 self.relay.remove_recording(id.0);
-                if let Some(feed) = self.take_recorder(id) {
-                    out.stop(feed, at);
+                if let Some(sender) = self.take_recorder(id) {
+                    sender.stop(at);
                 }
             }
         }
-        self.drain_relay_events(out);
+        self.drain_relay_events();
     }
 
     /// The relay's timers at `now` (media timeout, recordings' time limits).
-    pub(crate) fn handle_timeout(&mut self, now: Instant, out: &mut RecorderOutbox) {
+    pub(crate) fn handle_timeout(&mut self, now: Instant) {
         let span = self.span.clone();
         let _entered = span.enter();
         self.relay.handle_timeout(now);
-        self.drain_relay_events(out);
+        self.drain_relay_events();
     }
 
     /// The call is closed: every recording still fed stops at `at`; the sockets close and the
     /// handle's event stream ends when this is dropped.
-    pub(crate) fn finish(mut self, at: Instant, out: &mut RecorderOutbox) {
-        for (_, feed) in self.recorders.drain(..) {
-            out.stop(feed, at);
+    pub(crate) fn finish(mut self, at: Instant) {
+        for (_, sender) in self.recorders.drain(..) {
+            sender.stop(at);
         }
     }
 
-    fn take_recorder(&mut self, id: RecordingId) -> Option<RecorderFeed> {
+    fn take_recorder(&mut self, id: RecordingId) -> Option<FrameSender> {
         let i = self.recorders.iter().position(|(r, _)| *r == id)?;
         Some(self.recorders.swap_remove(i).1)
     }
 
-    fn drain_relay_events(&mut self, out: &mut RecorderOutbox) {
+    fn drain_relay_events(&mut self) {
         while let Some(event) = self.relay.poll_event() {
             match event {
                 RelayEvent::MediaTimeout { .. } => {
@@ -216,8 +219,8 @@ impl RelayCall {
                     recording,
                     deadline,
                 } => {
-                    if let Some(feed) = self.take_recorder(RecordingId(recording)) {
-                        out.stop(feed, deadline);
+                    if let Some(sender) = self.take_recorder(RecordingId(recording)) {
+                        sender.stop(deadline);
                     }
                 }
                 RelayEvent::Latched {
