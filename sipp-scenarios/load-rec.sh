@@ -14,7 +14,9 @@
 #   -s                skip `cargo build --release -p callrec` (done otherwise)
 #   -k                keep the work directory (logs, spool, received recordings)
 #   -p                also count callrec's context switches and task-clock with `perf stat`
-#                     over the same window (needs perf; printed per 1000 relayed packets)
+#                     over the same window (needs perf; printed per 1000 relayed packets), and
+#                     both per thread group (relay, recorder, tokio, the engine's main thread...):
+#                     `threads_<group>=cpu_s/context_switches`
 #
 # callrec runs on a copy of config/ in a temporary directory, SIP on a free port of 127.0.0.1,
 # the carrier on 127.0.0.2 (trusted by the example documents), relay ports 10000-19999 (away from the default range other
@@ -137,7 +139,7 @@ tck=$(getconf CLK_TCK)
 ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
 machine_busy() { awk '/^cpu /{print $2+$3+$4+$7+$8+$9}' /proc/stat; }  # user nice system irq softirq steal
 if [ -n "$PERF" ]; then
-  perf stat -e task-clock,context-switches -x, -o "$work/perf.csv" -p "$callrec_pid" 2>/dev/null &
+  perf stat --per-thread -e task-clock,context-switches -x, -o "$work/perf.csv" -p "$callrec_pid" 2>/dev/null &
   perf_pid=$!
 fi
 c0=$(ticks "$callrec_pid"); r0=$(ticks "$recv_pid"); s0=$(ticks "$uas_pid"); m0=$(machine_busy)
@@ -200,10 +202,18 @@ dropped=$(grep ' stats ' "$work/callrec.log" | tail -n 1 | grep -o 'recorder_fra
 relayed=$(grep ' stats ' "$work/callrec.log" | tail -n 1 | grep -o 'rtp_relayed=[0-9]*' | cut -d= -f2 || true)
 perf_out=""
 if [ -n "$PERF" ] && [ -s "$work/perf.csv" ]; then
-  cswch=$(awk -F, '$3=="context-switches"{print $1}' "$work/perf.csv")
-  tclock=$(awk -F, '$3=="task-clock"{printf "%.2f", $1/1000}' "$work/perf.csv")
+  # Per thread: "<name>-<tid>,value,unit,event,..."; threads named "relay-0" etc. are grouped
+  # without their number (the main thread carries the binary's name: "main").
+  cswch=$(awk -F, '$4=="context-switches" && $2+0==$2 {s+=$2} END {print s+0}' "$work/perf.csv")
+  tclock=$(awk -F, '$4=="task-clock" && $2+0==$2 {s+=$2} END {printf "%.2f", s/1000}' "$work/perf.csv")
+  groups=$(awk -F, -v bin="$(basename "$BIN" | cut -c1-15)" '
+    $2+0==$2 && ($4=="task-clock" || $4=="context-switches") {
+      g=$1; sub(/-[0-9]+$/, "", g); sub(/-[0-9]+$/, "", g); if (g==bin) g="main"
+      if ($4=="task-clock") cpu[g]+=$2/1000; else cs[g]+=$2
+    }
+    END { for (g in cpu) printf "threads_%s=%.2f/%d ", g, cpu[g], cs[g] }' "$work/perf.csv")
   per_k=n/a; [ -n "$relayed" ] && [ "${relayed:-0}" -gt 0 ] && per_k=$(echo "scale=2; $cswch * 1000 / $relayed" | bc -l)
-  perf_out="perf_task_clock_s=$tclock perf_context_switches=$cswch context_switches_per_1000_packets=$per_k"
+  perf_out="perf_task_clock_s=$tclock perf_context_switches=$cswch context_switches_per_1000_packets=$per_k $groups"
 fi
 echo "format=$FORMAT cps=$CPS calls=$CALLS hold_s=$HOLD_S calls_ok=$ok failed=$failed uac_rc=$uac_rc" \
   "sipp_mean_call_s=$call_len recordings=$n measured=$measured wrong_length=$bad channels=$chans min_duration_s=$dmin mean_duration_s=$dmean max_duration_s=$dmax" \
