@@ -2,9 +2,8 @@
 
 use std::sync::Arc;
 
-use callrec_media::record::{frame_queue, CodecMap, RecordingSpec};
+use callrec_media::record::{CodecMap, RecordingSpec};
 use callrec_media::session::SessionCommand;
-use callrec_media::Counters;
 use tokio::sync::mpsc;
 
 use super::error::MediaError;
@@ -17,8 +16,6 @@ use super::shard::CallLink;
 /// callee). The SDP decisions are the engine's (`MediaSession`); this handle carries them out.
 #[derive(Debug)]
 pub struct CallMedia {
-    queue_capacity: usize,
-    counters: Arc<Counters>,
     recorders: Arc<RecorderPool>,
     /// The call on its relay shard; dropping it closes the call.
     link: CallLink,
@@ -32,15 +29,11 @@ fn now() -> std::time::Instant {
 
 impl CallMedia {
     pub(crate) fn new(
-        queue_capacity: usize,
-        counters: Arc<Counters>,
         recorders: Arc<RecorderPool>,
         link: CallLink,
         events: mpsc::UnboundedReceiver<MediaEvent>,
     ) -> Self {
         CallMedia {
-            queue_capacity,
-            counters,
             recorders,
             link,
             events,
@@ -71,13 +64,8 @@ impl CallMedia {
         self.next_recording += 1;
         let start = now();
         let deadline = start + spec.time_limit;
-        let (sender, receiver) = frame_queue(self.queue_capacity, Arc::clone(&self.counters));
-        let done = self.recorders.start(spec, start, codecs, receiver)?;
-        self.send(Command::AddRecorder {
-            id,
-            sender,
-            deadline,
-        })?;
+        let (feed, done) = self.recorders.start(spec, start, codecs)?;
+        self.send(Command::AddRecorder { id, feed, deadline })?;
         Ok(RecordingHandle { id, done, deadline })
     }
 

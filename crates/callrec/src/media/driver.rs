@@ -41,14 +41,17 @@ impl MediaDriver {
     /// A driver with these settings; starts its recorder threads and its relay shards (one
     /// per core each, unless `relay_threads` says otherwise).
     pub fn new(config: MediaDriverConfig) -> Self {
+        let counters = Arc::new(Counters::default());
         MediaDriver {
             shards: Arc::new(RelayShards::new(config.relay_threads)),
             recorders: Arc::new(RecorderPool::new(
                 config.flush_interval,
                 config.fsync_interval,
+                config.recorder_queue,
+                Arc::clone(&counters),
             )),
             config,
-            counters: Arc::new(Counters::default()),
+            counters,
         }
     }
 
@@ -99,13 +102,13 @@ impl MediaDriver {
         let call = RelayCall::new(sockets, relay, event_tx, span);
         let link = self.shards.open(call);
         tracing::debug!(call = name, a = ports[0], b = ports[1], "media opened");
-        CallMedia::new(
-            self.config.recorder_queue,
-            Arc::clone(&self.counters),
-            Arc::clone(&self.recorders),
-            link,
-            event_rx,
-        )
+        CallMedia::new(Arc::clone(&self.recorders), link, event_rx)
+    }
+
+    /// The recorder pool (tests start recordings on it directly).
+    #[cfg(test)]
+    pub(crate) fn recorders(&self) -> &RecorderPool {
+        &self.recorders
     }
 
     /// The relay shards (tests look at their number).

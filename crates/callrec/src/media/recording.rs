@@ -1,7 +1,10 @@
 //! The recorder pool: a few threads (one per core) that each own many recordings. Each
-//! recording's `Recorder` (sequencer, decoder, timeline, encoder) is fed by the relay shard
-//! through a bounded batch queue; a worker wakes every [`BATCH_INTERVAL`], takes each of its
-//! recordings' batch at once, and every `flush_interval` hands each file's audio to the OS
+//! recording's `Recorder` (sequencer, decoder, timeline, encoder) is fed by the relay shards:
+//! a shard appends every recordable packet of every call it relays to one batch per worker
+//! ([`RecorderOutbox`]: one contiguous buffer, no lock and no per-recording memory touched on
+//! the relay's per-packet path) and hands its batches to the workers' [`Inbox`]es once per
+//! wake-up; a worker wakes every [`BATCH_INTERVAL`], takes its inbox at once and feeds each
+//! frame to its recording, and every `flush_interval` hands each file's audio to the OS
 //! (silence included when nothing was heard), so a crash loses at most that much; every
 //! `fsync_interval` (when set) it also `fdatasync`s each file, so a power loss loses at most
 //! that much. A write that fails (a full disk) ends the recording there: the file is closed
@@ -9,16 +12,19 @@
 //! also touches a heartbeat file in the recordings' directory ([`RECORDERS_ALIVE_FILE`]), so
 //! recovery knows until when the recordings cut off by a crash were running.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use callrec_media::record::{
-    CodecMap, FinishedRecording, FrameReceiver, RecordError, Recorder, RecorderConfig,
-    RecordingSpec, RECORDERS_ALIVE_FILE,
+    CodecMap, FinishedRecording, RecordError, Recorder, RecorderConfig, RecordingSpec,
+    RECORDERS_ALIVE_FILE,
 };
+use callrec_media::relay::Leg;
+use callrec_media::Counters;
 use tokio::sync::oneshot;
 
 use super::error::MediaError;
@@ -56,11 +62,168 @@ impl RecordingHandle {
     }
 }
 
-/// How often a worker takes its recordings' queued frames. Each frame carries its arrival time,
-/// so batching changes nothing in the file; it turns ~100 wake-ups per second per recording
-/// (one per packet) into 10 per worker. The queue (1000 frames by default) holds 10 s of a
-/// call's packets.
+/// How often a worker takes its inbox. Each frame carries its arrival time, so batching changes
+/// nothing in the file; it turns ~100 wake-ups per second per recording (one per packet) into
+/// 10 per worker. An inbox holds at most `recorder_queue` (1000 by default: 10 s of a call's
+/// packets) frames per recording of its worker; beyond that frames are dropped and counted.
 const BATCH_INTERVAL: Duration = Duration::from_millis(100);
+
+/// One entry of a [`FrameBatch`].
+#[derive(Debug, Clone, Copy)]
+enum Entry {
+    /// A packet of recording `key`: `len` bytes at `start` in the batch's bytes.
+    Frame {
+        key: u64,
+        leg: Leg,
+        at: Instant,
+        start: usize,
+        len: usize,
+    },
+    /// Recording `key` ends at `at` (`None`: its feed was dropped without a stop).
+    Stop { key: u64, at: Option<Instant> },
+}
+
+/// Frames and stops for one worker's recordings, in the order the shard saw them.
+#[derive(Debug, Default)]
+struct FrameBatch {
+    entries: Vec<Entry>,
+    bytes: Vec<u8>,
+    frames: usize,
+}
+
+impl FrameBatch {
+    fn clear(&mut self) {
+        self.entries.clear();
+        self.bytes.clear();
+        self.frames = 0;
+    }
+}
+
+/// A worker's inbox: batches handed over by the shards, taken at each tick.
+#[derive(Debug)]
+pub(crate) struct Inbox {
+    state: Mutex<InboxState>,
+    /// Frames handed over and not taken yet.
+    in_flight: AtomicUsize,
+    /// Recordings running on the worker (the bound is per recording).
+    recordings: AtomicUsize,
+    /// Frames an inbox holds per recording.
+    per_recording: usize,
+    counters: Arc<Counters>,
+}
+
+#[derive(Debug, Default)]
+struct InboxState {
+    batches: Vec<FrameBatch>,
+    /// Emptied batches, for the shards to fill again (no allocation once warm).
+    spare: Vec<FrameBatch>,
+}
+
+impl Inbox {
+    fn lock(&self) -> std::sync::MutexGuard<'_, InboxState> {
+        // A panic while holding it leaves plain buffers behind: still usable.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Hands `batch` over; returns an empty one to fill next.
+    fn deliver(&self, batch: FrameBatch) -> FrameBatch {
+        self.in_flight.fetch_add(batch.frames, Ordering::Relaxed);
+        let mut state = self.lock();
+        state.batches.push(batch);
+        state.spare.pop().unwrap_or_default()
+    }
+
+    /// Whether `more` frames beyond those handed over still fit.
+    fn has_room(&self, more: usize) -> bool {
+        let limit = self
+            .per_recording
+            .saturating_mul(self.recordings.load(Ordering::Relaxed).max(1));
+        self.in_flight.load(Ordering::Relaxed) + more < limit
+    }
+}
+
+/// A recording's feed, held by its call's relay: where its frames go.
+#[derive(Debug)]
+pub(crate) struct RecorderFeed {
+    key: u64,
+    worker: usize,
+    inbox: Arc<Inbox>,
+    /// Its stop went into an outbox: nothing to do when dropped.
+    stopped: bool,
+}
+
+impl Drop for RecorderFeed {
+    fn drop(&mut self) {
+        if !self.stopped {
+            // Dropped without a stop (a command for a call already closed): the recording ends
+            // now. No frame of it was put in an outbox, so nothing can overtake this.
+            let mut batch = FrameBatch::default();
+            batch.entries.push(Entry::Stop {
+                key: self.key,
+                at: None,
+            });
+            let _ = self.inbox.deliver(batch);
+        }
+    }
+}
+
+/// A shard's batches, one per worker it has fed; handed over by [`flush`](Self::flush).
+#[derive(Debug, Default)]
+pub(crate) struct RecorderOutbox {
+    /// Indexed by worker.
+    batches: Vec<Option<(Arc<Inbox>, FrameBatch)>>,
+}
+
+impl RecorderOutbox {
+    fn batch(&mut self, feed: &RecorderFeed) -> &mut (Arc<Inbox>, FrameBatch) {
+        if self.batches.len() <= feed.worker {
+            self.batches.resize_with(feed.worker + 1, || None);
+        }
+        self.batches[feed.worker]
+            .get_or_insert_with(|| (Arc::clone(&feed.inbox), FrameBatch::default()))
+    }
+
+    /// Queues a copy of `packet` for the recording of `feed`, without blocking; a frame that
+    /// does not fit its worker's inbox is dropped and counted.
+    pub(crate) fn push(&mut self, feed: &RecorderFeed, leg: Leg, at: Instant, packet: &[u8]) {
+        let (inbox, batch) = self.batch(feed);
+        if !inbox.has_room(batch.frames + 1) {
+            inbox.counters.add_recorder_dropped();
+            return;
+        }
+        let start = batch.bytes.len();
+        batch.bytes.extend_from_slice(packet);
+        batch.entries.push(Entry::Frame {
+            key: feed.key,
+            leg,
+            at,
+            start,
+            len: packet.len(),
+        });
+        batch.frames += 1;
+        inbox.counters.add_recorder_queued();
+    }
+
+    /// Ends the recording of `feed` at `at`, after the frames queued for it.
+    pub(crate) fn stop(&mut self, mut feed: RecorderFeed, at: Instant) {
+        feed.stopped = true;
+        let (_, batch) = self.batch(&feed);
+        batch.entries.push(Entry::Stop {
+            key: feed.key,
+            at: Some(at),
+        });
+    }
+
+    /// Hands every non-empty batch to its worker's inbox (once per shard wake-up).
+    pub(crate) fn flush(&mut self) {
+        for (inbox, batch) in self.batches.iter_mut().flatten() {
+            if !batch.entries.is_empty() {
+                let full = std::mem::take(batch);
+                *batch = inbox.deliver(full);
+            }
+        }
+    }
+}
 
 /// Most worker threads, whatever the core count.
 const MAX_WORKERS: usize = 8;
@@ -69,25 +232,40 @@ type Done = oneshot::Sender<Result<FinishedRecording, RecordError>>;
 
 /// A recording handed to a worker.
 struct Job {
+    key: u64,
     spec: RecordingSpec,
     start: Instant,
     codecs: [CodecMap; 2],
-    frames: FrameReceiver,
     done: Done,
+}
+
+/// A worker's two doors: new recordings (rare, wake it) and frames (taken at its tick).
+#[derive(Debug)]
+struct WorkerHandle {
+    jobs: mpsc::Sender<Job>,
+    inbox: Arc<Inbox>,
 }
 
 /// The fixed pool of recorder threads. Dropping it lets the threads end once their recordings
 /// have finished.
 #[derive(Debug)]
 pub(crate) struct RecorderPool {
-    workers: Vec<mpsc::Sender<Job>>,
+    workers: Vec<WorkerHandle>,
     next: AtomicUsize,
+    next_key: AtomicU64,
 }
 
 impl RecorderPool {
     /// Starts one worker per core (at most [`MAX_WORKERS`]); each syncs every recording's
     /// file every `flush_interval` and, with `fsync_interval`, makes it durable that often.
-    pub(crate) fn new(flush_interval: Duration, fsync_interval: Option<Duration>) -> Self {
+    /// A worker's inbox holds `queue` frames per recording; `counters` count the frames queued
+    /// and dropped.
+    pub(crate) fn new(
+        flush_interval: Duration,
+        fsync_interval: Option<Duration>,
+        queue: usize,
+        counters: Arc<Counters>,
+    ) -> Self {
         let intervals = Intervals {
             flush: flush_interval,
             fsync: fsync_interval,
@@ -96,43 +274,76 @@ impl RecorderPool {
         let mut workers = Vec::new();
         for i in 0..cores.clamp(1, MAX_WORKERS) {
             let (tx, rx) = mpsc::channel();
+            let inbox = Arc::new(Inbox {
+                state: Mutex::new(InboxState::default()),
+                in_flight: AtomicUsize::new(0),
+                recordings: AtomicUsize::new(0),
+                per_recording: queue.max(1),
+                counters: Arc::clone(&counters),
+            });
+            let theirs = Arc::clone(&inbox);
             match std::thread::Builder::new()
                 .name(format!("recorder-{i}"))
-                .spawn(move || worker(rx, intervals))
+                .spawn(move || worker(rx, &theirs, intervals))
             {
-                Ok(_) => workers.push(tx),
+                Ok(_) => workers.push(WorkerHandle { jobs: tx, inbox }),
                 Err(e) => tracing::error!(error = %e, "could not start a recorder thread"),
             }
         }
         RecorderPool {
             workers,
             next: AtomicUsize::new(0),
+            next_key: AtomicU64::new(1),
         }
     }
 
     /// Hands a recording to the next worker, which creates the file and records; does not wait
-    /// for either. A file that cannot be created is reported through the returned receiver.
+    /// for either. Returns the feed for the call's relay (frames go there until it is stopped
+    /// or dropped) and where the finished file (or why it failed) is reported.
     pub(crate) fn start(
         &self,
         spec: RecordingSpec,
         start: Instant,
         codecs: [CodecMap; 2],
-        frames: FrameReceiver,
-    ) -> Result<oneshot::Receiver<Result<FinishedRecording, RecordError>>, MediaError> {
+    ) -> Result<
+        (
+            RecorderFeed,
+            oneshot::Receiver<Result<FinishedRecording, RecordError>>,
+        ),
+        MediaError,
+    > {
         let (done, done_rx) = oneshot::channel();
+        let key = self.next_key.fetch_add(1, Ordering::Relaxed);
         let mut job = Job {
+            key,
             spec,
             start,
             codecs,
-            frames,
             done,
         };
         // Round robin; a worker that has gone away (it cannot, short of a panic) is skipped.
+        // The job is sent before the feed exists, so the worker knows the recording before
+        // any of its frames reach the inbox.
         for _ in 0..self.workers.len() {
             let i = self.next.fetch_add(1, Ordering::Relaxed) % self.workers.len();
-            match self.workers[i].send(job) {
-                Ok(()) => return Ok(done_rx),
-                Err(mpsc::SendError(j)) => job = j,
+            let Some(w) = self.workers.get(i) else {
+                continue;
+            };
+            w.inbox.recordings.fetch_add(1, Ordering::Relaxed);
+            match w.jobs.send(job) {
+                Ok(()) => {
+                    let feed = RecorderFeed {
+                        key,
+                        worker: i,
+                        inbox: Arc::clone(&w.inbox),
+                        stopped: false,
+                    };
+                    return Ok((feed, done_rx));
+                }
+                Err(mpsc::SendError(j)) => {
+                    w.inbox.recordings.fetch_sub(1, Ordering::Relaxed);
+                    job = j;
+                }
             }
         }
         Err(MediaError::Closed)
@@ -153,8 +364,11 @@ struct Active {
     /// The worker's heartbeat slot of the file's directory ([`Heartbeats::join`]).
     dir: usize,
     recorder: Recorder,
-    frames: FrameReceiver,
     done: Done,
+    /// A write failed while taking frames.
+    failed: Option<RecordError>,
+    /// Its stop was taken: at this time, or `None` when its feed was dropped.
+    stopped: Option<Option<Instant>>,
     /// Newest frame arrival seen.
     last: Instant,
     next_sync: Instant,
@@ -170,23 +384,22 @@ enum End {
 }
 
 impl Active {
-    /// Takes the queued frames; syncs the file when due. `Some` when the recording is over.
-    fn step(&mut self, now: Instant, intervals: Intervals) -> Option<End> {
-        let mut error = None;
-        let recorder = &mut self.recorder;
-        let last = &mut self.last;
-        let stopped = self.frames.drain(|leg, at, packet| {
-            if error.is_none() {
-                *last = (*last).max(at);
-                if let Err(e) = recorder.push(leg, at, packet) {
-                    error = Some(e);
-                }
+    /// One frame from the inbox.
+    fn frame(&mut self, leg: Leg, at: Instant, packet: &[u8]) {
+        if self.failed.is_none() && self.stopped.is_none() {
+            self.last = self.last.max(at);
+            if let Err(e) = self.recorder.push(leg, at, packet) {
+                self.failed = Some(e);
             }
-        });
-        if let Some(e) = error {
+        }
+    }
+
+    /// After the tick's frames: syncs the file when due. `Some` when the recording is over.
+    fn step(&mut self, now: Instant, intervals: Intervals) -> Option<End> {
+        if let Some(e) = self.failed.take() {
             return Some(End::Failed(e));
         }
-        if let Some(at) = stopped {
+        if let Some(at) = self.stopped {
             // Dropped without a stop (the call's relay is gone): it ended about now.
             return Some(End::Stopped(at.unwrap_or(now.max(self.last))));
         }
@@ -292,9 +505,11 @@ impl Heartbeats {
     }
 }
 
-fn worker(jobs: mpsc::Receiver<Job>, intervals: Intervals) {
-    let mut active: Vec<Active> = Vec::new();
+fn worker(jobs: mpsc::Receiver<Job>, inbox: &Inbox, intervals: Intervals) {
+    let mut active: HashMap<u64, Active> = HashMap::new();
     let mut heartbeats = Heartbeats::default();
+    let mut taken: Vec<FrameBatch> = Vec::new();
+    let mut ended: Vec<(u64, End)> = Vec::new();
     let mut next_tick = Instant::now() + BATCH_INTERVAL;
     let mut open = true;
     loop {
@@ -302,9 +517,7 @@ fn worker(jobs: mpsc::Receiver<Job>, intervals: Intervals) {
         if open {
             match jobs.recv_timeout(wait) {
                 Ok(job) => {
-                    if let Some(a) = begin(job, intervals, &mut heartbeats) {
-                        active.push(a);
-                    }
+                    begin(job, intervals, &mut heartbeats, &mut active, inbox);
                     continue;
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
@@ -318,39 +531,100 @@ fn worker(jobs: mpsc::Receiver<Job>, intervals: Intervals) {
         let now = Instant::now();
         next_tick = now + BATCH_INTERVAL;
         heartbeats.beat();
-        let mut i = 0;
-        while i < active.len() {
-            match active.get_mut(i).and_then(|a| a.step(now, intervals)) {
-                Some(end) => active.swap_remove(i).end(end, &mut heartbeats),
-                None => i += 1,
+        // The inbox first, then the jobs: a recording's job was sent before any of its frames
+        // could reach the inbox, so every frame taken has its recording begun.
+        std::mem::swap(&mut inbox.lock().batches, &mut taken);
+        while let Ok(job) = jobs.try_recv() {
+            begin(job, intervals, &mut heartbeats, &mut active, inbox);
+        }
+        let mut frames = 0;
+        for batch in &taken {
+            frames += batch.frames;
+            for entry in &batch.entries {
+                match *entry {
+                    Entry::Frame {
+                        key,
+                        leg,
+                        at,
+                        start,
+                        len,
+                    } => {
+                        // A recording that ended (a failed write) is no longer here.
+                        if let (Some(a), Some(packet)) =
+                            (active.get_mut(&key), batch.bytes.get(start..start + len))
+                        {
+                            a.frame(leg, at, packet);
+                        }
+                    }
+                    Entry::Stop { key, at } => {
+                        if let Some(a) = active.get_mut(&key) {
+                            a.stopped.get_or_insert(at);
+                        }
+                    }
+                }
+            }
+        }
+        inbox.in_flight.fetch_sub(frames, Ordering::Relaxed);
+        if !taken.is_empty() {
+            let mut state = inbox.lock();
+            for mut batch in taken.drain(..) {
+                batch.clear();
+                // Keep as many spares as batches arrive per tick; a burst's extra go.
+                if state.spare.len() < 64 {
+                    state.spare.push(batch);
+                }
+            }
+        }
+        for (key, a) in &mut active {
+            if let Some(end) = a.step(now, intervals) {
+                ended.push((*key, end));
+            }
+        }
+        for (key, end) in ended.drain(..) {
+            if let Some(a) = active.remove(&key) {
+                inbox.recordings.fetch_sub(1, Ordering::Relaxed);
+                a.end(end, &mut heartbeats);
             }
         }
     }
 }
 
-/// Creates the recording's file; a failure is reported to its owner at once.
-fn begin(job: Job, intervals: Intervals, heartbeats: &mut Heartbeats) -> Option<Active> {
+/// Creates the recording's file; a failure is reported to its owner at once (its frames, if
+/// any come, are ignored).
+fn begin(
+    job: Job,
+    intervals: Intervals,
+    heartbeats: &mut Heartbeats,
+    active: &mut HashMap<u64, Active>,
+    inbox: &Inbox,
+) {
     let Job {
+        key,
         spec,
         start,
         codecs,
-        frames,
         done,
     } = job;
     let dir = spec.path.parent().map(PathBuf::from).unwrap_or_default();
     match Recorder::new(spec, start, codecs, RecorderConfig::default()) {
-        Ok(recorder) => Some(Active {
-            dir: heartbeats.join(dir),
-            recorder,
-            frames,
-            done,
-            last: start,
-            next_sync: start + intervals.flush,
-            next_fsync: intervals.fsync.map(|every| start + every),
-        }),
+        Ok(recorder) => {
+            active.insert(
+                key,
+                Active {
+                    dir: heartbeats.join(dir),
+                    recorder,
+                    done,
+                    failed: None,
+                    stopped: None,
+                    last: start,
+                    next_sync: start + intervals.flush,
+                    next_fsync: intervals.fsync.map(|every| start + every),
+                },
+            );
+        }
         Err(e) => {
+            inbox.recordings.fetch_sub(1, Ordering::Relaxed);
             let _ = done.send(Err(e));
-            None
         }
     }
 }

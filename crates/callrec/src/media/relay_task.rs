@@ -6,14 +6,13 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use callrec_media::record::FrameSender;
 use callrec_media::relay::{CallRelay, Channel, Decision, Leg, RelayEvent};
 use callrec_media::session::SessionCommand;
 use mio::net::UdpSocket;
 use tokio::sync::mpsc;
 
 use super::event::MediaEvent;
-use super::recording::RecordingId;
+use super::recording::{RecorderFeed, RecorderOutbox, RecordingId};
 
 /// Largest datagram read; RTP for audio is far smaller.
 pub(crate) const MAX_DATAGRAM: usize = 2048;
@@ -49,7 +48,7 @@ pub(crate) enum Command {
     /// Feed this recording from now on, until `deadline`.
     AddRecorder {
         id: RecordingId,
-        sender: FrameSender,
+        feed: RecorderFeed,
         deadline: Instant,
     },
     /// Stop feeding this recording; it ends at `at`.
@@ -63,7 +62,7 @@ pub(crate) struct RelayCall {
     relay: CallRelay,
     events: mpsc::UnboundedSender<MediaEvent>,
     /// The recordings fed (usually none or one).
-    recorders: Vec<(RecordingId, FrameSender)>,
+    recorders: Vec<(RecordingId, RecorderFeed)>,
     /// `media` with the call's name, entered while the shard works on this call.
     span: tracing::Span,
 }
@@ -94,8 +93,9 @@ impl RelayCall {
         self.relay.poll_timeout()
     }
 
-    /// Reads one datagram waiting on socket `index` (if there is one) and relays it.
-    pub(crate) fn read_socket(&mut self, index: usize, buf: &mut [u8]) {
+    /// Reads one datagram waiting on socket `index` (if there is one) and relays it; a
+    /// recordable packet goes to `out` for each recording.
+    pub(crate) fn read_socket(&mut self, index: usize, buf: &mut [u8], out: &mut RecorderOutbox) {
         let (leg, channel) = socket_of(index);
         let span = self.span.clone();
         let _entered = span.enter();
@@ -103,7 +103,7 @@ impl RelayCall {
             return;
         };
         match socket.recv_from(buf) {
-            Ok(received) => self.received(leg, channel, received, buf),
+            Ok(received) => self.received(leg, channel, received, buf, out),
             Err(e)
                 if matches!(
                     e.kind(),
@@ -114,7 +114,7 @@ impl RelayCall {
                 tracing::debug!(leg = leg.as_str(), error = %e, "relay socket receive error");
             }
         }
-        self.drain_relay_events();
+        self.drain_relay_events(out);
     }
 
     fn received(
@@ -123,6 +123,7 @@ impl RelayCall {
         channel: Channel,
         (len, src): (usize, SocketAddr),
         buf: &[u8],
+        out: &mut RecorderOutbox,
     ) {
         let Some(bytes) = buf.get(..len) else {
             return;
@@ -130,8 +131,8 @@ impl RelayCall {
         let at = Instant::now();
         let decision = self.relay.on_packet(at, leg, channel, src, bytes);
         if decision.is_recordable() {
-            for (_, sender) in &self.recorders {
-                sender.push(leg, at, bytes);
+            for (_, feed) in &self.recorders {
+                out.push(feed, leg, at, bytes);
             }
         }
         if let Decision::Forward {
@@ -148,7 +149,7 @@ impl RelayCall {
     }
 
     /// Carries out a command from the call's handle.
-    pub(crate) fn command(&mut self, now: Instant, command: Command) {
+    pub(crate) fn command(&mut self, now: Instant, command: Command, out: &mut RecorderOutbox) {
         let span = self.span.clone();
         let _entered = span.enter();
         match command {
@@ -165,46 +166,42 @@ impl RelayCall {
             }
             Command::Session(SessionCommand::Hold(on_hold)) => self.relay.set_hold(now, on_hold),
             Command::Session(SessionCommand::ArmTimeout) => self.relay.set_timeout_armed(now, true),
-            Command::AddRecorder {
-                id,
-                sender,
-                deadline,
-            } => {
+            Command::AddRecorder { id, feed, deadline } => {
                 self.relay.add_recording(id.0, deadline);
-                self.recorders.push((id, sender));
+                self.recorders.push((id, feed));
             }
             Command::StopRecorder { id, at } => {
                 self.relay.remove_recording(id.0);
-                if let Some(sender) = self.take_recorder(id) {
-                    sender.stop(at);
+                if let Some(feed) = self.take_recorder(id) {
+                    out.stop(feed, at);
                 }
             }
         }
-        self.drain_relay_events();
+        self.drain_relay_events(out);
     }
 
     /// The relay's timers at `now` (media timeout, recordings' time limits).
-    pub(crate) fn handle_timeout(&mut self, now: Instant) {
+    pub(crate) fn handle_timeout(&mut self, now: Instant, out: &mut RecorderOutbox) {
         let span = self.span.clone();
         let _entered = span.enter();
         self.relay.handle_timeout(now);
-        self.drain_relay_events();
+        self.drain_relay_events(out);
     }
 
     /// The call is closed: every recording still fed stops at `at`; the sockets close and the
     /// handle's event stream ends when this is dropped.
-    pub(crate) fn finish(mut self, at: Instant) {
-        for (_, sender) in self.recorders.drain(..) {
-            sender.stop(at);
+    pub(crate) fn finish(mut self, at: Instant, out: &mut RecorderOutbox) {
+        for (_, feed) in self.recorders.drain(..) {
+            out.stop(feed, at);
         }
     }
 
-    fn take_recorder(&mut self, id: RecordingId) -> Option<FrameSender> {
+    fn take_recorder(&mut self, id: RecordingId) -> Option<RecorderFeed> {
         let i = self.recorders.iter().position(|(r, _)| *r == id)?;
         Some(self.recorders.swap_remove(i).1)
     }
 
-    fn drain_relay_events(&mut self) {
+    fn drain_relay_events(&mut self, out: &mut RecorderOutbox) {
         while let Some(event) = self.relay.poll_event() {
             match event {
                 RelayEvent::MediaTimeout { .. } => {
@@ -219,8 +216,8 @@ impl RelayCall {
                     recording,
                     deadline,
                 } => {
-                    if let Some(sender) = self.take_recorder(RecordingId(recording)) {
-                        sender.stop(deadline);
+                    if let Some(feed) = self.take_recorder(RecordingId(recording)) {
+                        out.stop(feed, deadline);
                     }
                 }
                 RelayEvent::Latched {

@@ -29,6 +29,7 @@ use rustix::event::{eventfd, EventfdFlags, Timespec};
 use tokio::sync::oneshot;
 
 use super::error::MediaError;
+use super::recording::RecorderOutbox;
 use super::relay_task::{Command, RelayCall, MAX_DATAGRAM, SOCKETS};
 
 /// Most shard threads, whatever the core count.
@@ -161,7 +162,8 @@ impl RelayShards {
             .filter_map(|k| self.shards.get((start + k) % n))
             .min_by_key(|s| s.load.load(Ordering::Relaxed));
         let Some(shard) = shard else {
-            call.finish(Instant::now());
+            // A new call has no recordings yet: nothing goes to the outbox.
+            call.finish(Instant::now(), &mut RecorderOutbox::default());
             return CallLink {
                 id,
                 shard: None,
@@ -312,6 +314,9 @@ struct Shard {
     ids: HashMap<u64, usize>,
     timers: Timers,
     buf: Box<[u8; MAX_DATAGRAM]>,
+    /// Recordable packets and recording stops for the recorder workers, handed over once per
+    /// wake-up.
+    outbox: RecorderOutbox,
 }
 
 /// An empty event slot for the wait to fill.
@@ -345,6 +350,7 @@ impl Shard {
             ids: HashMap::new(),
             timers: Timers::default(),
             buf: Box::new([0; MAX_DATAGRAM]),
+            outbox: RecorderOutbox::default(),
         }
     }
 
@@ -380,12 +386,14 @@ impl Shard {
                 }
             }
             self.expire(Instant::now());
+            self.outbox.flush();
         }
         // Every handle is gone (each closed its call first); close anything left.
         let ids: Vec<u64> = self.ids.keys().copied().collect();
         for id in ids {
             self.close(id);
         }
+        self.outbox.flush();
     }
 
     /// Reads one datagram from one socket of the call in `slot` (the wait reports the socket
@@ -394,7 +402,8 @@ impl Shard {
         let Some(Some(s)) = self.slots.get_mut(slot) else {
             return;
         };
-        s.call.read_socket(socket, &mut self.buf[..]);
+        s.call
+            .read_socket(socket, &mut self.buf[..], &mut self.outbox);
         arm(&mut self.timers, slot, s);
     }
 
@@ -410,12 +419,14 @@ impl Shard {
                         continue;
                     };
                     if let Some(Some(s)) = self.slots.get_mut(slot) {
-                        s.call.command(Instant::now(), command);
+                        s.call.command(Instant::now(), command, &mut self.outbox);
                         arm(&mut self.timers, slot, s);
                     }
                 }
                 Ok(ShardCommand::Close { id, done }) => {
                     self.close(id);
+                    // The recordings' stops reach their workers before the close is reported.
+                    self.outbox.flush();
                     if let Some(done) = done {
                         let _ = done.send(());
                     }
@@ -450,7 +461,7 @@ impl Shard {
             for socket in call.sockets().iter().take(registered) {
                 let _ = epoll::delete(&self.poll, socket.as_fd());
             }
-            call.finish(Instant::now());
+            call.finish(Instant::now(), &mut self.outbox);
             self.free.push(slot);
             self.load.fetch_sub(1, Ordering::Relaxed);
             return;
@@ -479,7 +490,7 @@ impl Shard {
         for socket in s.call.sockets() {
             let _ = epoll::delete(&self.poll, socket.as_fd());
         }
-        s.call.finish(Instant::now());
+        s.call.finish(Instant::now(), &mut self.outbox);
         self.free.push(slot);
         self.load.fetch_sub(1, Ordering::Relaxed);
     }
@@ -494,7 +505,7 @@ impl Shard {
                 continue; // stale: closed, or re-armed earlier
             }
             s.armed = None;
-            s.call.handle_timeout(now);
+            s.call.handle_timeout(now, &mut self.outbox);
             arm(&mut self.timers, slot, s);
         }
     }

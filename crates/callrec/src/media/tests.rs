@@ -510,25 +510,28 @@ async fn commands_after_close_are_ignored_and_a_recorder_queue_sent_then_ends() 
         callrec_media::session::SessionCommand::Hold(true),
     ))
     .unwrap();
-    let counters = std::sync::Arc::new(callrec_media::Counters::default());
-    let (sender, mut receiver) = callrec_media::record::frame_queue(10, counters);
+    let dir = temp_dir("late-feed");
+    let path = dir.join("late.wav");
+    let spec = RecordingSpec::new(&path);
+    let (feed, done) = driver
+        .recorders()
+        .start(spec, std::time::Instant::now(), closed.session.codecs())
+        .unwrap();
     link.send(relay_task::Command::AddRecorder {
         id: RecordingId(7),
-        sender,
+        feed,
         deadline: std::time::Instant::now() + Duration::from_secs(60),
     })
     .unwrap();
-    // The recorder's queue was dropped by the shard: its recording ends (without a stop
-    // time) instead of waiting for frames that never come.
-    let mut ended = None;
-    for _ in 0..500 {
-        if let Some(stop) = receiver.drain(|_, _, _| panic!("no frames for a closed call")) {
-            ended = Some(stop);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert_eq!(ended, Some(None), "the queue ended without a stop time");
+    // The shard dropped the recording's feed with the command: the recording ends (without
+    // frames) instead of waiting for frames that never come.
+    let finished = tokio::time::timeout(Duration::from_secs(10), done)
+        .await
+        .expect("the recording ends")
+        .expect("the worker reports it")
+        .expect("its file is finished");
+    assert_eq!(finished.path, path);
+    assert!(path.exists(), "the file is there");
 
     // The shard goes on relaying the other call, and no event came for the closed one.
     let p = rtp(0, 1, 160, 0xa, &[0x10; 160]);
