@@ -172,6 +172,8 @@ impl Drop for RecorderFeed {
 pub(crate) struct RecorderOutbox {
     /// Indexed by worker.
     batches: Vec<Option<(Arc<Inbox>, FrameBatch)>>,
+    /// Entries queued since the last flush.
+    pending: usize,
 }
 
 impl RecorderOutbox {
@@ -202,6 +204,12 @@ impl RecorderOutbox {
         });
         batch.frames += 1;
         inbox.counters.add_recorder_queued();
+        self.pending += 1;
+    }
+
+    /// Entries waiting for the next [`flush`](Self::flush).
+    pub(crate) fn pending(&self) -> usize {
+        self.pending
     }
 
     /// Ends the recording of `feed` at `at`, after the frames queued for it.
@@ -212,10 +220,12 @@ impl RecorderOutbox {
             key: feed.key,
             at: Some(at),
         });
+        self.pending += 1;
     }
 
-    /// Hands every non-empty batch to its worker's inbox (once per shard wake-up).
+    /// Hands every non-empty batch to its worker's inbox (every few milliseconds).
     pub(crate) fn flush(&mut self) {
+        self.pending = 0;
         for (inbox, batch) in self.batches.iter_mut().flatten() {
             if !batch.entries.is_empty() {
                 let full = std::mem::take(batch);

@@ -35,6 +35,14 @@ use super::relay_task::{Command, RelayCall, MAX_DATAGRAM, SOCKETS};
 /// Most shard threads, whatever the core count.
 pub(crate) const MAX_SHARDS: usize = 8;
 
+/// How often a shard hands its recorder batches over at most (a worker takes them every
+/// 100 ms), unless [`FLUSH_ENTRIES`] have piled up: a few batches per worker tick instead of
+/// one per wake-up, so the batches go round between shard and worker without allocating.
+const FLUSH_EVERY: Duration = Duration::from_millis(10);
+
+/// Entries that make a shard hand its batches over at once.
+const FLUSH_ENTRIES: usize = 4096;
+
 /// The waker's token; sockets have `slot * SOCKETS + socket index`.
 const WAKER: u64 = u64::MAX;
 
@@ -314,9 +322,10 @@ struct Shard {
     ids: HashMap<u64, usize>,
     timers: Timers,
     buf: Box<[u8; MAX_DATAGRAM]>,
-    /// Recordable packets and recording stops for the recorder workers, handed over once per
-    /// wake-up.
+    /// Recordable packets and recording stops for the recorder workers, handed over every
+    /// [`FLUSH_EVERY`].
     outbox: RecorderOutbox,
+    next_flush: Instant,
 }
 
 /// An empty event slot for the wait to fill.
@@ -351,16 +360,18 @@ impl Shard {
             timers: Timers::default(),
             buf: Box::new([0; MAX_DATAGRAM]),
             outbox: RecorderOutbox::default(),
+            next_flush: Instant::now(),
         }
     }
 
     fn run(mut self) {
         let mut events = vec![NO_EVENT; EVENTS];
         loop {
-            let timeout = self
-                .timers
-                .next()
-                .map(|at| timespec(at.saturating_duration_since(Instant::now())));
+            let mut wake_at = self.timers.next();
+            if self.outbox.pending() > 0 {
+                wake_at = Some(wake_at.map_or(self.next_flush, |t| t.min(self.next_flush)));
+            }
+            let timeout = wake_at.map(|at| timespec(at.saturating_duration_since(Instant::now())));
             let ready = match epoll::wait(&self.poll, &mut events[..], timeout.as_ref()) {
                 Ok(n) => n,
                 Err(rustix::io::Errno::INTR) => continue,
@@ -385,8 +396,12 @@ impl Shard {
                     self.read(token / SOCKETS, token % SOCKETS);
                 }
             }
-            self.expire(Instant::now());
-            self.outbox.flush();
+            let now = Instant::now();
+            self.expire(now);
+            if now >= self.next_flush || self.outbox.pending() >= FLUSH_ENTRIES {
+                self.outbox.flush();
+                self.next_flush = now + FLUSH_EVERY;
+            }
         }
         // Every handle is gone (each closed its call first); close anything left.
         let ids: Vec<u64> = self.ids.keys().copied().collect();
