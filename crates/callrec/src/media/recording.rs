@@ -68,6 +68,12 @@ impl RecordingHandle {
 /// packets) frames per recording of its worker; beyond that frames are dropped and counted.
 const BATCH_INTERVAL: Duration = Duration::from_millis(100);
 
+/// Emptied batches an inbox keeps for the shards to fill again.
+const MAX_SPARES: usize = 32;
+
+/// Entries (and about 200 bytes of packet each) a spare batch keeps room for.
+const SPARE_ENTRIES: usize = 1024;
+
 /// One entry of a [`FrameBatch`].
 #[derive(Debug, Clone, Copy)]
 enum Entry {
@@ -578,9 +584,13 @@ fn worker(jobs: mpsc::Receiver<Job>, inbox: &Inbox, intervals: Intervals) {
         if !taken.is_empty() {
             let mut state = inbox.lock();
             for mut batch in taken.drain(..) {
-                batch.clear();
-                // Keep as many spares as batches arrive per tick; a burst's extra go.
-                if state.spare.len() < 64 {
+                // Keep about as many spares as batches arrive per tick (a shard flushes every
+                // 10 ms), none larger than a busy flush needs: the extra of a burst (a worker
+                // that fell behind takes a large backlog at once) is given back.
+                if state.spare.len() < MAX_SPARES {
+                    batch.clear();
+                    batch.entries.shrink_to(SPARE_ENTRIES);
+                    batch.bytes.shrink_to(SPARE_ENTRIES * 200);
                     state.spare.push(batch);
                 }
             }
