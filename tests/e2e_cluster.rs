@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use support::callrec::{Callrec, Options};
-use support::http::json as http;
+use support::http::Api;
 use support::kamailio::{Kamailio, Node};
 use support::net::{self, PHONES_IP, STRANGER_IP};
 use support::phones::received_invite_call_ids;
@@ -109,49 +109,6 @@ fn nat_phone_device(docs: &mut support::callrec::Documents) {
             "flow": {"module": "device", "data": {"id": "device-1003"}, "children": {}}
         }),
     );
-}
-
-/// The Crossbar API of one node, logged in with the example's API key.
-struct Api {
-    base: String,
-    token: String,
-}
-
-impl Api {
-    fn login(callrec: &Callrec) -> Api {
-        let base = format!("http://{}", callrec.api);
-        let (status, v) = http(
-            "PUT",
-            &format!("{base}/v2/api_auth"),
-            None,
-            Some(&json!({"data": {"api_key": "demo-api-key"}})),
-        );
-        assert_eq!(status, 201, "{v}");
-        Api {
-            base,
-            token: v["auth_token"].as_str().expect("auth_token").to_owned(),
-        }
-    }
-
-    fn send(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
-        http(
-            method,
-            &format!("{}{path}", self.base),
-            Some(&self.token),
-            body,
-        )
-    }
-
-    /// GET returning the raw body (audio).
-    fn get_bytes(&self, path: &str, accept: &str) -> (u16, Vec<u8>) {
-        support::http::request(
-            "GET",
-            &format!("{}{path}", self.base),
-            Some(&self.token),
-            Some(accept),
-            None,
-        )
-    }
 }
 
 /// The contacts the edge holds for `user` (`kamcmd ul.lookup`), as printed.

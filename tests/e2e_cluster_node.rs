@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use support::callrec::{Callrec, Options};
-use support::http::request as http;
+use support::http::{request as http, Api};
 use support::net::{free_port, free_port_pair, CARRIER_IP, PHONES_IP};
 use support::phones::Carrier;
 use support::s3::{S3Credentials, S3Server};
@@ -108,19 +108,6 @@ fn edge_relays_carrier_call(node: &Callrec, edge: &Edge, did: &str, hold_ms: u64
         .target(node.sip)
         .hold_ms(hold_ms)
         .timeout_s(60)
-}
-
-fn login(node: &Callrec) -> String {
-    let (status, body) = http(
-        "PUT",
-        &format!("http://{}/v2/api_auth", node.api),
-        None,
-        None,
-        Some(&json!({"data": {"api_key": "demo-api-key"}})),
-    );
-    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
-    let v: Value = serde_json::from_slice(&body).expect("json");
-    v["auth_token"].as_str().expect("token").to_owned()
 }
 
 fn metrics(node: &Callrec) -> String {
@@ -276,7 +263,7 @@ fn nodes_behind_an_edge_share_recordings_through_the_cluster_bucket() {
     }
 
     // 4. Node B's API serves node A's recording (metadata and audio, from the bucket).
-    let token = login(&b);
+    let token = Api::login(&b).token;
     let list_url = format!("http://{}/v2/accounts/demo/recordings", b.api);
     let rec_id = wait_until(Duration::from_secs(10), "the recording row", || {
         let (status, body) = http("GET", &list_url, Some(&token), None, None);

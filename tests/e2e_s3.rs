@@ -20,6 +20,7 @@ use object_store::path::Path as ObjectPath;
 use object_store::{Attribute, ObjectStoreExt};
 use serde_json::{json, Value};
 use support::callrec::{Callrec, Options};
+use support::http::Api;
 use support::net::free_port;
 use support::nginx::Nginx;
 use support::phones::{first_call_id, phone_1001, Carrier};
@@ -84,40 +85,6 @@ fn get_object(s3: &S3Server, key: &str) -> Object {
             meta,
         }
     })
-}
-
-/// The API as the example's administrator.
-struct Api {
-    base: String,
-    token: String,
-}
-
-impl Api {
-    fn login(callrec: &Callrec) -> Api {
-        let base = format!("http://{}", callrec.api);
-        let mut api = Api {
-            base,
-            token: String::new(),
-        };
-        let (status, v) = api.send(
-            "PUT",
-            "/v2/api_auth",
-            Some(json!({"data": {"api_key": "demo-api-key"}})),
-        );
-        assert_eq!(status, 201, "{v}");
-        api.token = v["auth_token"].as_str().expect("auth_token").to_owned();
-        api
-    }
-
-    fn send(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        let token = (!self.token.is_empty()).then_some(self.token.as_str());
-        support::http::json(
-            method,
-            &format!("{}{path}", self.base),
-            token,
-            body.as_ref(),
-        )
-    }
 }
 
 /// A storage document sending call recordings to `port` with `secret`.
@@ -207,7 +174,7 @@ fn a_recording_lands_under_its_key_with_its_metadata_and_the_api_shows_bucket_an
     let (status, v) = api.send(
         "PUT",
         "/v2/accounts/demo/storage",
-        Some(storage_doc(s3.port, SECRET)),
+        Some(&storage_doc(s3.port, SECRET)),
     );
     assert_eq!(status, 201, "{v}");
     let settings = &v["data"]["attachments"][HANDLER]["settings"];
@@ -306,7 +273,7 @@ fn with_the_store_down_the_recording_is_retried_and_arrives_once_when_it_is_up()
     let (status, v) = api.send(
         "PUT",
         "/v2/accounts/demo/storage",
-        Some(storage_doc(port, SECRET)),
+        Some(&storage_doc(port, SECRET)),
     );
     assert_eq!(status, 201, "{v}");
     let call_id = one_call(&callrec);
@@ -358,7 +325,7 @@ fn wrong_credentials_are_retried_reported_in_last_error_never_logged_and_fixed_t
     let (status, v) = api.send(
         "PUT",
         "/v2/accounts/demo/storage",
-        Some(storage_doc(s3.port, wrong)),
+        Some(&storage_doc(s3.port, wrong)),
     );
     assert_eq!(status, 201, "{v}");
     let call_id = one_call(&callrec);
@@ -393,7 +360,7 @@ fn wrong_credentials_are_retried_reported_in_last_error_never_logged_and_fixed_t
 
     // The operator fixes the secret (PATCH): the next retry uses it.
     let fix = json!({"data": {"attachments": {HANDLER: {"settings": {"secret": SECRET}}}}});
-    let (status, v) = api.send("PATCH", "/v2/accounts/demo/storage", Some(fix));
+    let (status, v) = api.send("PATCH", "/v2/accounts/demo/storage", Some(&fix));
     assert_eq!(status, 200, "{v}");
     assert_eq!(
         v["data"]["attachments"][HANDLER]["settings"]["secret"],
@@ -419,7 +386,7 @@ fn a_url_in_the_rule_wins_over_the_plan() {
     let (status, v) = api.send(
         "PUT",
         "/v2/accounts/demo/storage",
-        Some(storage_doc(s3.port, SECRET)),
+        Some(&storage_doc(s3.port, SECRET)),
     );
     assert_eq!(status, 201, "{v}");
     let call_id = one_call(&callrec);
@@ -454,7 +421,7 @@ fn bad_storage_documents_get_400_naming_the_field() {
         .as_object_mut()
         .expect("settings")
         .remove("bucket");
-    let (status, v) = api.send("PUT", "/v2/accounts/demo/storage", Some(no_bucket));
+    let (status, v) = api.send("PUT", "/v2/accounts/demo/storage", Some(&no_bucket));
     assert_eq!(status, 400, "{v}");
     field(
         &v,
@@ -464,14 +431,14 @@ fn bad_storage_documents_get_400_naming_the_field() {
 
     let mut unknown = storage_doc(9, SECRET);
     unknown["data"]["attachments"][HANDLER]["handler"] = json!("dropbox");
-    let (status, v) = api.send("PUT", "/v2/accounts/demo/storage", Some(unknown));
+    let (status, v) = api.send("PUT", "/v2/accounts/demo/storage", Some(&unknown));
     assert_eq!(status, 400, "{v}");
     field(&v, &format!("attachments.{HANDLER}.handler"), "enum");
 
     let mut dangling = storage_doc(9, SECRET);
     dangling["data"]["plan"]["modb"]["types"]["call_recording"]["attachments"]["handler"] =
         json!("0000000000000000000000000000000f");
-    let (status, v) = api.send("PUT", "/v2/accounts/demo/storage", Some(dangling));
+    let (status, v) = api.send("PUT", "/v2/accounts/demo/storage", Some(&dangling));
     assert_eq!(status, 400, "{v}");
     field(
         &v,
@@ -486,19 +453,19 @@ fn bad_storage_documents_get_400_naming_the_field() {
     let (status, _) = api.send(
         "PUT",
         "/v2/accounts/demo/storage",
-        Some(storage_doc(9, SECRET)),
+        Some(&storage_doc(9, SECRET)),
     );
     assert_eq!(status, 201);
     let (status, _) = api.send(
         "PUT",
         "/v2/accounts/demo/storage",
-        Some(storage_doc(9, SECRET)),
+        Some(&storage_doc(9, SECRET)),
     );
     assert_eq!(status, 409);
     let (status, v) = api.send(
         "POST",
         "/v2/accounts/demo/storage",
-        Some(storage_doc(10, "********")),
+        Some(&storage_doc(10, "********")),
     );
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["data"]["attachments"][HANDLER]["settings"]["port"], 10);
@@ -534,7 +501,7 @@ fn a_100_mb_recording_goes_up_by_multipart_streamed_from_disk() {
     let (status, v) = api.send(
         "PUT",
         "/v2/accounts/demo/storage",
-        Some(storage_doc(s3.port, SECRET)),
+        Some(&storage_doc(s3.port, SECRET)),
     );
     assert_eq!(status, 201, "{v}");
 

@@ -53,3 +53,44 @@ pub fn json(method: &str, url: &str, token: Option<&str>, body: Option<&Value>) 
         serde_json::from_slice(&bytes).unwrap_or(Value::Null),
     )
 }
+
+/// The Crossbar API of one callrec, logged in with the example's API key (`demo-api-key`).
+pub struct Api {
+    /// `http://host:port`.
+    pub base: String,
+    /// The `X-Auth-Token` sent (none when empty).
+    pub token: String,
+}
+
+impl Api {
+    /// `PUT /v2/api_auth` with the example's API key; panics unless it answers 201.
+    pub fn login(callrec: &super::callrec::Callrec) -> Api {
+        let mut api = Api {
+            base: format!("http://{}", callrec.api),
+            token: String::new(),
+        };
+        let (status, v) = api.send(
+            "PUT",
+            "/v2/api_auth",
+            Some(&serde_json::json!({"data": {"api_key": "demo-api-key"}})),
+        );
+        assert_eq!(status, 201, "{v}");
+        api.token = v["auth_token"].as_str().expect("auth_token").to_owned();
+        api
+    }
+
+    fn token(&self) -> Option<&str> {
+        (!self.token.is_empty()).then_some(self.token.as_str())
+    }
+
+    /// `method path` with the token and an optional JSON body: the status and the JSON reply.
+    pub fn send(&self, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+        json(method, &format!("{}{path}", self.base), self.token(), body)
+    }
+
+    /// GET returning the raw body (audio).
+    pub fn get_bytes(&self, path: &str, accept: &str) -> (u16, Vec<u8>) {
+        let url = format!("{}{path}", self.base);
+        request("GET", &url, self.token(), Some(accept), None)
+    }
+}
