@@ -77,6 +77,10 @@ struct Fixture {
     session: MediaSession,
 }
 
+/// Two relay port pairs from `base`. The tests' fixed bases (31,000-32,500) are below Linux's
+/// ephemeral range (32768-60999), so a socket bound to port 0 elsewhere in the process (a test
+/// phone, an API test) can never take one of them first; and away from the example config's
+/// relay range (20000-30000).
 fn ports(base: u16) -> [PortPair; 2] {
     [PortPair { rtp: base }, PortPair { rtp: base + 2 }]
 }
@@ -158,7 +162,7 @@ fn assert_ports_free(base: u16) {
 
 #[tokio::test]
 async fn relay_forwards_both_ways_records_both_legs_and_returns_its_ports() {
-    let mut f = fixture(43_000);
+    let mut f = fixture(31_000);
     let phone_a = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let phone_b = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let stranger = UdpSocket::bind("127.0.0.1:0").await.unwrap();
@@ -259,7 +263,7 @@ async fn relay_forwards_both_ways_records_both_legs_and_returns_its_ports() {
     assert!(f.driver.counters().relayed >= 20);
 
     f.call.close().await;
-    assert_ports_free(43_000);
+    assert_ports_free(31_000);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -267,7 +271,7 @@ async fn relay_forwards_both_ways_records_both_legs_and_returns_its_ports() {
 // limit is short (100 ms) and the test waits for the relay's own timer, not a sleep.
 #[tokio::test]
 async fn recording_stops_at_its_time_limit_by_itself_with_full_length() {
-    let mut f = fixture(43_200);
+    let mut f = fixture(31_200);
     let dir = temp_dir("limit");
     let path = dir.join("limit.wav");
     let mut spec = RecordingSpec::new(&path);
@@ -289,24 +293,24 @@ async fn recording_stops_at_its_time_limit_by_itself_with_full_length() {
 
 #[tokio::test]
 async fn a_port_in_use_is_refused_and_nothing_stays_bound() {
-    let taken = std::net::UdpSocket::bind("127.0.0.1:43402").unwrap();
+    let taken = std::net::UdpSocket::bind("127.0.0.1:31402").unwrap();
     let driver = MediaDriver::new(MediaDriverConfig::default());
-    let [a, b] = ports(43_400);
+    let [a, b] = ports(31_400);
     let first = driver.bind_pair(a).unwrap();
     let err = driver.bind_pair(b).unwrap_err();
     assert!(
-        matches!(err, MediaError::Bind { port: 43_402, .. }),
+        matches!(err, MediaError::Bind { port: 31_402, .. }),
         "{err}"
     );
     drop(taken);
     drop(first);
-    assert_ports_free(43_400);
+    assert_ports_free(31_400);
 }
 
 #[tokio::test]
 async fn media_timeout_is_reported_once_the_call_is_answered_and_silent() {
     let mut f = fixture_with(
-        43_600,
+        31_600,
         MediaDriverConfig {
             media_timeout: Duration::from_millis(100),
             ..MediaDriverConfig::default()
@@ -325,7 +329,7 @@ async fn media_timeout_is_reported_once_the_call_is_answered_and_silent() {
 
 #[tokio::test]
 async fn a_new_sdp_version_from_a_moved_phone_relatches_its_leg() {
-    let mut f = fixture(43_800);
+    let mut f = fixture(31_800);
     let phone_a = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let phone_a_moved = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let phone_b = UdpSocket::bind("127.0.0.1:0").await.unwrap();
@@ -378,7 +382,7 @@ async fn many_calls_on_one_shard_relay_each_to_its_own_phones_and_close() {
     const CALLS: u16 = 24;
     let mut calls = Vec::new();
     for i in 0..CALLS {
-        let mut f = fixture_on(&driver, 44_000 + 4 * i);
+        let mut f = fixture_on(&driver, 32_000 + 4 * i);
         let phones = connect(&mut f).await;
         calls.push((f, phones));
     }
@@ -428,15 +432,15 @@ async fn many_calls_on_one_shard_relay_each_to_its_own_phones_and_close() {
         f.call.close().await;
     }
     for i in 0..CALLS {
-        assert_ports_free(44_000 + 4 * i);
+        assert_ports_free(32_000 + 4 * i);
     }
 }
 
 #[tokio::test]
 async fn a_call_closed_while_its_packets_arrive_ends_its_recording_and_the_shard_goes_on() {
     let driver = one_shard_driver();
-    let mut busy = fixture_on(&driver, 44_200);
-    let mut other = fixture_on(&driver, 44_204);
+    let mut busy = fixture_on(&driver, 32_200);
+    let mut other = fixture_on(&driver, 32_204);
     let (busy_a, _busy_b) = connect(&mut busy).await;
     let (other_a, other_b) = connect(&mut other).await;
     let dir = temp_dir("closed-busy");
@@ -478,7 +482,7 @@ async fn a_call_closed_while_its_packets_arrive_ends_its_recording_and_the_shard
     );
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     flood.join().unwrap();
-    assert_ports_free(44_200);
+    assert_ports_free(32_200);
 
     // The shard still relays its other call.
     let p = rtp(0, 1, 160, 0xa, &[0x10; 160]);
@@ -494,12 +498,12 @@ async fn a_call_closed_while_its_packets_arrive_ends_its_recording_and_the_shard
 #[tokio::test]
 async fn commands_after_close_are_ignored_and_a_recorder_queue_sent_then_ends() {
     let driver = one_shard_driver();
-    let closed = fixture_on(&driver, 44_300);
-    let mut other = fixture_on(&driver, 44_304);
+    let closed = fixture_on(&driver, 32_300);
+    let mut other = fixture_on(&driver, 32_304);
     let (other_a, other_b) = connect(&mut other).await;
     let link = closed.call.link().detached();
     closed.call.close().await;
-    assert_ports_free(44_300);
+    assert_ports_free(32_300);
 
     // The handle is gone; its link still reaches the shard, which ignores the call's commands.
     link.send(relay_task::Command::Session(
@@ -552,7 +556,7 @@ async fn recording_limits_of_calls_on_one_shard_fire_each_at_its_own_deadline() 
     let limits_ms = [300u64, 200, 100];
     let mut calls = Vec::new();
     for (i, ms) in limits_ms.iter().enumerate() {
-        let mut f = fixture_on(&driver, 44_400 + 4 * i as u16);
+        let mut f = fixture_on(&driver, 32_400 + 4 * i as u16);
         let path = dir.join(format!("limit-{ms}.wav"));
         let mut spec = RecordingSpec::new(&path);
         spec.format = Format::Wav;
