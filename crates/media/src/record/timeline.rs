@@ -124,7 +124,7 @@ fn write_into_deque(deque: &mut VecDeque<i16>, offset: usize, src: &[i16]) {
     if let Some(dst) = back.get_mut(back_offset..back_offset + to_back.len()) {
         dst.copy_from_slice(to_back);
     }
-    deque.extend(beyond.iter().copied());
+    deque.extend(beyond);
 }
 
 impl Timeline {
