@@ -90,6 +90,13 @@ impl Counters {
             .fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Counts `n` frames handed to recorder queues at once.
+    pub fn add_recorder_queued_many(&self, n: u64) {
+        self.mine()
+            .recorder_frames_queued
+            .fetch_add(n, Ordering::Relaxed);
+    }
+
     /// Counts one frame the recorder queue had no room for.
     pub fn add_recorder_dropped(&self) {
         self.mine()

@@ -218,7 +218,6 @@ impl RecorderOutbox {
             len: packet.len(),
         });
         batch.frames += 1;
-        inbox.counters.add_recorder_queued();
         self.pending += 1;
     }
 
@@ -243,6 +242,8 @@ impl RecorderOutbox {
         self.pending = 0;
         for (inbox, batch) in self.batches.iter_mut().flatten() {
             if !batch.entries.is_empty() {
+                // Counted per hand-over rather than per frame (a shared count per packet).
+                inbox.counters.add_recorder_queued_many(batch.frames as u64);
                 let full = std::mem::take(batch);
                 *batch = inbox.deliver(full);
             }

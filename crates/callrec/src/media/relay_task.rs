@@ -94,11 +94,10 @@ impl RelayCall {
     }
 
     /// Reads one datagram waiting on socket `index` (if there is one) and relays it; a
-    /// recordable packet goes to `out` for each recording.
+    /// recordable packet goes to `out` for each recording. The call's span is entered only to
+    /// log.
     pub(crate) fn read_socket(&mut self, index: usize, buf: &mut [u8], out: &mut RecorderOutbox) {
         let (leg, channel) = socket_of(index);
-        let span = self.span.clone();
-        let _entered = span.enter();
         let Some(socket) = self.sockets.get(index) else {
             return;
         };
@@ -111,7 +110,9 @@ impl RelayCall {
                 ) => {}
             Err(e) => {
                 // ICMP port unreachable and the like surface here on some systems; not fatal.
-                tracing::debug!(leg = leg.as_str(), error = %e, "relay socket receive error");
+                self.span.in_scope(|| {
+                    tracing::debug!(leg = leg.as_str(), error = %e, "relay socket receive error");
+                });
             }
         }
         self.drain_relay_events(out);
@@ -143,7 +144,9 @@ impl RelayCall {
                 return;
             };
             if let Err(e) = socket.send_to(bytes, to) {
-                tracing::debug!(leg = via.as_str(), error = %e, "relay send failed");
+                self.span.in_scope(|| {
+                    tracing::debug!(leg = via.as_str(), error = %e, "relay send failed");
+                });
             }
         }
     }
@@ -202,7 +205,11 @@ impl RelayCall {
     }
 
     fn drain_relay_events(&mut self, out: &mut RecorderOutbox) {
+        // The call's span only around what it has to say (entering it for every packet cost
+        // a registry look-up and a thread-local push and pop per datagram).
+        let mut entered = None;
         while let Some(event) = self.relay.poll_event() {
+            entered.get_or_insert_with(|| self.span.clone().entered());
             match event {
                 RelayEvent::MediaTimeout { .. } => {
                     tracing::debug!("media timeout");
