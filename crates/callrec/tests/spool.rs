@@ -54,7 +54,10 @@ fn an_entry_goes_from_recording_to_stored_and_each_state_a_restart_needs_is_on_d
     assert_eq!(spool.get("r1").unwrap().state, SpoolState::Uploading);
     assert_eq!(spool.get("r1").unwrap().attempts, 1);
     let d = on_disk(dir.path(), "r1");
-    assert_eq!((d["state"].as_str(), d["attempts"].as_u64()), (Some("finished"), Some(0)));
+    assert_eq!(
+        (d["state"].as_str(), d["attempts"].as_u64()),
+        (Some("finished"), Some(0))
+    );
     assert!(spool.pending().unwrap().is_empty());
     assert_eq!(spool.list().unwrap()[0].state, SpoolState::Uploading);
 
@@ -65,7 +68,10 @@ fn an_entry_goes_from_recording_to_stored_and_each_state_a_restart_needs_is_on_d
     assert_eq!(d["state"], "finished");
     assert_eq!(d["last_error"], "HTTP status 500");
     assert_eq!(d["next_attempt_at"], 42);
-    assert_eq!(d["attempts"], 1, "a failed attempt is written with its count");
+    assert_eq!(
+        d["attempts"], 1,
+        "a failed attempt is written with its count"
+    );
     assert!(d["first_attempt_at_ms"].as_u64().is_some());
 
     spool.begin_upload("r1").unwrap();
@@ -245,11 +251,16 @@ fn a_crash_after_failed_attempts_keeps_their_count_and_the_give_up_window() {
         let spool = Spool::open(dir.path(), 0).unwrap();
         finished(&spool, "flaky");
         let first_at = spool.begin_upload("flaky").unwrap().first_attempt_at_ms;
-        spool.mark_retry("flaky", "HTTP status 503".into(), 7).unwrap();
+        spool
+            .mark_retry("flaky", "HTTP status 503".into(), 7)
+            .unwrap();
         std::thread::sleep(std::time::Duration::from_millis(5));
         let second = spool.begin_upload("flaky").unwrap();
         assert_eq!(second.attempts, 2);
-        assert_eq!(second.first_attempt_at_ms, first_at, "the window starts once");
+        assert_eq!(
+            second.first_attempt_at_ms, first_at,
+            "the window starts once"
+        );
         first_at
         // killed during the second attempt
     };
@@ -278,7 +289,10 @@ fn a_crash_right_after_the_upload_leaves_it_stored_and_nothing_to_recover() {
     let spool = Spool::open(dir.path(), 0).unwrap();
     assert!(spool.recover(&|_: &Path| Ok(())).unwrap().is_empty());
     let d = on_disk(dir.path(), "done");
-    assert_eq!((d["state"].as_str(), d["attempts"].as_u64()), (Some("stored"), Some(1)));
+    assert_eq!(
+        (d["state"].as_str(), d["attempts"].as_u64()),
+        (Some("stored"), Some(1))
+    );
     assert!(!audio.exists());
     assert!(no_temp_files(dir.path()));
 }
@@ -308,7 +322,10 @@ fn changes_to_a_recording_entry_reach_the_disk_with_its_end_and_a_crash_before_d
             assert_eq!((r.state, &r.target), (SpoolState::Recording, &new_target));
             let d = on_disk(dir.path(), id);
             assert_eq!(d["state"], "recording");
-            assert_eq!(d["target"]["method"], "put", "held until the recording ends");
+            assert_eq!(
+                d["target"]["method"], "put",
+                "held until the recording ends"
+            );
         }
         spool.finish("ended", 2000).unwrap();
         let d = on_disk(dir.path(), "ended");
