@@ -31,7 +31,7 @@ fn no_temp_files(dir: &Path) -> bool {
 }
 
 #[test]
-fn an_entry_goes_from_recording_to_stored_and_each_state_is_on_disk() {
+fn an_entry_goes_from_recording_to_stored_and_each_state_a_restart_needs_is_on_disk() {
     let dir = tempfile::tempdir().unwrap();
     let spool = Spool::open(dir.path(), 0).unwrap();
     let entry = spool.create(new_recording("r1")).unwrap();
@@ -49,8 +49,17 @@ fn an_entry_goes_from_recording_to_stored_and_each_state_is_on_disk() {
 
     let r = spool.begin_upload("r1").unwrap();
     assert_eq!(r.attempts, 1);
-    assert_eq!(on_disk(dir.path(), "r1")["state"], "uploading");
+    // The attempt is held in memory (a crash mid-upload uploads again): the API sees it, the
+    // sidecar still says `finished`.
+    assert_eq!(spool.get("r1").unwrap().state, SpoolState::Uploading);
+    assert_eq!(spool.get("r1").unwrap().attempts, 1);
+    let d = on_disk(dir.path(), "r1");
+    assert_eq!(
+        (d["state"].as_str(), d["attempts"].as_u64()),
+        (Some("finished"), Some(0))
+    );
     assert!(spool.pending().unwrap().is_empty());
+    assert_eq!(spool.list().unwrap()[0].state, SpoolState::Uploading);
 
     spool
         .mark_retry("r1", "HTTP status 500".into(), 42)
@@ -59,6 +68,11 @@ fn an_entry_goes_from_recording_to_stored_and_each_state_is_on_disk() {
     assert_eq!(d["state"], "finished");
     assert_eq!(d["last_error"], "HTTP status 500");
     assert_eq!(d["next_attempt_at"], 42);
+    assert_eq!(
+        d["attempts"], 1,
+        "a failed attempt is written with its count"
+    );
+    assert!(d["first_attempt_at_ms"].as_u64().is_some());
 
     spool.begin_upload("r1").unwrap();
     spool.mark_stored("r1", false).unwrap();
@@ -139,11 +153,23 @@ fn recovery_repairs_unfinished_recordings_and_requeues_interrupted_uploads() {
         // Crashed mid-recording: a truncated file, sidecar still `recording`.
         let e = spool.create(new_recording("crashed")).unwrap();
         std::fs::write(&e.audio_path, b"RIFF\0\0\0\0WAVEtrunc").unwrap();
-        // Crashed mid-upload.
+        // Crashed mid-upload (the attempt was only held in memory).
         let u = spool.create(new_recording("uploading")).unwrap();
         std::fs::write(&u.audio_path, b"data").unwrap();
         spool.finish("uploading", 5).unwrap();
         spool.begin_upload("uploading").unwrap();
+        // Crashed mid-upload under a version that wrote `uploading` to the sidecar.
+        let o = spool.create(new_recording("old-uploading")).unwrap();
+        std::fs::write(&o.audio_path, b"data").unwrap();
+        spool.finish("old-uploading", 5).unwrap();
+        let mut old = on_disk(dir.path(), "old-uploading");
+        old["state"] = json!("uploading");
+        old["attempts"] = json!(1);
+        std::fs::write(
+            dir.path().join("old-uploading.json"),
+            serde_json::to_vec(&old).unwrap(),
+        )
+        .unwrap();
         // Crashed before the recorder created the file.
         spool.create(new_recording("nofile")).unwrap();
         // Already stored: left alone.
@@ -167,20 +193,174 @@ fn recovery_repairs_unfinished_recordings_and_requeues_interrupted_uploads() {
     };
     let mut ids = spool.recover(&hook).unwrap();
     ids.sort();
-    assert_eq!(ids, ["crashed", "uploading"]);
+    assert_eq!(ids, ["crashed", "old-uploading", "uploading"]);
     assert_eq!(*repaired.lock().unwrap(), [dir.path().join("crashed.wav")]);
     assert!(std::fs::read(dir.path().join("crashed.wav"))
         .unwrap()
         .ends_with(b"-repaired"));
     assert_eq!(on_disk(dir.path(), "crashed")["state"], "finished");
     assert_eq!(on_disk(dir.path(), "uploading")["state"], "finished");
+    assert_eq!(on_disk(dir.path(), "old-uploading")["state"], "finished");
+    assert_eq!(on_disk(dir.path(), "old-uploading")["attempts"], 1);
     let nofile = on_disk(dir.path(), "nofile");
     assert_eq!(nofile["state"], "failed");
     assert!(nofile["last_error"].as_str().unwrap().contains("missing"));
     assert_eq!(on_disk(dir.path(), "stored")["state"], "stored");
     assert!(no_temp_files(dir.path()));
     let pending: Vec<_> = spool.pending().unwrap().into_iter().map(|r| r.id).collect();
-    assert_eq!(pending.len(), 2);
+    assert_eq!(pending.len(), 3);
+}
+
+/// A finished entry with some audio, in spool `spool`.
+fn finished(spool: &Spool, id: &str) -> std::path::PathBuf {
+    let e = spool.create(new_recording(id)).unwrap();
+    std::fs::write(&e.audio_path, b"RIFF-audio").unwrap();
+    spool.finish(id, 1000).unwrap();
+    e.audio_path
+}
+
+#[test]
+fn a_crash_mid_upload_recovers_to_finished_and_the_attempt_in_flight_is_not_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let audio = {
+        let spool = Spool::open(dir.path(), 0).unwrap();
+        let audio = finished(&spool, "first");
+        let r = spool.begin_upload("first").unwrap();
+        assert!(r.first_attempt_at_ms.is_some());
+        audio
+        // killed here, mid-attempt
+    };
+    let spool = Spool::open(dir.path(), 0).unwrap();
+    assert_eq!(spool.get("first").unwrap().state, SpoolState::Finished);
+    let ids = spool.recover(&|_: &Path| Ok(())).unwrap();
+    assert_eq!(ids, ["first"]);
+    let r = spool.get("first").unwrap();
+    assert_eq!(r.state, SpoolState::Finished);
+    assert_eq!(r.attempts, 0);
+    // The window starts again at the first attempt after the restart.
+    assert_eq!(r.first_attempt_at_ms, None);
+    assert!(audio.exists());
+    // ... which counts as the first.
+    assert_eq!(spool.begin_upload("first").unwrap().attempts, 1);
+}
+
+#[test]
+fn a_crash_after_failed_attempts_keeps_their_count_and_the_give_up_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let first_at = {
+        let spool = Spool::open(dir.path(), 0).unwrap();
+        finished(&spool, "flaky");
+        let first_at = spool.begin_upload("flaky").unwrap().first_attempt_at_ms;
+        spool
+            .mark_retry("flaky", "HTTP status 503".into(), 7)
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        let second = spool.begin_upload("flaky").unwrap();
+        assert_eq!(second.attempts, 2);
+        assert_eq!(
+            second.first_attempt_at_ms, first_at,
+            "the window starts once"
+        );
+        first_at
+        // killed during the second attempt
+    };
+    let spool = Spool::open(dir.path(), 0).unwrap();
+    assert_eq!(spool.recover(&|_: &Path| Ok(())).unwrap(), ["flaky"]);
+    let r = spool.get("flaky").unwrap();
+    assert_eq!(r.state, SpoolState::Finished);
+    assert_eq!(r.attempts, 1);
+    assert_eq!(r.first_attempt_at_ms, first_at);
+    assert_eq!(r.last_error.as_deref(), Some("HTTP status 503"));
+    assert_eq!(r.next_attempt_at, 7);
+    let again = spool.begin_upload("flaky").unwrap();
+    assert_eq!((again.attempts, again.first_attempt_at_ms), (2, first_at));
+}
+
+#[test]
+fn a_crash_right_after_the_upload_leaves_it_stored_and_nothing_to_recover() {
+    let dir = tempfile::tempdir().unwrap();
+    let audio = {
+        let spool = Spool::open(dir.path(), 0).unwrap();
+        let audio = finished(&spool, "done");
+        spool.begin_upload("done").unwrap();
+        spool.mark_stored("done", false).unwrap();
+        audio
+    };
+    let spool = Spool::open(dir.path(), 0).unwrap();
+    assert!(spool.recover(&|_: &Path| Ok(())).unwrap().is_empty());
+    let d = on_disk(dir.path(), "done");
+    assert_eq!(
+        (d["state"].as_str(), d["attempts"].as_u64()),
+        (Some("stored"), Some(1))
+    );
+    assert!(!audio.exists());
+    assert!(no_temp_files(dir.path()));
+}
+
+#[test]
+fn changes_to_a_recording_entry_reach_the_disk_with_its_end_and_a_crash_before_drops_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let new_target = UploadTarget {
+        method: UploadMethod::Post,
+        url: "http://127.0.0.1:9/r/x.wav?duration_ms=2000".to_owned(),
+    };
+    {
+        let spool = Spool::open(dir.path(), 0).unwrap();
+        for id in ["ended", "cut"] {
+            let e = spool.create(new_recording(id)).unwrap();
+            std::fs::write(&e.audio_path, b"RIFF-audio").unwrap();
+            // What the engine sets when the recording ends, before `finish`.
+            spool
+                .update(id, |r| {
+                    r.target = new_target.clone();
+                    r.metadata["origin"] = json!("callflow : x");
+                    r.cut_short = Some("disk full".into());
+                    Ok(())
+                })
+                .unwrap();
+            let r = spool.get(id).unwrap();
+            assert_eq!((r.state, &r.target), (SpoolState::Recording, &new_target));
+            let d = on_disk(dir.path(), id);
+            assert_eq!(d["state"], "recording");
+            assert_eq!(
+                d["target"]["method"], "put",
+                "held until the recording ends"
+            );
+        }
+        spool.finish("ended", 2000).unwrap();
+        let d = on_disk(dir.path(), "ended");
+        assert_eq!(d["state"], "finished");
+        assert_eq!(d["target"]["method"], "post");
+        assert_eq!(d["metadata"]["origin"], "callflow : x");
+        assert_eq!(d["cut_short"], "disk full");
+        // killed before "cut" finished
+    }
+    let spool = Spool::open(dir.path(), 0).unwrap();
+    let mut ids = spool.recover(&|_: &Path| Ok(())).unwrap();
+    ids.sort();
+    assert_eq!(ids, ["cut", "ended"]);
+    // "cut" is recovered like a recording cut off a moment earlier: from what `create` wrote.
+    let cut = spool.get("cut").unwrap();
+    assert_eq!(cut.state, SpoolState::Finished);
+    assert_eq!(cut.target.method, UploadMethod::Put);
+    assert_eq!(cut.last_error.as_deref(), Some("recovered after crash"));
+    assert_eq!(spool.get("ended").unwrap().target, new_target);
+}
+
+#[test]
+fn removing_an_entry_during_an_upload_forgets_the_attempt_in_flight() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(dir.path(), 0).unwrap();
+    let audio = finished(&spool, "gone");
+    spool.begin_upload("gone").unwrap();
+    spool.remove("gone").unwrap();
+    assert!(matches!(spool.get("gone"), Err(SpoolError::NotFound(_))));
+    assert!(spool.list().unwrap().is_empty());
+    assert!(!audio.exists());
+    assert!(matches!(
+        spool.mark_stored("gone", false),
+        Err(SpoolError::NotFound(_))
+    ));
 }
 
 #[test]

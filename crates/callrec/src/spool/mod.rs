@@ -11,14 +11,41 @@
 //!     └──discard──▶ discarded            └──give up──▶ failed
 //! ```
 //!
-//! Sidecar writes are atomic (temp file, fsync, rename), so a crash leaves either the old or
-//! the new state. A new entry's rename is made durable too (fsync of the directory) before its
-//! recording starts; a state change is not (one fsync instead of two): if the machine loses
-//! power right after one, the previous state comes back, and every state recovers to the same
-//! end (at worst a recording uploaded once more, to the same target). Journaling file systems
-//! (ext4, XFS) keep the order of a directory's changes, so an audio file deleted after its
-//! `stored` state never survives a crash that lost that state. [`Spool::recover`] runs at start-up and finalizes what
-//! a crash left behind.
+//! ## What reaches the disk, and when ("nothing is lost")
+//!
+//! A recording is safe once its sidecar is: the sidecar names the audio file, and
+//! [`Spool::recover`] turns whatever a crash left of it into an upload. So only the writes that
+//! change what a restart must do are made durable:
+//!
+//! - **create** (`recording`): temp file, fsync, rename, fsync of the directory, all before the
+//!   recorder writes a byte: an audio file never exists without its sidecar.
+//! - **finish** / **local** / **discard** / **retry** (attempts, `first_attempt_at_ms`, the
+//!   next attempt's time) / **failed**: temp file, fsync, rename (one fsync). If the machine
+//!   loses power right after one, the previous state comes back, and every state recovers to
+//!   the same end (at worst a recording uploaded once more, to the same target).
+//! - **held in memory only** (issue 12: each was one more fsync and rename per recording, for a
+//!   state no restart needs): changes of an entry that stays `recording` (the target and
+//!   metadata set just before it finishes are written with `finished`; a crash before that
+//!   recovers the entry from `recording`, as a crash a moment earlier would), and `uploading`
+//!   (the attempt counted, `first_attempt_at_ms` set). [`Spool::get`] and [`Spool::list`]
+//!   return the held record, so the API still shows `uploading`. A crash mid-upload recovers
+//!   to the last written state, `finished`, and the recording is uploaded again; the attempt
+//!   in flight is not counted, and when it was the first one the give-up window starts at the
+//!   first attempt after the restart (a failed attempt writes both, so the window survives
+//!   every failure that is not a crash).
+//! - **stored**: renamed into place without an fsync, then the audio is deleted. Lost by a
+//!   power cut, it is the previous `finished` again and the recording is uploaded once more.
+//!   Journaling file systems (ext4, XFS) keep the order of a directory's changes, so an audio
+//!   file deleted after its `stored` state never survives a crash that lost that state, and
+//!   they write a file renamed over another before the rename itself (ext4's
+//!   `auto_da_alloc`); elsewhere the worst case is an unreadable sidecar of a recording that
+//!   was uploaded, skipped with a warning.
+//!
+//! Per uploaded recording that makes 3 fsyncs (one of them the directory's) and 3 renames,
+//! down from 6 and 5 (the engine's update before `finish` and `uploading` each had an fsync
+//! and a rename, `stored` an fsync).
+//!
+//! [`Spool::recover`] runs at start-up and finalizes what a crash left behind.
 //!
 //! All methods are synchronous file I/O and serialize updates of one entry with a lock (one of
 //! [`LOCK_STRIPES`], chosen by the id: entries in different stripes are written concurrently).
@@ -29,6 +56,7 @@ mod record;
 
 pub use record::{SpoolRecord, SpoolState, UploadMethod, UploadTarget};
 
+use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -189,6 +217,10 @@ pub struct Spool {
     min_free_bytes: u64,
     /// New recordings refused for lack of space since start.
     refused_for_space: std::sync::atomic::AtomicU64,
+    /// Entries whose current state is newer than their sidecar and deliberately not written
+    /// (see the module doc): a `recording` entry's changes before it ends, an upload in
+    /// flight. Taken after the entry's stripe lock, never held across file I/O.
+    held: Mutex<HashMap<String, SpoolRecord>>,
 }
 
 /// Locks the sidecar updates are spread over (by id). One lock for all serialized every
@@ -265,6 +297,7 @@ impl Spool {
             reserve: Mutex::new(()),
             min_free_bytes,
             refused_for_space: std::sync::atomic::AtomicU64::new(0),
+            held: Mutex::new(HashMap::new()),
         };
         spool.check_space(min_free_bytes)?;
         spool.make_reserve();
@@ -342,6 +375,7 @@ impl Spool {
             return Err(SpoolError::InvalidId(id.to_owned()));
         }
         let _g = self.guard(id);
+        self.unhold(id);
         let sidecar = self.sidecar_path(id);
         if let Ok(text) = fs::read(&sidecar) {
             if let Ok(record) = serde_json::from_slice::<SpoolRecord>(&text) {
@@ -363,6 +397,23 @@ impl Spool {
                 source,
             }),
         }
+    }
+
+    /// The held (not written) record of `id`, if any.
+    fn held(&self, id: &str) -> Option<SpoolRecord> {
+        self.held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .cloned()
+    }
+
+    /// Forgets the held record of `id` (its sidecar is now current, or gone).
+    fn unhold(&self, id: &str) {
+        self.held
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
     }
 
     /// The lock of entry `id`.
@@ -432,10 +483,13 @@ impl Spool {
         })
     }
 
-    /// Reads an entry's sidecar.
+    /// An entry's current record: the held one (see the module doc) or its sidecar.
     pub fn get(&self, id: &str) -> Result<SpoolRecord, SpoolError> {
         if !valid_id(id) {
             return Err(SpoolError::InvalidId(id.to_owned()));
+        }
+        if let Some(record) = self.held(id) {
+            return Ok(record);
         }
         self.read_record(&self.sidecar_path(id))
             .map_err(|e| match e {
@@ -446,15 +500,29 @@ impl Spool {
             })
     }
 
-    /// Reads, changes and atomically rewrites a sidecar under the spool lock.
+    /// Reads, changes and stores an entry under its lock: atomically rewritten, or held in
+    /// memory when the change is one no restart needs (an entry that stays `recording`, an
+    /// upload begun; see the module doc).
     pub fn update<F>(&self, id: &str, change: F) -> Result<SpoolRecord, SpoolError>
     where
         F: FnOnce(&mut SpoolRecord) -> Result<(), SpoolError>,
     {
         let _g = self.guard(id);
         let mut record = self.get(id)?;
+        let from = record.state;
         change(&mut record)?;
-        self.write_record(&record, Durability::StateChange)?;
+        match Durability::of(from, record.state) {
+            Durability::Held => {
+                self.held
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(id.to_owned(), record.clone());
+            }
+            durability => {
+                self.write_record(&record, durability)?;
+                self.unhold(id);
+            }
+        }
         Ok(record)
     }
 
@@ -551,7 +619,8 @@ impl Spool {
         Ok(record)
     }
 
-    /// `finished → uploading`, counting the attempt. Persisted before the request is sent.
+    /// `finished → uploading`, counting the attempt (and setting `first_attempt_at_ms` on the
+    /// first). Held in memory, not written: a crash mid-upload recovers to `finished`.
     pub fn begin_upload(&self, id: &str) -> Result<SpoolRecord, SpoolError> {
         self.update(id, |r| {
             Self::transition(r, &[SpoolState::Finished], SpoolState::Uploading)?;
@@ -561,7 +630,8 @@ impl Spool {
         })
     }
 
-    /// `uploading → stored`; deletes the audio file unless `keep_file`.
+    /// `uploading → stored` (written without an fsync, see the module doc); deletes the audio
+    /// file unless `keep_file`.
     pub fn mark_stored(&self, id: &str, keep_file: bool) -> Result<SpoolRecord, SpoolError> {
         let record = self.update(id, |r| {
             Self::transition(r, &[SpoolState::Uploading], SpoolState::Stored)?;
@@ -574,7 +644,8 @@ impl Spool {
         Ok(record)
     }
 
-    /// `uploading → finished` with the error and the time of the next attempt.
+    /// `uploading → finished` with the error and the time of the next attempt; written with the
+    /// attempts counted and `first_attempt_at_ms`, so the give-up window survives a restart.
     pub fn mark_retry(
         &self,
         id: &str,
@@ -632,7 +703,8 @@ impl Spool {
         Ok(removed)
     }
 
-    /// Every sidecar in the spool (unreadable ones are logged and skipped).
+    /// Every entry in the spool, as [`Spool::get`] returns it (unreadable sidecars are logged
+    /// and skipped).
     pub fn list(&self) -> Result<Vec<SpoolRecord>, SpoolError> {
         let mut out = Vec::new();
         let read_dir = fs::read_dir(&self.dir).map_err(io_err(&self.dir))?;
@@ -645,6 +717,16 @@ impl Spool {
             match self.read_record(&path) {
                 Ok(r) => out.push(r),
                 Err(e) => tracing::warn!(error = %e, "skipping unreadable spool sidecar"),
+            }
+        }
+        {
+            let held = self.held.lock().unwrap_or_else(|p| p.into_inner());
+            if !held.is_empty() {
+                for r in &mut out {
+                    if let Some(h) = held.get(&r.id) {
+                        r.clone_from(h);
+                    }
+                }
             }
         }
         out.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
@@ -870,7 +952,9 @@ impl Spool {
             .open(&tmp)
             .map_err(io_err(&tmp))?;
         f.write_all(&body).map_err(io_err(&tmp))?;
-        f.sync_all().map_err(io_err(&tmp))?;
+        if durability != Durability::Done {
+            f.sync_all().map_err(io_err(&tmp))?;
+        }
         drop(f);
         fs::rename(&tmp, &path).map_err(io_err(&path))?;
         // Make a new entry's rename itself durable (see the module's notes for state changes).
@@ -884,13 +968,32 @@ impl Spool {
     }
 }
 
-/// How durable a sidecar write is made.
+/// How durable a change of an entry is made (see the module doc).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Durability {
     /// A new entry: the file and its name (the directory) are fsynced.
     NewEntry,
     /// A new state of an existing entry: the file is fsynced before it replaces the old one.
     StateChange,
+    /// `stored`: renamed over the old state without an fsync (lost, the recording is uploaded
+    /// once more).
+    Done,
+    /// Not written: held in memory (the spool's `held` map).
+    Held,
+}
+
+impl Durability {
+    /// What a change of an existing entry from state `from` to `to` needs.
+    fn of(from: SpoolState, to: SpoolState) -> Durability {
+        match (from, to) {
+            (SpoolState::Recording, SpoolState::Recording)
+            | (SpoolState::Finished | SpoolState::Uploading, SpoolState::Uploading) => {
+                Durability::Held
+            }
+            (_, SpoolState::Stored) => Durability::Done,
+            _ => Durability::StateChange,
+        }
+    }
 }
 
 /// How long done entries stay in the spool ([`Spool::prune`]); `None` keeps them forever.

@@ -9,8 +9,11 @@
 //!   connection error or a timeout = retry after [`backoff_delay`]; once `give_up_after` has passed
 //!   since the first attempt, the entry becomes `failed`, its file is kept and a warning is logged.
 //!   A target URL that does not parse or is not http(s) fails at once (retrying cannot help).
-//! - The state is written to the sidecar before (`uploading`, attempt counted) and after each
-//!   attempt, so a restart resumes where it stopped ([`Spool::recover`] + [`UploaderHandle::enqueue`]).
+//! - The outcome of each attempt is written to the sidecar (`stored`; `finished` with the
+//!   attempts, the give-up window's start and the next attempt's time; `failed`), so a restart
+//!   resumes where it stopped ([`Spool::recover`] + [`UploaderHandle::enqueue`]). The attempt
+//!   itself (`uploading`) is only held in memory: a crash mid-attempt uploads again (see the
+//!   spool's module doc).
 //! - At most `concurrency` uploads run at once (a semaphore). Every attempt is bounded: the
 //!   connection by `connect_timeout`, the whole request (a receiver that never answers, or
 //!   reads one byte a second) by `request_timeout`; a receiver that closes mid-body is a
@@ -407,7 +410,7 @@ where
         .map_err(UploadError::from)
 }
 
-/// One attempt: persist `uploading`, send, persist the outcome.
+/// One attempt: `uploading` (held in memory), send, persist the outcome.
 async fn attempt(
     spool: Arc<Spool>,
     client: Client,
