@@ -380,6 +380,12 @@ impl Coordinator {
         self.calls.keys().copied().collect()
     }
 
+    /// How many recordings have been started and not yet reported finished (the number of
+    /// [`open_recordings`](Self::open_recordings), without collecting their ids).
+    pub fn open_recording_count(&self) -> usize {
+        self.calls.values().map(|s| s.running.len()).sum::<usize>() + self.closing.len()
+    }
+
     /// Ids of every recording that has been started and not yet reported finished.
     pub fn open_recordings(&self) -> Vec<String> {
         self.calls

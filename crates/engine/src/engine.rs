@@ -539,7 +539,7 @@ impl Engine {
 
     /// Recordings started and not yet reported finished.
     pub fn open_recordings(&self) -> usize {
-        self.coordinator.open_recordings().len()
+        self.coordinator.open_recording_count()
     }
 
     /// Counters.
@@ -549,7 +549,7 @@ impl Engine {
             calls_started: self.core.calls_started(),
             media_calls: self.media.open_calls(),
             ports_in_use: self.media.ports_in_use(),
-            recordings: self.coordinator.open_recordings().len(),
+            recordings: self.coordinator.open_recording_count(),
             recordings_refused: self.recording_counts[0],
             recordings_refused_disk: self.recording_counts[1],
             recordings_cut_short: self.recording_counts[2],

@@ -441,6 +441,7 @@ fn an_offnet_call_to_an_account_recording_inbound_offnet_records_from_the_b_leg_
     assert!(h.ringing(1, B1).is_empty());
     assert!(h.answer_and_bridge(5, B1).is_empty());
     assert_eq!(h.coord.open_recordings(), vec![s.id.clone()]);
+    assert_eq!(h.coord.open_recording_count(), 1);
 
     assert!(h.leg_ended(65, B1, Some(5)).is_empty());
     assert_eq!(h.cdr_ids(65, B1), Vec::<String>::new());
@@ -464,6 +465,7 @@ fn an_offnet_call_to_an_account_recording_inbound_offnet_records_from_the_b_leg_
     assert_eq!(f.metadata.upload, UploadState::Pending { attempts: 0 });
     assert_eq!(f.metadata.origin, "inbound from offnet to account");
     assert!(h.coord.open_recordings().is_empty());
+    assert_eq!(h.coord.open_recording_count(), 0);
     assert!(h.coord.finished(&s.id, 65_000).is_none(), "reported once");
 }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use callrec_media::relay::{CallRelay, PortPair, RelayConfig};
 use callrec_media::{Counters, CountersSnapshot};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 
 use super::call::CallMedia;
 use super::config::MediaDriverConfig;
@@ -23,6 +23,10 @@ pub struct MediaDriver {
     counters: Arc<Counters>,
     recorders: Arc<RecorderPool>,
     shards: Arc<RelayShards>,
+    /// Signalled by a relay after it queues an event on a call's channel, so the engine side
+    /// looks at its calls' channels only when one has something (rather than every call's
+    /// channel on a timer: 10,000 empty looks a second at 1000 calls).
+    events_waiting: Arc<Notify>,
 }
 
 /// Binds a non-blocking UDP socket: `bind` on a local address is one system call that does not
@@ -52,7 +56,15 @@ impl MediaDriver {
             )),
             config,
             counters,
+            events_waiting: Arc::new(Notify::new()),
         }
+    }
+
+    /// Completes when some call's media has an event waiting ([`CallMedia::try_event`]) that
+    /// came after the last completion (a signal given while nobody waits is kept for the
+    /// next wait).
+    pub async fn events_waiting(&self) {
+        self.events_waiting.notified().await;
     }
 
     /// The driver's settings.
@@ -99,7 +111,13 @@ impl MediaDriver {
         let (event_tx, event_rx) = mpsc::unbounded_channel();
         let sockets = [a.rtp, a.rtcp, b.rtp, b.rtcp].map(mio::net::UdpSocket::from_std);
         let span = tracing::debug_span!("media", call = name);
-        let call = RelayCall::new(sockets, relay, event_tx, span);
+        let call = RelayCall::new(
+            sockets,
+            relay,
+            event_tx,
+            Arc::clone(&self.events_waiting),
+            span,
+        );
         let link = self.shards.open(call);
         tracing::debug!(call = name, a = ports[0], b = ports[1], "media opened");
         CallMedia::new(Arc::clone(&self.recorders), link, event_rx)

@@ -4,12 +4,13 @@
 //! RTP. This only does I/O; the shard's loop says when.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use callrec_media::relay::{CallRelay, Channel, Decision, Leg, RelayEvent};
 use callrec_media::session::SessionCommand;
 use mio::net::UdpSocket;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 
 use super::event::MediaEvent;
 use super::recording::{RecorderFeed, RecorderOutbox, RecordingId};
@@ -61,6 +62,8 @@ pub(crate) struct RelayCall {
     sockets: [UdpSocket; SOCKETS],
     relay: CallRelay,
     events: mpsc::UnboundedSender<MediaEvent>,
+    /// Signalled after an event is queued on `events` (see `MediaDriver::events_waiting`).
+    events_waiting: Arc<Notify>,
     /// The recordings fed (usually none or one).
     recorders: Vec<(RecordingId, RecorderFeed)>,
     /// `media` with the call's name, entered while the shard works on this call.
@@ -72,12 +75,14 @@ impl RelayCall {
         sockets: [UdpSocket; SOCKETS],
         relay: CallRelay,
         events: mpsc::UnboundedSender<MediaEvent>,
+        events_waiting: Arc<Notify>,
         span: tracing::Span,
     ) -> Self {
         RelayCall {
             sockets,
             relay,
             events,
+            events_waiting,
             recorders: Vec::new(),
             span,
         }
@@ -204,6 +209,12 @@ impl RelayCall {
         Some(self.recorders.swap_remove(i).1)
     }
 
+    fn send_event(&self, event: MediaEvent) {
+        if self.events.send(event).is_ok() {
+            self.events_waiting.notify_one();
+        }
+    }
+
     fn drain_relay_events(&mut self, out: &mut RecorderOutbox) {
         // The call's span only around what it has to say (entering it for every packet cost
         // a registry look-up and a thread-local push and pop per datagram).
@@ -213,11 +224,11 @@ impl RelayCall {
             match event {
                 RelayEvent::MediaTimeout { .. } => {
                     tracing::debug!("media timeout");
-                    let _ = self.events.send(MediaEvent::MediaTimeout);
+                    self.send_event(MediaEvent::MediaTimeout);
                 }
                 RelayEvent::Dtmf { leg, digit } => {
                     tracing::debug!(leg = leg.as_str(), "dtmf digit");
-                    let _ = self.events.send(MediaEvent::Dtmf { leg, digit });
+                    self.send_event(MediaEvent::Dtmf { leg, digit });
                 }
                 RelayEvent::RecordingTimeLimit {
                     recording,

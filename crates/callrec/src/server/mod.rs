@@ -284,8 +284,7 @@ pub async fn run(
     stats_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut gauge_tick = tokio::time::interval(Duration::from_secs(1));
     gauge_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut media_tick = tokio::time::interval(Duration::from_millis(100));
-    media_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let media = server.media.clone();
     tokio::pin!(shutdown);
 
     loop {
@@ -336,7 +335,7 @@ pub async fn run(
                         tracing::info!(change = loaded.change_seq, "documents changed; the next call uses them");
                     }
                 }
-                _ = media_tick.tick() => server.poll_media_events(),
+                _ = media.events_waiting() => server.poll_media_events(),
                 _ = gauge_tick.tick() => server.update_gauges(),
                 _ = stats_tick.tick() => server.log_stats(),
                 _ = hup_recv => documents.reload_now(),
