@@ -66,7 +66,8 @@ pub(crate) struct RelayCall {
     events_waiting: Arc<Notify>,
     /// The recordings fed (usually none or one).
     recorders: Vec<(RecordingId, RecorderFeed)>,
-    /// `media` with the call's name, entered while the shard works on this call.
+    /// `media` with the call's name, entered around what the call logs (commands, timers,
+    /// relay events, socket errors), not for every datagram.
     span: tracing::Span,
 }
 
