@@ -25,7 +25,6 @@ use callrec::config::Config;
 use callrec::documents::FileStore;
 use callrec::receive::{self, ReceiverConfig};
 use callrec::server::recovery::{finalize_recovered, RecoveryOutcome};
-use callrec::server::Listeners;
 use callrec::spool::{Spool, SpoolLock};
 use callrec::store_writer::StoreWriter;
 use callrec::upload::Uploader;
@@ -241,7 +240,7 @@ async fn server_main(config: Config) -> anyhow::Result<()> {
         "spool ready"
     );
     // Bind SIP before anything else can fail late: a port in use is refused at start-up.
-    let listeners = Listeners::bind(&config).await?;
+    let engine = callrec::server::EngineThread::bind(&config).await?;
     let (cdrs, cdr_writer) =
         CdrWriter::spawn_with_retention(&config.cdr_path(), config.cdr.keep_days).await?;
     // Retention: done recordings leave the spool after their keep_*_days, at start-up and
@@ -406,7 +405,7 @@ async fn server_main(config: Config) -> anyhow::Result<()> {
             _ = term.recv() => {}
         }
     };
-    let result = callrec::server::run(listeners, config, services, shutdown).await;
+    let result = engine.run(config, services, shutdown).await;
     tracing::info!("shutting down");
     // CDRs and recording rows wait a moment to be written in batches: write the last ones.
     if !records_at_exit

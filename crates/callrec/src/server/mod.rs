@@ -91,6 +91,123 @@ impl Listeners {
     }
 }
 
+/// The engine on a thread of its own: a current-thread tokio runtime that owns the SIP sockets
+/// (their receive loops are tasks of that runtime) and runs [`run`]. A datagram is read,
+/// parsed and handled on one thread: the hand-over to the engine's loop is a local wake-up, not
+/// a futex wake of another thread and a context switch per message (on the binary's
+/// multi-thread runtime every SIP message crossed from a worker to the main thread). The
+/// engine's own helpers (spool writes on the blocking pool, waiters) run on that runtime too;
+/// the uploader, CDR and store writers and the API stay on the caller's runtime.
+pub struct EngineThread {
+    local: Vec<(Proto, SocketAddr)>,
+    start: Option<tokio::sync::oneshot::Sender<EngineStart>>,
+    done: tokio::sync::oneshot::Receiver<anyhow::Result<()>>,
+}
+
+/// What [`EngineThread::run`] hands to the thread.
+struct EngineStart {
+    config: Config,
+    services: Services,
+    shutdown: tokio::sync::oneshot::Receiver<()>,
+}
+
+impl EngineThread {
+    /// Starts the thread and binds SIP on `config.sip.listen` there; fails as
+    /// [`Listeners::bind`] does (a port in use is refused at start-up).
+    pub async fn bind(config: &Config) -> anyhow::Result<EngineThread> {
+        use tokio::sync::oneshot;
+        let (bound_tx, bound_rx) = oneshot::channel::<anyhow::Result<Vec<(Proto, SocketAddr)>>>();
+        let (start_tx, start_rx) = oneshot::channel::<EngineStart>();
+        let (done_tx, done_rx) = oneshot::channel();
+        let bind_config = config.clone();
+        std::thread::Builder::new()
+            .name("engine".to_owned())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        let _ =
+                            bound_tx
+                                .send(Err(anyhow::Error::new(e)
+                                    .context("cannot start the engine's runtime")));
+                        return;
+                    }
+                };
+                let result = runtime.block_on(async move {
+                    let listeners = match Listeners::bind(&bind_config).await {
+                        Ok(l) => l,
+                        Err(e) => {
+                            let _ = bound_tx.send(Err(e));
+                            return Ok(());
+                        }
+                    };
+                    let _ = bound_tx.send(Ok(listeners.transport.local_addrs()));
+                    // The caller gave up before running the server: nothing to do.
+                    let Ok(start) = start_rx.await else {
+                        return Ok(());
+                    };
+                    let stop = start.shutdown;
+                    run(listeners, start.config, start.services, async move {
+                        let _ = stop.await;
+                    })
+                    .await
+                });
+                let _ = done_tx.send(result);
+            })
+            .context("cannot start the engine thread")?;
+        let local = bound_rx
+            .await
+            .map_err(|_| anyhow::anyhow!("the engine thread ended at start-up"))??;
+        Ok(EngineThread {
+            local,
+            start: Some(start_tx),
+            done: done_rx,
+        })
+    }
+
+    /// The bound SIP addresses (actual ports when 0 was asked for).
+    pub fn local_addrs(&self) -> &[(Proto, SocketAddr)] {
+        &self.local
+    }
+
+    /// Runs the server on the engine thread until `shutdown` completes (then the server shuts
+    /// down as [`run`] does) or the server stops by itself.
+    pub async fn run(
+        mut self,
+        config: Config,
+        services: Services,
+        shutdown: impl Future<Output = ()>,
+    ) -> anyhow::Result<()> {
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
+        let start = self
+            .start
+            .take()
+            .ok_or_else(|| anyhow::anyhow!("the engine thread was started twice"))?;
+        if start
+            .send(EngineStart {
+                config,
+                services,
+                shutdown: stop_rx,
+            })
+            .is_err()
+        {
+            anyhow::bail!("the engine thread ended before the server started");
+        }
+        tokio::pin!(shutdown);
+        tokio::select! {
+            done = &mut self.done => return done.unwrap_or_else(|_| Err(anyhow::anyhow!("the engine thread panicked"))),
+            _ = &mut shutdown => {}
+        }
+        let _ = stop_tx.send(());
+        self.done
+            .await
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("the engine thread panicked")))
+    }
+}
+
 /// The policy settings taken from the config.
 pub fn policy_config(config: &Config) -> PolicyConfig {
     let mut p = PolicyConfig::default();
