@@ -210,7 +210,7 @@ impl Restartable {
             .map(|e| e.path())
             .filter(|p| p.extension().is_some_and(|e| e == "json"))
             .filter_map(|p| fs::read_to_string(p).ok())
-            .filter_map(|t| serde_json::from_str::<Value>(&t).ok())
+            .filter_map(|t| callrec::spool::parse_sidecar::<Value>(t.as_bytes()).ok())
             .filter(|v| v.get("state").is_some())
             .collect()
     }

@@ -143,7 +143,7 @@ impl Setup {
         for file in self.callrec.spool_files() {
             if file.extension().is_some_and(|e| e == "json") {
                 let text = std::fs::read_to_string(&file).unwrap_or_default();
-                if let Ok(v) = serde_json::from_str::<Value>(&text) {
+                if let Ok(v) = callrec::spool::parse_sidecar::<Value>(text.as_bytes()) {
                     if let Some(o) = find_key(&v, "origin").and_then(Value::as_str) {
                         origins.push(o.to_owned());
                     }

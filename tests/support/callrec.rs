@@ -509,7 +509,7 @@ impl Callrec {
             .iter()
             .filter(|f| f.extension().is_some_and(|e| e == "json"))
             .filter_map(|f| fs::read_to_string(f).ok())
-            .filter_map(|t| serde_json::from_str::<Value>(&t).ok())
+            .filter_map(|t| callrec::spool::parse_sidecar::<Value>(t.as_bytes()).ok())
             .filter(|v| v.get("state").is_some())
             .collect()
     }

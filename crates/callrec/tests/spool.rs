@@ -3,7 +3,10 @@
 use std::path::Path;
 use std::sync::Mutex;
 
-use callrec::spool::{NewRecording, Spool, SpoolError, SpoolState, UploadMethod, UploadTarget};
+use callrec::spool::{
+    parse_sidecar, NewRecording, Spool, SpoolError, SpoolState, UploadMethod, UploadTarget,
+    COMPACT_AT,
+};
 use serde_json::json;
 
 fn new_recording(id: &str) -> NewRecording {
@@ -19,9 +22,18 @@ fn new_recording(id: &str) -> NewRecording {
     }
 }
 
-/// The sidecar as stored on disk (not through the API).
+/// The sidecar's current record as stored on disk (not through the API).
 fn on_disk(dir: &Path, id: &str) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(dir.join(format!("{id}.json"))).unwrap()).unwrap()
+    parse_sidecar(&std::fs::read(dir.join(format!("{id}.json"))).unwrap()).unwrap()
+}
+
+/// The sidecar's lines (one record per state written).
+fn lines(dir: &Path, id: &str) -> Vec<String> {
+    std::fs::read_to_string(dir.join(format!("{id}.json")))
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
 }
 
 fn no_temp_files(dir: &Path) -> bool {
@@ -509,4 +521,129 @@ fn a_second_process_cannot_take_a_held_spool() {
     assert!(err.to_string().contains("spool.dir"), "{err}");
     drop(held);
     SpoolLock::acquire(&spool_dir).expect("free again once released");
+}
+
+#[test]
+fn each_state_written_is_one_line_appended_to_the_sidecar() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(dir.path(), 0).unwrap();
+    let audio = finished(&spool, "log");
+    spool.begin_upload("log").unwrap();
+    spool
+        .mark_retry("log", "HTTP status 500".into(), 9)
+        .unwrap();
+    spool.begin_upload("log").unwrap();
+    spool.mark_stored("log", false).unwrap();
+    let states: Vec<String> = lines(dir.path(), "log")
+        .iter()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["state"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    // `uploading` is held in memory; a failed attempt is written as `finished`.
+    assert_eq!(states, ["recording", "finished", "finished", "stored"]);
+    assert_eq!(on_disk(dir.path(), "log")["attempts"], 2);
+    assert!(!audio.exists());
+    assert!(no_temp_files(dir.path()));
+}
+
+#[test]
+fn a_line_cut_off_by_a_crash_is_passed_over_and_the_next_state_starts_a_new_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let sidecar = dir.path().join("torn.json");
+    {
+        let spool = Spool::open(dir.path(), 0).unwrap();
+        finished(&spool, "torn");
+        spool.begin_upload("torn").unwrap();
+    }
+    // Killed while `stored` was being appended: half a line (and, with delayed allocation, a
+    // block of zeros) at the end.
+    let mut bytes = std::fs::read(&sidecar).unwrap();
+    bytes.extend_from_slice(b"{\"id\":\"torn\",\"state\":\"sto\0\0\0");
+    std::fs::write(&sidecar, &bytes).unwrap();
+
+    let spool = Spool::open(dir.path(), 0).unwrap();
+    assert_eq!(spool.get("torn").unwrap().state, SpoolState::Finished);
+    assert_eq!(spool.recover(&|_: &Path| Ok(())).unwrap(), ["torn"]);
+    spool.begin_upload("torn").unwrap();
+    spool.mark_stored("torn", false).unwrap();
+    assert_eq!(spool.get("torn").unwrap().state, SpoolState::Stored);
+    let l = lines(dir.path(), "torn");
+    assert_eq!(
+        l.len(),
+        4,
+        "recording, finished, the torn line, stored: {l:?}"
+    );
+    assert!(l[2].starts_with("{\"id\":\"torn\",\"state\":\"sto"));
+    // The same spool opened again reads the same.
+    let again = Spool::open(dir.path(), 0).unwrap();
+    assert_eq!(again.get("torn").unwrap().state, SpoolState::Stored);
+}
+
+#[test]
+fn a_create_cut_off_by_a_crash_is_removed_and_whole_sidecars_of_earlier_versions_are_read() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let spool = Spool::open(dir.path(), 0).unwrap();
+        finished(&spool, "pretty");
+        finished(&spool, "compact");
+    }
+    // Killed while the sidecar was being created: no whole line, no audio yet.
+    std::fs::write(
+        dir.path().join("halfmade.json"),
+        b"{\"id\":\"halfmade\",\"fi",
+    )
+    .unwrap();
+    // Written whole by an earlier version: pretty-printed, and compact without a newline.
+    let pretty = on_disk(dir.path(), "pretty");
+    std::fs::write(
+        dir.path().join("pretty.json"),
+        serde_json::to_vec_pretty(&pretty).unwrap(),
+    )
+    .unwrap();
+    let compact = on_disk(dir.path(), "compact");
+    std::fs::write(
+        dir.path().join("compact.json"),
+        serde_json::to_vec(&compact).unwrap(),
+    )
+    .unwrap();
+
+    let spool = Spool::open(dir.path(), 0).unwrap();
+    let mut ids = spool.recover(&|_: &Path| Ok(())).unwrap();
+    ids.sort();
+    assert_eq!(ids, ["compact", "pretty"]);
+    assert!(!dir.path().join("halfmade.json").exists());
+    // A state appended to a pretty-printed sidecar is read back.
+    spool.begin_upload("pretty").unwrap();
+    spool.mark_stored("pretty", false).unwrap();
+    assert_eq!(on_disk(dir.path(), "pretty")["state"], "stored");
+    let reopened = Spool::open(dir.path(), 0).unwrap();
+    assert_eq!(reopened.get("pretty").unwrap().state, SpoolState::Stored);
+    assert_eq!(reopened.get("compact").unwrap().state, SpoolState::Finished);
+}
+
+#[test]
+fn a_sidecar_that_grows_past_its_limit_is_rewritten_with_its_current_record_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = Spool::open(dir.path(), 0).unwrap();
+    finished(&spool, "retried");
+    let path = dir.path().join("retried.json");
+    let mut compacted = false;
+    for attempt in 1..=200u64 {
+        spool.begin_upload("retried").unwrap();
+        spool
+            .mark_retry("retried", format!("HTTP status 503 ({attempt})"), attempt)
+            .unwrap();
+        let len = std::fs::metadata(&path).unwrap().len();
+        assert!(len <= COMPACT_AT, "attempt {attempt}: {len} bytes");
+        compacted |= lines(dir.path(), "retried").len() == 1;
+        let d = on_disk(dir.path(), "retried");
+        assert_eq!(d["attempts"], attempt);
+        assert_eq!(d["next_attempt_at"], attempt);
+    }
+    assert!(compacted, "the sidecar was never rewritten whole");
+    assert!(no_temp_files(dir.path()));
+    let reopened = Spool::open(dir.path(), 0).unwrap();
+    assert_eq!(reopened.get("retried").unwrap().attempts, 200);
 }

@@ -36,7 +36,7 @@ fn a_recording_without_url_is_kept_local_and_never_pending_or_recovered() {
     assert_eq!(r.state, SpoolState::Local);
     assert_eq!(r.duration_ms, Some(2500));
     let on_disk: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("l1.json")).expect("read"))
+        callrec::spool::parse_sidecar(&std::fs::read(dir.path().join("l1.json")).expect("read"))
             .expect("json");
     assert_eq!(on_disk["state"], "local");
     assert!(spool.pending().expect("pending").is_empty());

@@ -85,7 +85,8 @@ async fn wait_for(spool: &Spool, id: &str, done: impl Fn(&SpoolRecord) -> bool) 
 }
 
 fn sidecar(dir: &Path, file: &str) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(dir.join(format!("{file}.json"))).unwrap()).unwrap()
+    callrec::spool::parse_sidecar(&std::fs::read(dir.join(format!("{file}.json"))).unwrap())
+        .unwrap()
 }
 
 #[tokio::test]

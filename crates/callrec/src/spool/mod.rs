@@ -14,15 +14,28 @@
 //! ## What reaches the disk, and when ("nothing is lost")
 //!
 //! A recording is safe once its sidecar is: the sidecar names the audio file, and
-//! [`Spool::recover`] turns whatever a crash left of it into an upload. So only the writes that
-//! change what a restart must do are made durable:
+//! [`Spool::recover`] turns whatever a crash left of it into an upload. The sidecar is a log:
+//! one JSON record per line, each state change appended, the last complete line current
+//! ([`parse_sidecar`]; a line cut off by a crash does not parse and is passed over, and the
+//! next append starts on a new line). A sidecar written whole (by earlier versions, or
+//! compacted once it passes [`COMPACT_AT`] bytes: temp file, fsync, rename) reads the same.
+//! Appending in place creates and frees no inode per state change: on ext4 without a journal
+//! every file created scans past the inodes freed in the last minutes (`recently_deleted`),
+//! and the temp file and rename per change made that about 10 % of callrec's CPU under the
+//! recorded media load (issue 12).
 //!
-//! - **create** (`recording`): temp file, fsync, rename, fsync of the directory, all before the
-//!   recorder writes a byte: an audio file never exists without its sidecar.
+//! Only the writes that change what a restart must do are made durable:
+//!
+//! - **create** (`recording`): the sidecar is created (`O_EXCL`), written, fsynced, and the
+//!   directory fsynced, all before the recorder writes a byte: an audio file never exists
+//!   without its sidecar. A crash in between leaves a sidecar without a complete line and no
+//!   audio; recovery removes it.
 //! - **finish** / **local** / **discard** / **retry** (attempts, `first_attempt_at_ms`, the
-//!   next attempt's time) / **failed**: temp file, fsync, rename (one fsync). If the machine
-//!   loses power right after one, the previous state comes back, and every state recovers to
-//!   the same end (at worst a recording uploaded once more, to the same target).
+//!   next attempt's time) / **failed** / **stored**: appended and fdatasynced (one sync). If
+//!   the machine loses power right after one, the previous state comes back, and every state
+//!   recovers to the same end (at worst a recording uploaded once more, to the same target).
+//!   `stored` is synced before the audio is deleted, so a crash never leaves a `finished`
+//!   entry without its audio.
 //! - **held in memory only** (issue 12: each was one more fsync and rename per recording, for a
 //!   state no restart needs): changes of an entry that stays `recording` (the target and
 //!   metadata set just before it finishes are written with `finished`; a crash before that
@@ -33,17 +46,10 @@
 //!   in flight is not counted, and when it was the first one the give-up window starts at the
 //!   first attempt after the restart (a failed attempt writes both, so the window survives
 //!   every failure that is not a crash).
-//! - **stored**: renamed into place without an fsync, then the audio is deleted. Lost by a
-//!   power cut, it is the previous `finished` again and the recording is uploaded once more.
-//!   Journaling file systems (ext4, XFS) keep the order of a directory's changes, so an audio
-//!   file deleted after its `stored` state never survives a crash that lost that state, and
-//!   they write a file renamed over another before the rename itself (ext4's
-//!   `auto_da_alloc`); elsewhere the worst case is an unreadable sidecar of a recording that
-//!   was uploaded, skipped with a warning.
 //!
-//! Per uploaded recording that makes 3 fsyncs (one of them the directory's) and 3 renames,
-//! down from 6 and 5 (the engine's update before `finish` and `uploading` each had an fsync
-//! and a rename, `stored` an fsync).
+//! Per uploaded recording that makes 4 syncs (create, its directory, finish, stored), no
+//! rename and 2 files created (sidecar and audio), down from 3 fsyncs, 3 renames and 4 files
+//! created (three of them temp files that freed the inode they replaced).
 //!
 //! [`Spool::recover`] runs at start-up and finalizes what a crash left behind.
 //!
@@ -378,7 +384,7 @@ impl Spool {
         self.unhold(id);
         let sidecar = self.sidecar_path(id);
         if let Ok(text) = fs::read(&sidecar) {
-            if let Ok(record) = serde_json::from_slice::<SpoolRecord>(&text) {
+            if let Ok(record) = parse_sidecar::<SpoolRecord>(&text) {
                 let audio = self.audio_path(&record);
                 for f in [callrec_media::record::part_path(&audio), audio] {
                     match fs::remove_file(&f) {
@@ -745,7 +751,7 @@ impl Spool {
     }
 
     /// Start-up recovery after a crash or restart:
-    /// - stale temporary sidecars are removed;
+    /// - stale temporary sidecars, and sidecars whose creation a crash cut off, are removed;
     /// - entries left in `recording` get their `<file>.part` renamed to the final name and
     ///   `repair` called on the audio file, and become `finished`. A WAV that `repair` cannot
     ///   read (0 bytes, cut inside its header) is rebuilt from the metadata's sample
@@ -761,8 +767,23 @@ impl Spool {
         if let Ok(read_dir) = fs::read_dir(&self.dir) {
             for entry in read_dir.flatten() {
                 let name = entry.file_name();
-                if name.to_string_lossy().ends_with(".json.tmp") {
+                let name = name.to_string_lossy();
+                if name.ends_with(".json.tmp") {
                     let _ = fs::remove_file(entry.path());
+                } else if name.ends_with(".json") {
+                    // A create cut off by a crash: not one whole line (a record is written
+                    // with its newline), and nothing recorded yet (the recorder starts after
+                    // the create is synced).
+                    if ends_with_newline(&entry.path()) {
+                        continue;
+                    }
+                    if let Ok(bytes) = fs::read(entry.path()) {
+                        if !bytes.contains(&b'\n') && parse_sidecar::<SpoolRecord>(&bytes).is_err()
+                        {
+                            tracing::warn!(file = %name, "spool entry cut off while it was created: removed");
+                            let _ = fs::remove_file(entry.path());
+                        }
+                    }
                 }
             }
         }
@@ -913,14 +934,15 @@ impl Spool {
 
     fn read_record(&self, path: &Path) -> Result<SpoolRecord, SpoolError> {
         let bytes = fs::read(path).map_err(io_err(path))?;
-        serde_json::from_slice(&bytes).map_err(|source| SpoolError::Corrupt {
+        parse_sidecar(&bytes).map_err(|source| SpoolError::Corrupt {
             path: path.to_owned(),
             source,
         })
     }
 
-    /// Atomic write: `<id>.json.tmp`, fsync, rename over `<id>.json`, and for a new entry fsync
-    /// the directory. On a full disk the reserve is given up and the write tried once more.
+    /// Writes a record (see the module doc): a new entry's sidecar created and synced with its
+    /// directory, a change appended and synced, a long sidecar rewritten whole. On a full disk
+    /// the reserve is given up and the write tried once more.
     fn write_record(&self, record: &SpoolRecord, durability: Durability) -> Result<(), SpoolError> {
         match self.write_record_once(record, durability) {
             Err(SpoolError::Io { source, .. }) if disk_full(&source) && self.release_reserve() => {
@@ -940,32 +962,116 @@ impl Spool {
         durability: Durability,
     ) -> Result<(), SpoolError> {
         let path = self.sidecar_path(&record.id);
-        let tmp = self.dir.join(format!("{}.json.tmp", record.id));
-        let body = serde_json::to_vec_pretty(record).map_err(|source| SpoolError::Corrupt {
+        let mut line = serde_json::to_vec(record).map_err(|source| SpoolError::Corrupt {
             path: path.clone(),
             source,
         })?;
+        line.push(b'\n');
+        match durability {
+            Durability::NewEntry => self.create_sidecar(&path, &line),
+            _ => self.append_record(&path, &line),
+        }
+    }
+
+    /// A new entry's sidecar: created (never over another), written, synced, and its name
+    /// made durable by syncing the directory. Nothing is left behind when this fails.
+    fn create_sidecar(&self, path: &Path, line: &[u8]) -> Result<(), SpoolError> {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .map_err(io_err(path))?;
+        if let Err(e) = f.write_all(line).and_then(|()| f.sync_all()) {
+            drop(f);
+            let _ = fs::remove_file(path);
+            return Err(io_err(path)(e));
+        }
+        drop(f);
+        // Opening a directory for fsync works on Unix.
+        if let Ok(d) = File::open(&self.dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
+
+    /// A state change appended to the sidecar and synced; a line cut off by a crash is ended
+    /// first, and a failed write is cut back off (a full disk must not leave half a line for
+    /// the next record to follow). A sidecar past [`COMPACT_AT`] is rewritten whole instead.
+    fn append_record(&self, path: &Path, line: &[u8]) -> Result<(), SpoolError> {
+        use std::os::unix::fs::FileExt;
+        let mut f = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .open(path)
+            .map_err(io_err(path))?;
+        let len = f.metadata().map_err(io_err(path))?.len();
+        if len + line.len() as u64 > COMPACT_AT {
+            drop(f);
+            return self.rewrite_sidecar(path, line);
+        }
+        let mut last = [0u8; 1];
+        let torn = len > 0
+            && f.read_at(&mut last, len - 1).map_err(io_err(path))? == 1
+            && last[0] != b'\n';
+        let written = if torn { f.write_all(b"\n") } else { Ok(()) }
+            .and_then(|()| f.write_all(line))
+            .and_then(|()| f.sync_data());
+        if let Err(e) = written {
+            let _ = f.set_len(len);
+            return Err(io_err(path)(e));
+        }
+        Ok(())
+    }
+
+    /// The sidecar replaced by one holding `line` alone: temp file, fsync, rename.
+    fn rewrite_sidecar(&self, path: &Path, line: &[u8]) -> Result<(), SpoolError> {
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(".tmp");
+        let tmp = PathBuf::from(tmp);
         let mut f = OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(true)
             .open(&tmp)
             .map_err(io_err(&tmp))?;
-        f.write_all(&body).map_err(io_err(&tmp))?;
-        if durability != Durability::Done {
-            f.sync_all().map_err(io_err(&tmp))?;
-        }
+        f.write_all(line).map_err(io_err(&tmp))?;
+        f.sync_all().map_err(io_err(&tmp))?;
         drop(f);
-        fs::rename(&tmp, &path).map_err(io_err(&path))?;
-        // Make a new entry's rename itself durable (see the module's notes for state changes).
-        // Opening a directory for fsync works on Unix.
-        if durability == Durability::NewEntry {
-            if let Ok(d) = File::open(&self.dir) {
-                let _ = d.sync_all();
-            }
-        }
-        Ok(())
+        fs::rename(&tmp, path).map_err(io_err(path))
     }
+}
+
+/// Whether the file's last byte is a newline (a sidecar whose last append was whole).
+fn ends_with_newline(path: &Path) -> bool {
+    use std::os::unix::fs::FileExt;
+    let Ok(f) = File::open(path) else {
+        return false;
+    };
+    let Ok(len) = f.metadata().map(|m| m.len()) else {
+        return false;
+    };
+    let mut last = [0u8; 1];
+    len > 0 && matches!(f.read_at(&mut last, len - 1), Ok(1)) && last[0] == b'\n'
+}
+
+/// A sidecar past this size is rewritten whole (temp file, fsync, rename) on its next change
+/// instead of appended to (a recording retried for days appends a line per attempt).
+pub const COMPACT_AT: u64 = 32 * 1024;
+
+/// The current record of a sidecar's bytes: the whole file when it is one JSON document, else
+/// its last line that parses (see the module doc).
+pub fn parse_sidecar<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, serde_json::Error> {
+    let whole = match serde_json::from_slice(bytes) {
+        Ok(v) => return Ok(v),
+        Err(e) => e,
+    };
+    bytes
+        .split(|&b| b == b'\n')
+        .rev()
+        .map(<[u8]>::trim_ascii)
+        .filter(|line| line.first() == Some(&b'{'))
+        .find_map(|line| serde_json::from_slice(line).ok())
+        .ok_or(whole)
 }
 
 /// How durable a change of an entry is made (see the module doc).
@@ -973,11 +1079,8 @@ impl Spool {
 enum Durability {
     /// A new entry: the file and its name (the directory) are fsynced.
     NewEntry,
-    /// A new state of an existing entry: the file is fsynced before it replaces the old one.
+    /// A new state of an existing entry: appended and synced.
     StateChange,
-    /// `stored`: renamed over the old state without an fsync (lost, the recording is uploaded
-    /// once more).
-    Done,
     /// Not written: held in memory (the spool's `held` map).
     Held,
 }
@@ -990,7 +1093,6 @@ impl Durability {
             | (SpoolState::Finished | SpoolState::Uploading, SpoolState::Uploading) => {
                 Durability::Held
             }
-            (_, SpoolState::Stored) => Durability::Done,
             _ => Durability::StateChange,
         }
     }
