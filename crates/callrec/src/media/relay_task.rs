@@ -10,6 +10,8 @@ use std::time::Instant;
 use callrec_media::relay::{CallRelay, Channel, Decision, Leg, RelayEvent};
 use callrec_media::session::SessionCommand;
 use mio::net::UdpSocket;
+use rustix::io::Errno;
+use rustix::net::{RecvFlags, SendFlags};
 use tokio::sync::{mpsc, Notify};
 
 use super::event::MediaEvent;
@@ -107,13 +109,16 @@ impl RelayCall {
         let Some(socket) = self.sockets.get(index) else {
             return;
         };
-        match socket.recv_from(buf) {
-            Ok(received) => self.received(leg, channel, received, buf, out),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
-                ) => {}
+        // rustix: the system call itself, not glibc's wrapper (a cancellation point, with its
+        // bookkeeping on every call).
+        match rustix::net::recvfrom(socket, &mut *buf, RecvFlags::empty()) {
+            Ok((len, _, Some(src))) => {
+                if let Ok(src) = SocketAddr::try_from(src) {
+                    self.received(leg, channel, (len, src), buf, out);
+                }
+            }
+            // No source address: not a datagram from a peer.
+            Ok((_, _, None)) | Err(Errno::AGAIN | Errno::INTR) => {}
             Err(e) => {
                 // ICMP port unreachable and the like surface here on some systems; not fatal.
                 self.span.in_scope(|| {
@@ -149,7 +154,7 @@ impl RelayCall {
             let Some(socket) = self.sockets.get(socket_index(via, channel)) else {
                 return;
             };
-            if let Err(e) = socket.send_to(bytes, to) {
+            if let Err(e) = rustix::net::sendto(socket, bytes, SendFlags::empty(), &to) {
                 self.span.in_scope(|| {
                     tracing::debug!(leg = via.as_str(), error = %e, "relay send failed");
                 });
