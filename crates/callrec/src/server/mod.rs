@@ -1,5 +1,7 @@
 //! The server: one tokio task that drives the sans-IO [`Engine`] (`callrec-engine`) with the
-//! SIP sockets, the clock and the helpers that do I/O, and carries out its commands.
+//! SIP sockets, the clock and the helpers that do I/O, and carries out its commands. The
+//! binary runs it on a thread of its own ([`EngineThread`]) whose current-thread runtime also
+//! owns the SIP sockets, so a message is read, parsed and handled on one thread.
 //!
 //! The data path of one call: transport → [`Engine::handle_message`] (transactions, B2BUA,
 //! media plan, recording coordinator) → commands: open the call's relay
