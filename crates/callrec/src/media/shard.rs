@@ -385,14 +385,24 @@ impl Shard {
             // recording started) were made before the datagrams now waiting were read. A
             // socket event for a slot a close freed and an open reused in between reads the
             // new call's socket, which is harmless.
+            //
+            // The waker's counter is reset before the commands are taken: a wake-up written
+            // after the reset is seen by the next wait, and none is consumed without the
+            // commands being taken after it (reset after them, the wake-up of a command queued
+            // in between was lost and the command waited for the next packet or timer).
+            let events = events.get(..ready).unwrap_or_default();
+            if events.iter().any(|e| e.data.u64() == WAKER) {
+                self.waker.reset();
+            }
             if !self.take_commands() {
                 break;
             }
-            for event in events.iter().take(ready) {
+            for event in events {
                 let token = event.data.u64();
                 if token == WAKER {
-                    self.waker.reset();
-                } else if let Ok(token) = usize::try_from(token) {
+                    continue;
+                }
+                if let Ok(token) = usize::try_from(token) {
                     self.read(token / SOCKETS, token % SOCKETS);
                 }
             }
