@@ -998,7 +998,6 @@ impl Spool {
     /// first, and a failed write is cut back off (a full disk must not leave half a line for
     /// the next record to follow). A sidecar past [`COMPACT_AT`] is rewritten whole instead.
     fn append_record(&self, path: &Path, line: &[u8]) -> Result<(), SpoolError> {
-        use std::os::unix::fs::FileExt;
         let mut f = OpenOptions::new()
             .read(true)
             .append(true)
@@ -1009,10 +1008,9 @@ impl Spool {
             drop(f);
             return self.rewrite_sidecar(path, line);
         }
-        let mut last = [0u8; 1];
-        let torn = len > 0
-            && f.read_at(&mut last, len - 1).map_err(io_err(path))? == 1
-            && last[0] != b'\n';
+        let torn = last_byte(&f, len)
+            .map_err(io_err(path))?
+            .is_some_and(|b| b != b'\n');
         let written = if torn { f.write_all(b"\n") } else { Ok(()) }
             .and_then(|()| f.write_all(line))
             .and_then(|()| f.sync_data());
@@ -1041,17 +1039,25 @@ impl Spool {
     }
 }
 
+/// The last byte of file `f`, `len` bytes long (`None` when it is empty).
+fn last_byte(f: &File, len: u64) -> io::Result<Option<u8>> {
+    use std::os::unix::fs::FileExt;
+    let Some(at) = len.checked_sub(1) else {
+        return Ok(None);
+    };
+    let mut last = [0u8; 1];
+    Ok((f.read_at(&mut last, at)? == 1).then_some(last[0]))
+}
+
 /// Whether the file's last byte is a newline (a sidecar whose last append was whole).
 fn ends_with_newline(path: &Path) -> bool {
-    use std::os::unix::fs::FileExt;
     let Ok(f) = File::open(path) else {
         return false;
     };
     let Ok(len) = f.metadata().map(|m| m.len()) else {
         return false;
     };
-    let mut last = [0u8; 1];
-    len > 0 && matches!(f.read_at(&mut last, len - 1), Ok(1)) && last[0] == b'\n'
+    matches!(last_byte(&f, len), Ok(Some(b'\n')))
 }
 
 /// A sidecar past this size is rewritten whole (temp file, fsync, rename) on its next change
