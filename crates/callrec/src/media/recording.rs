@@ -3,8 +3,8 @@
 //! a shard appends every recordable packet of every call it relays to one batch per worker
 //! ([`RecorderOutbox`]: one contiguous buffer, no lock and no per-recording memory touched on
 //! the relay's per-packet path) and hands its batches to the workers' [`Inbox`]es every
-//! 10 ms (sooner when many have piled up); a worker wakes every [`BATCH_INTERVAL`], takes its inbox at once and feeds each
-//! frame to its recording, and every `flush_interval` hands each file's audio to the OS
+//! 10 ms (sooner when many have piled up); a worker wakes every [`BATCH_INTERVAL`], takes its
+//! inbox at once and feeds each frame to its recording, and every `flush_interval` hands each file's audio to the OS
 //! (silence included when nothing was heard), so a crash loses at most that much; every
 //! `fsync_interval` (when set) it also `fdatasync`s each file, so a power loss loses at most
 //! that much. A write that fails (a full disk) ends the recording there: the file is closed

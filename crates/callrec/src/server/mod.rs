@@ -101,8 +101,7 @@ impl Listeners {
 /// engine's own helpers (spool writes on the blocking pool, waiters) run on that runtime too;
 /// the uploader, CDR and store writers and the API stay on the caller's runtime.
 pub struct EngineThread {
-    local: Vec<(Proto, SocketAddr)>,
-    start: Option<tokio::sync::oneshot::Sender<EngineStart>>,
+    start: tokio::sync::oneshot::Sender<EngineStart>,
     done: tokio::sync::oneshot::Receiver<anyhow::Result<()>>,
 }
 
@@ -118,7 +117,7 @@ impl EngineThread {
     /// [`Listeners::bind`] does (a port in use is refused at start-up).
     pub async fn bind(config: &Config) -> anyhow::Result<EngineThread> {
         use tokio::sync::oneshot;
-        let (bound_tx, bound_rx) = oneshot::channel::<anyhow::Result<Vec<(Proto, SocketAddr)>>>();
+        let (bound_tx, bound_rx) = oneshot::channel::<anyhow::Result<()>>();
         let (start_tx, start_rx) = oneshot::channel::<EngineStart>();
         let (done_tx, done_rx) = oneshot::channel();
         let bind_config = config.clone();
@@ -146,7 +145,7 @@ impl EngineThread {
                             return Ok(());
                         }
                     };
-                    let _ = bound_tx.send(Ok(listeners.transport.local_addrs()));
+                    let _ = bound_tx.send(Ok(()));
                     // The caller gave up before running the server: nothing to do.
                     let Ok(start) = start_rx.await else {
                         return Ok(());
@@ -160,53 +159,42 @@ impl EngineThread {
                 let _ = done_tx.send(result);
             })
             .context("cannot start the engine thread")?;
-        let local = bound_rx
+        bound_rx
             .await
             .map_err(|_| anyhow::anyhow!("the engine thread ended at start-up"))??;
         Ok(EngineThread {
-            local,
-            start: Some(start_tx),
+            start: start_tx,
             done: done_rx,
         })
-    }
-
-    /// The bound SIP addresses (actual ports when 0 was asked for).
-    pub fn local_addrs(&self) -> &[(Proto, SocketAddr)] {
-        &self.local
     }
 
     /// Runs the server on the engine thread until `shutdown` completes (then the server shuts
     /// down as [`run`] does) or the server stops by itself.
     pub async fn run(
-        mut self,
+        self,
         config: Config,
         services: Services,
         shutdown: impl Future<Output = ()>,
     ) -> anyhow::Result<()> {
+        let EngineThread { start, mut done } = self;
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
-        let start = self
-            .start
-            .take()
-            .ok_or_else(|| anyhow::anyhow!("the engine thread was started twice"))?;
-        if start
-            .send(EngineStart {
-                config,
-                services,
-                shutdown: stop_rx,
-            })
-            .is_err()
-        {
+        let request = EngineStart {
+            config,
+            services,
+            shutdown: stop_rx,
+        };
+        if start.send(request).is_err() {
             anyhow::bail!("the engine thread ended before the server started");
         }
         tokio::pin!(shutdown);
-        tokio::select! {
-            done = &mut self.done => return done.unwrap_or_else(|_| Err(anyhow::anyhow!("the engine thread panicked"))),
-            _ = &mut shutdown => {}
-        }
-        let _ = stop_tx.send(());
-        self.done
-            .await
-            .unwrap_or_else(|_| Err(anyhow::anyhow!("the engine thread panicked")))
+        let ended = tokio::select! {
+            ended = &mut done => ended,
+            _ = &mut shutdown => {
+                let _ = stop_tx.send(());
+                done.await
+            }
+        };
+        ended.unwrap_or_else(|_| Err(anyhow::anyhow!("the engine thread panicked")))
     }
 }
 

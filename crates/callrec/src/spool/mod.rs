@@ -427,7 +427,8 @@ impl Spool {
         let h = id.bytes().fold(0usize, |h, b| {
             h.wrapping_mul(31).wrapping_add(usize::from(b))
         });
-        // A panic while holding the lock leaves no partial state (writes are atomic renames).
+        // A panic while holding the lock leaves no partial state (a new sidecar is written
+        // whole before it counts, a failed append is cut back off).
         self.locks[h % LOCK_STRIPES]
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -506,7 +507,7 @@ impl Spool {
             })
     }
 
-    /// Reads, changes and stores an entry under its lock: atomically rewritten, or held in
+    /// Reads, changes and stores an entry under its lock: appended to its sidecar, or held in
     /// memory when the change is one no restart needs (an entry that stays `recording`, an
     /// upload begun; see the module doc).
     pub fn update<F>(&self, id: &str, change: F) -> Result<SpoolRecord, SpoolError>
@@ -636,8 +637,8 @@ impl Spool {
         })
     }
 
-    /// `uploading → stored` (written without an fsync, see the module doc); deletes the audio
-    /// file unless `keep_file`.
+    /// `uploading → stored` (synced before the audio goes, see the module doc); deletes the
+    /// audio file unless `keep_file`.
     pub fn mark_stored(&self, id: &str, keep_file: bool) -> Result<SpoolRecord, SpoolError> {
         let record = self.update(id, |r| {
             Self::transition(r, &[SpoolState::Uploading], SpoolState::Stored)?;
